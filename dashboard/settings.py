@@ -1,0 +1,193 @@
+"""Tokenledger settings: everything comes from the environment, with defaults that work on a laptop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dashboard import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = env.data_dir(default=BASE_DIR / "data")
+
+DEBUG = env.env_bool("DEBUG", False)
+SECRET_KEY = env.secret_key(DATA_DIR)
+ALLOWED_HOSTS = env.env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Served over HTTPS (directly or behind a TLS-terminating proxy): secure cookies, HSTS, redirect to https.
+# On by default in production (DEBUG off); `manage.py serve` turns it off for its plain-http local server.
+HTTPS = env.env_bool("TOKENLEDGER_HTTPS", not DEBUG)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SECURE_SSL_REDIRECT = HTTPS and env.env_bool("SECURE_SSL_REDIRECT", True)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_celery_beat",
+    "catalog",
+    "usage",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+WSGI_APPLICATION = "dashboard.wsgi.application"
+ASGI_APPLICATION = "dashboard.asgi.application"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "dashboard.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------------------------
+_db = env.parse_database_url(env.env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
+if _db.engine == "sqlite":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _db.name,
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+                ),
+            },
+            "TEST": {"NAME": env.env_str("SQLITE_TEST_NAME") or None},
+        }
+    }
+else:
+    _options: dict = {k: v for k, v in (_db.options or {}).items() if k not in {"pool", "pool_max"}}
+    if env.env_bool("DATABASE_POOL", True):
+        _options["pool"] = {
+            "min_size": 1,
+            "max_size": env.env_int("DATABASE_POOL_MAX", 10, minimum=1),
+            "timeout": 10,
+        }
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _db.name,
+            "USER": _db.user,
+            "PASSWORD": _db.password,
+            "HOST": _db.host,
+            "PORT": _db.port,
+            "CONN_MAX_AGE": 0,
+            "OPTIONS": _options,
+        }
+    }
+DATABASE_IS_POSTGRES = _db.engine == "postgresql"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache --------------------------------------------------------------------------------------------------
+REDIS_URL = env.env_str("REDIS_URL")
+_broker = env.parse_broker_url(env.env_str("CELERY_BROKER_URL") or "filesystem://")
+if not REDIS_URL and _broker.startswith("redis"):
+    REDIS_URL = _broker
+if REDIS_URL:
+    env.parse_broker_url(REDIS_URL, name="REDIS_URL")
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery -------------------------------------------------------------------------------------------------
+CELERY_BROKER_URL = _broker
+if _broker == "filesystem://":
+    _queue = DATA_DIR / "broker"
+    for _sub in ("in", "processed"):
+        (_queue / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue / "in"),
+        "data_folder_out": str(_queue / "in"),
+        "processed_folder": str(_queue / "processed"),
+        "store_processed": False,
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env.env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Periodic jobs: a cron string or "disable"; each is also a management command.
+CATALOG_SYNC_SCHEDULE = env.env_cron("CATALOG_SYNC_SCHEDULE", "17 * * * *")
+ROLLUP_SCHEDULE = env.env_cron("ROLLUP_SCHEDULE", "*/5 * * * *")
+RETENTION_SCHEDULE = env.env_cron("RETENTION_SCHEDULE", "40 3 * * *")
+LEDGER_RETENTION_DAYS = env.env_int("LEDGER_RETENTION_DAYS", 0, minimum=0)  # 0 keeps raw rows for ever
+
+# --- OpenRouter and the gateway -----------------------------------------------------------------------------
+OPENROUTER_API_KEY = env.env_str("OPENROUTER_API_KEY")
+OPENROUTER_BASE_URL = env.env_str("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1").rstrip("/")
+if not OPENROUTER_BASE_URL.startswith(("http://", "https://")):
+    raise env.ConfigError(f"OPENROUTER_BASE_URL must be an http(s) URL; got {OPENROUTER_BASE_URL!r}")
+OPENROUTER_REFERER = env.env_str("OPENROUTER_REFERER", "https://github.com/tokenledger/tokenledger")
+OPENROUTER_TITLE = env.env_str("OPENROUTER_TITLE", "Tokenledger")
+OPENROUTER_TIMEOUT_SECONDS = env.env_float("OPENROUTER_TIMEOUT_SECONDS", 600.0, minimum=1.0)
+GATEWAY_MAX_BODY_BYTES = env.env_int("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
+GATEWAY_KEY_CACHE_SECONDS = env.env_float("GATEWAY_KEY_CACHE_SECONDS", 5.0)
+GATEWAY_CATALOG_REFRESH_SECONDS = env.env_float("GATEWAY_CATALOG_REFRESH_SECONDS", 30.0)
+
+# --- Static files, i18n, logging ----------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+SERVESTATIC_USE_FINDERS = True
+SERVESTATIC_AUTOREFRESH = DEBUG
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.env_str("LOG_LEVEL", "INFO").upper()},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

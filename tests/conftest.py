@@ -1,0 +1,108 @@
+"""Shared fixtures: the three people every page must handle, a live ASGI server, manage.py runs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data" / "openrouter"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings):
+    """Tests talk plain http to the test client and loopback servers."""
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.SECURE_HSTS_SECONDS = 0
+
+
+@pytest.fixture
+def admin_user(django_user_model):
+    return django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+
+
+@pytest.fixture
+def member(django_user_model):
+    """A non-staff user who owns keys."""
+    return django_user_model.objects.create_user("member", "member@example.com", PASSWORD)
+
+
+@pytest.fixture
+def outsider(django_user_model):
+    """A non-staff user who owns nothing."""
+    return django_user_model.objects.create_user("outsider", "outsider@example.com", PASSWORD)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveASGIServer:
+    """An ASGI app served by uvicorn on a loopback port, in a thread of the test process."""
+
+    app: object
+    lifespan: str = "on"
+
+    def start(self) -> LiveASGIServer:
+        import uvicorn
+
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(self.app, log_level="warning", lifespan=self.lifespan, access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the live ASGI server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+@pytest.fixture
+def live_asgi(transactional_db, settings):
+    """The whole product (pages + gateway) on a loopback port, sharing the test database."""
+    from dashboard.asgi import application
+
+    server = LiveASGIServer(application).start()
+    yield server
+    server.stop()
+
+
+def run_manage(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """Run manage.py in a child process (for exit codes and exact output), with the given environment."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,149 @@
+"""API keys we issue, the ledger (one row per gateway request) and its hourly rollups."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from catalog.models import PRICE, CatalogModel, PriceVersion, TimestampedModel
+
+COST = {"max_digits": 30, "decimal_places": 18}
+
+
+class ApiKey(TimestampedModel):
+    """A key for our gateway. Only the SHA-256 of the secret is stored; the secret is shown once."""
+
+    class Period(models.TextChoices):
+        NONE = "none", "no reset"
+        DAILY = "daily"
+        WEEKLY = "weekly"
+        MONTHLY = "monthly"
+
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_keys"
+    )
+    prefix = models.CharField(max_length=16, unique=True, editable=False)  # shown in lists: "tl-3f9a1c2b"
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)  # sha256 hex of the secret
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    budget_usd = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    budget_period = models.CharField(max_length=10, choices=Period.choices, default=Period.MONTHLY)
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute")
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute")
+    allowed_models = models.JSONField(
+        default=list, blank=True, help_text='Exact ids or "author/*"; empty: all'
+    )
+    tags = models.JSONField(default=list, blank=True)
+    is_playground = models.BooleanField(default=False)  # the per-user key the playground creates
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(budget_usd__isnull=True) | Q(budget_usd__gte=0),
+                name="usage_key_budget_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class LedgerEntry(models.Model):
+    """One gateway request, whatever became of it."""
+
+    class Status(models.TextChoices):
+        OK = "ok"
+        ERROR = "error"  # the upstream (or the connection to it) failed
+        CANCELLED = "cancelled"  # the client went away before the end
+        REJECTED = "rejected"  # we refused it: bad key, budget, rate limit, model not allowed, bad body
+
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger"
+    )
+    created_at = models.DateTimeField()  # when the request arrived
+    endpoint = models.CharField(max_length=40, default="chat/completions")
+    requested_model = models.CharField(max_length=200, blank=True)
+    served_model = models.CharField(max_length=200, blank=True)
+    catalog_model = models.ForeignKey(CatalogModel, null=True, blank=True, on_delete=models.PROTECT)
+    provider = models.CharField(max_length=100, blank=True)
+    generation_id = models.CharField(max_length=200, blank=True)
+    stream = models.BooleanField(default=False)
+    http_status = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.TextField(blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)  # all input tokens, cached ones included
+    cached_tokens = models.PositiveIntegerField(default=0)  # cache reads
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)  # all output tokens, reasoning included
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    audio_tokens = models.PositiveIntegerField(default=0)
+    image_tokens = models.PositiveIntegerField(default=0)
+    web_search_requests = models.PositiveIntegerField(default=0)
+    extra_usage = models.JSONField(default=dict, blank=True)  # other usage categories present
+    reported_cost = models.DecimalField(**COST, null=True, blank=True)  # OpenRouter's usage.cost
+    computed_cost = models.DecimalField(**COST, null=True, blank=True)  # ours, from price_version
+    price_version = models.ForeignKey(PriceVersion, null=True, blank=True, on_delete=models.PROTECT)
+    latency_ms = models.PositiveIntegerField(default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    upstream_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    user_tag = models.CharField(max_length=200, blank=True)  # the request body's "user"
+    meta = models.JSONField(default=dict, blank=True)  # routing details (alias, strategy, attempts, cache)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Activity log, newest first, keyset-paginated on (created_at, id).
+            models.Index(fields=["-created_at", "-id"], name="ledger_recent_idx"),
+            # Activity log filtered by key; spend this period per key (budgets).
+            models.Index(fields=["api_key", "-created_at"], name="ledger_key_recent_idx"),
+            # Activity log filtered by model; a model's own spend.
+            models.Index(fields=["served_model", "-created_at"], name="ledger_model_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.requested_model} {self.status}"
+
+
+class HourlyRollup(models.Model):
+    """Aggregates of the ledger per (hour, key, model, provider, status), rebuilt per hour (idempotent)."""
+
+    hour = models.DateTimeField()
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="rollups"
+    )
+    model = models.CharField(max_length=200, blank=True)  # served model, else the requested one
+    provider = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=LedgerEntry.Status.choices)
+    requests = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
+    reported_cost = models.DecimalField(**COST, default=0)
+    computed_cost = models.DecimalField(**COST, default=0)
+    cache_savings = models.DecimalField(
+        **PRICE, default=0
+    )  # cached tokens × (input price − cache-read price)
+    latency_ms_sum = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["hour"]
+        indexes = [
+            # Spend pages: a time range, grouped by model / key / provider.
+            models.Index(fields=["hour"], name="rollup_hour_idx"),
+            # Keys page: a key's spend in its budget period.
+            models.Index(fields=["api_key", "hour"], name="rollup_key_hour_idx"),
+        ]
+
+
+class RollupState(models.Model):
+    """Where the rollup task got to: every hour before `complete_until` is rolled up."""
+
+    name = models.CharField(max_length=40, unique=True, default="hourly")
+    complete_until = models.DateTimeField(null=True, blank=True)
