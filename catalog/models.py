@@ -88,7 +88,8 @@ class CatalogModel(TimestampedModel):
 class PriceVersion(models.Model):
     """The prices of one model over [valid_from, valid_to); valid_to NULL means "still valid".
 
-    A NULL price means "variable" (OpenRouter's "-1", e.g. for routers); a category absent from a listing is 0.
+    A NULL price means "variable" (OpenRouter's "-1", e.g. for routers); a category absent from a
+    listing is 0.
     """
 
     catalog_model = models.ForeignKey(CatalogModel, on_delete=models.PROTECT, related_name="price_versions")

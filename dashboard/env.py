@@ -165,9 +165,8 @@ def parse_broker_url(raw: str, *, name: str = "CELERY_BROKER_URL") -> str:
             parts.port  # noqa: B018 - parsing validates the port
         except ValueError:
             raise ConfigError(f"{name} has a port that is not a number: {raw!r}") from None
-    if parts.scheme.startswith("redis") and parts.path.strip("/"):
-        if not parts.path.strip("/").isdigit():
-            raise ConfigError(
-                f"{name} must end with a database number, e.g. redis://127.0.0.1:6379/0; got {raw!r}"
-            )
+    if parts.scheme.startswith("redis") and parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        raise ConfigError(
+            f"{name} must end with a database number, e.g. redis://127.0.0.1:6379/0; got {raw!r}"
+        )
     return raw

@@ -141,9 +141,15 @@ class HourlyRollup(models.Model):
             models.Index(fields=["api_key", "hour"], name="rollup_key_hour_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.model} {self.status}: {self.requests}"
+
 
 class RollupState(models.Model):
     """Where the rollup task got to: every hour before `complete_until` is rolled up."""
 
     name = models.CharField(max_length=40, unique=True, default="hourly")
     complete_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} rollups complete until {self.complete_until}"
