@@ -125,8 +125,10 @@ class HourlyRollup(models.Model):
     cache_write_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
     reasoning_tokens = models.PositiveBigIntegerField(default=0)
-    reported_cost = models.DecimalField(**COST, default=0)
-    computed_cost = models.DecimalField(**COST, default=0)
+    reported_cost = models.DecimalField(**COST, default=0)  # rows without a reported cost count 0
+    computed_cost = models.DecimalField(**COST, default=0)  # rows without a computed cost count 0
+    # What was spent: the reported cost where OpenRouter gave one, else ours (as budgets count it).
+    cost = models.DecimalField(**COST, default=0)
     cache_savings = models.DecimalField(
         **PRICE, default=0
     )  # cached tokens × (input price − cache-read price)
