@@ -85,9 +85,13 @@ class LiveASGIServer:
 @pytest.fixture
 def live_asgi(transactional_db, settings):
     """The whole product (pages + gateway) on a loopback port, sharing the test database."""
-    from dashboard.asgi import application
+    from django.core.asgi import get_asgi_application
 
-    server = LiveASGIServer(application).start()
+    from dashboard.asgi import Dispatcher
+    from usage.gateway.app import gateway
+
+    # A new Django handler, so its middleware sees this test's settings.
+    server = LiveASGIServer(Dispatcher(get_asgi_application(), gateway)).start()
     yield server
     server.stop()
 

@@ -1,0 +1,43 @@
+"""`manage.py serve`: the one command that runs the product."""
+
+import socket
+
+from tests.conftest import run_manage
+
+
+def test_it_refuses_a_port_that_is_taken(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_manage("serve", "--port", str(port), env={"TOKENLEDGER_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == f"CommandError: port {port} on 127.0.0.1 is already in use: stop what runs there or pass --port"
+    )
+
+
+def test_it_migrates_and_creates_the_admin_once(tmp_path):
+    environment = {"TOKENLEDGER_DATA_DIR": str(tmp_path), "DATABASE_URL": ""}
+    first = run_manage("serve", "--prepare-only", "--no-catalogue", env=environment)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0] == "database ready"
+    assert lines[1].startswith("created the admin user: log in as  admin / ")
+    password = lines[1].rsplit(" ", 1)[1]
+    assert len(password) == 16
+    check = run_manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        f"from django.contrib.auth import authenticate; print(authenticate(username='admin', password='{password}'))",
+        env=environment,
+    )
+    assert check.stdout.strip() == "admin"
+    second = run_manage("serve", "--prepare-only", "--no-catalogue", env=environment)
+    assert (
+        second.stdout.splitlines()[1]
+        == "log in with your admin user (manage.py changepassword <name> if you forgot it)"
+    )
+    assert (tmp_path / "db.sqlite3").exists()
