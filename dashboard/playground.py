@@ -1,0 +1,174 @@
+"""The playground: chat with any catalogue model through our own gateway, and see what each message costs.
+
+The page itself is server-rendered (the model list reads without JS); static/js/playground.js streams
+replies from /api/v1/chat/completions with a short-lived `tlpg_` token from `playground_token`, and
+fetches each reply's ledger row (tokens, costs, latency) from `playground_ledger_row`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import Prefetch
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from catalog.models import PER_MILLION, CatalogModel, PriceVersion
+from usage import playground as usage_selectors
+from usage.playground import PLAYGROUND_TOKEN_MAX_AGE, playground_key_get_or_create, playground_token_issue
+
+PLAYGROUND_KEY = "playground"  # the key choice meaning "my playground key, created on first use"
+MOST_USED_LIMIT = 8
+# Request parameters the page offers, shown for a model when its supported_parameters lists them.
+PARAMETERS = ("temperature", "max_tokens", "top_p", "top_k", "frequency_penalty", "presence_penalty", "seed")
+
+
+def _error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": {"code": status, "message": message}}, status=status)
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    """A Decimal as plain text without trailing zeros ("0.00012345"), None stays None."""
+    if value is None:
+        return None
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _per_million(value: Decimal | None) -> str | None:
+    return None if value is None else _decimal_text(value * PER_MILLION)
+
+
+def _ledger_url(entry_id: int) -> str:
+    try:
+        return reverse("activity_detail", args=[entry_id])
+    except NoReverseMatch:  # the activity pages are not installed: the URL they will have
+        return f"/activity/{entry_id}/"
+
+
+def _picker_models(most_used: list[str]) -> list[dict]:
+    """Current catalogue models for the picker, the user's most-used ones first (retired ones hidden)."""
+    rows = (
+        CatalogModel.objects.filter(retired_at__isnull=True)
+        .order_by("model_id")
+        .only("model_id", "name", "context_length", "supported_parameters")
+        .prefetch_related(
+            Prefetch(
+                "price_versions",
+                queryset=PriceVersion.objects.filter(valid_to__isnull=True),
+                to_attr="current",
+            )
+        )
+    )
+    rank = {model_id: position for position, model_id in enumerate(most_used)}
+    models = []
+    for row in rows:
+        current = row.current[0] if row.current else None
+        params = [p for p in (row.supported_parameters or []) if isinstance(p, str)]
+        models.append(
+            {
+                "id": row.model_id,
+                "name": row.name or row.model_id,
+                "context_length": row.context_length,
+                "parameters": params,
+                "reasoning": "reasoning" in params or "include_reasoning" in params,
+                "prompt_per_m": _per_million(current.prompt) if current else None,
+                "completion_per_m": _per_million(current.completion) if current else None,
+                "frequent": row.model_id in rank,
+            }
+        )
+    models.sort(key=lambda m: (rank.get(m["id"], len(rank)), m["id"]))
+    return models
+
+
+@require_GET
+def playground(request):
+    most_used = usage_selectors.playground_most_used_models(user=request.user, limit=MOST_USED_LIMIT)
+    models = _picker_models(most_used)
+    keys = [
+        {"id": key.pk, "name": key.name, "prefix": key.prefix, "playground": key.is_playground}
+        for key in usage_selectors.playground_keys(user=request.user)
+    ]
+    has_playground_key = any(key["playground"] for key in keys)
+    config = {
+        "models": models,
+        "keys": keys,
+        "parameters": PARAMETERS,
+        "endpoint": "/api/v1/chat/completions",
+        "token_url": reverse("playground_token"),
+        "ledger_url": reverse("playground_ledger_row"),
+        "storage_key": f"tokenledger.playground.{request.user.pk}",
+    }
+    context = {
+        "models": models,
+        "frequent": [m for m in models if m["frequent"]],
+        "others": [m for m in models if not m["frequent"]],
+        "keys": keys,
+        "has_playground_key": has_playground_key,
+        "config": config,
+    }
+    return render(request, "dashboard/playground.html", context)
+
+
+@never_cache
+@require_POST
+def playground_token(request):
+    """A `tlpg_` token for the chosen key (the user's own; "playground" creates the playground key)."""
+    choice = request.POST.get("key", "").strip()
+    if choice in ("", PLAYGROUND_KEY):
+        api_key = playground_key_get_or_create(user=request.user)
+    else:
+        try:
+            key_id = int(choice)
+        except ValueError:
+            return _error("Choose one of your keys.", 400)
+        api_key = next(
+            (k for k in usage_selectors.playground_keys(user=request.user) if k.pk == key_id), None
+        )
+        if api_key is None:
+            return _error("That key is not one of your usable keys.", 400)
+    token = playground_token_issue(user=request.user, api_key=api_key)
+    return JsonResponse(
+        {
+            "token": token,
+            "expires_in": PLAYGROUND_TOKEN_MAX_AGE,
+            "key": {"id": api_key.pk, "name": api_key.name, "prefix": api_key.prefix},
+        }
+    )
+
+
+@never_cache
+@require_GET
+def playground_ledger_row(request):
+    """The ledger row of one playground reply, found by its generation id, as JSON (404 until written)."""
+    generation_id = request.GET.get("generation_id", "").strip()
+    if not generation_id:
+        return _error("generation_id is required.", 400)
+    entry = usage_selectors.playground_ledger_entry(user=request.user, generation_id=generation_id)
+    if entry is None:
+        return _error("No ledger row for that generation yet.", 404)
+    return JsonResponse(
+        {
+            "id": entry.pk,
+            "url": _ledger_url(entry.pk),
+            "status": entry.status,
+            "http_status": entry.http_status,
+            "requested_model": entry.requested_model,
+            "served_model": entry.served_model,
+            "provider": entry.provider,
+            "prompt_tokens": entry.prompt_tokens,
+            "cached_tokens": entry.cached_tokens,
+            "cache_write_tokens": entry.cache_write_tokens,
+            "completion_tokens": entry.completion_tokens,
+            "reasoning_tokens": entry.reasoning_tokens,
+            "computed_cost": _decimal_text(entry.computed_cost),
+            "reported_cost": _decimal_text(entry.reported_cost),
+            "latency_ms": entry.latency_ms,
+            "ttft_ms": entry.ttft_ms,
+        }
+    )
