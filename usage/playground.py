@@ -55,6 +55,18 @@ def playground_token_claims(
         return None
 
 
+def playground_api_key(token: str) -> ApiKey | None:
+    """The key a valid playground token stands for (the gateway's hook for `tlpg_` Bearer credentials).
+
+    None when the token is forged or expired, the key is gone, or no longer belongs to that (active) user.
+    Revocation, expiry, budget and limits are then checked by the gateway as for any other key.
+    """
+    claims = playground_token_claims(token)
+    if claims is None:
+        return None
+    return ApiKey.objects.filter(pk=claims.key_id, owner_id=claims.user_id, owner__is_active=True).first()
+
+
 def playground_key_get_or_create(*, user) -> ApiKey:
     """The user's playground key, created on first use (its secret is never shown: the page uses tokens)."""
     from usage.services import api_key_create

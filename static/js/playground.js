@@ -482,8 +482,11 @@
   function showCode() {
     const chosen = activeModels();
     if (!chosen.length) { setStatus("Choose a model first.", true); return; }
-    const prompt = els.prompt.value.trim() || "Hello!";
-    const body = requestBody(chosen[0].model, chosen[0].slot, state.turns, prompt);
+    // With a message typed: the request Send would make now; otherwise the last request sent, as sent.
+    const prompt = els.prompt.value.trim();
+    const last = state.turns.length ? state.turns[state.turns.length - 1].replies[0] : null;
+    const body = !prompt && last && last.request ? last.request :
+      requestBody(chosen[0].model, chosen[0].slot, state.turns, prompt || "Hello!");
     const base = window.location.origin + "/api/v1";
     els.code.hidden = false;
     $("pg-code-curl").textContent =
