@@ -1,0 +1,219 @@
+"""Reads for the catalogue pages (/models/, a model's page, /compare/, /catalog/changes/).
+
+Every function runs a constant number of queries whatever the number of models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from catalog.models import CatalogModel, PriceVersion, SyncRun
+from catalog.pricing import is_free, is_variable, per_million
+
+# Columns the /models/ table sorts by: key -> how to read the value from a CatalogueRow.
+SORT_KEYS = (
+    "name",
+    "id",
+    "author",
+    "context",
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "request",
+    "image",
+    "created",
+)
+DEFAULT_SORT = "-created"
+CAPABILITIES = (
+    ("tools", "tools", ("tools",)),
+    ("structured", "structured outputs", ("structured_outputs", "response_format")),
+    ("reasoning", "reasoning", ("reasoning", "include_reasoning")),
+)
+
+
+@dataclass
+class CatalogueRow:
+    model: CatalogModel
+    prices: dict[str, Decimal | None]  # USD per token / request / image, None = variable
+    free: bool
+    variable: bool
+    capabilities: list[str]
+    search_text: str = field(repr=False, default="")
+
+    def sort_value(self, key: str):
+        m = self.model
+        if key == "name":
+            return (m.name or m.model_id).lower()
+        if key == "id":
+            return m.model_id
+        if key == "author":
+            return m.author.lower()
+        if key == "context":
+            return m.context_length
+        if key == "created":
+            return m.created
+        price_field = {
+            "input": "prompt",
+            "output": "completion",
+            "cache_read": "input_cache_read",
+            "cache_write": "input_cache_write",
+            "request": "request",
+            "image": "image",
+        }[key]
+        price = self.prices.get(price_field)
+        if price == 0 and price_field not in ("prompt", "completion"):
+            return None  # a category the model does not price sorts with the unknowns, last
+        return price
+
+
+@dataclass(frozen=True)
+class CatalogueFilters:
+    """What /models/ filters on. Prices are USD per 1M tokens."""
+
+    q: str = ""
+    author: str = ""
+    input_modality: str = ""
+    output_modality: str = ""
+    parameter: str = ""
+    max_input: Decimal | None = None
+    max_output: Decimal | None = None
+    min_context: int | None = None
+    free: bool = False
+    include_retired: bool = False
+    sort: str = DEFAULT_SORT
+
+
+@dataclass
+class Catalogue:
+    rows: list[CatalogueRow]  # the matches, sorted
+    total: int  # models considered before the filters (current ones, retired too when included)
+    authors: list[str]
+    input_modalities: list[str]
+    output_modalities: list[str]
+    parameters: list[str]
+
+
+def _latest_price_version_id():
+    return Subquery(
+        PriceVersion.objects.filter(catalog_model=OuterRef("pk")).order_by("-valid_from").values("pk")[:1]
+    )
+
+
+def _rows(models: list[CatalogModel], versions: dict[int, PriceVersion]) -> list[CatalogueRow]:
+    rows = []
+    for m in models:
+        version = versions.get(m.latest_price_version_id)
+        prices = version.prices() if version else {"prompt": None, "completion": None}
+        params = set(m.supported_parameters or [])
+        rows.append(
+            CatalogueRow(
+                model=m,
+                prices=prices,
+                free=version is not None and is_free(prices),
+                variable=is_variable(prices),
+                capabilities=[label for _, label, names in CAPABILITIES if params.intersection(names)],
+                search_text=f"{m.model_id}\n{m.name}\n{m.description}".lower(),
+            )
+        )
+    return rows
+
+
+def catalogue_models(
+    *, include_retired: bool = False, model_ids: list[str] | None = None
+) -> list[CatalogueRow]:
+    """Current (or all) models with their latest prices: two queries."""
+    models_qs = CatalogModel.objects.defer("raw", "per_request_limits").annotate(
+        latest_price_version_id=_latest_price_version_id()
+    )
+    if not include_retired:
+        models_qs = models_qs.filter(retired_at__isnull=True)
+    if model_ids is not None:
+        models_qs = models_qs.filter(model_id__in=model_ids)
+    models = list(models_qs)
+    version_ids = [m.latest_price_version_id for m in models if m.latest_price_version_id]
+    versions = {v.pk: v for v in PriceVersion.objects.filter(pk__in=version_ids)} if version_ids else {}
+    return _rows(models, versions)
+
+
+def _matches(row: CatalogueRow, f: CatalogueFilters) -> bool:
+    m = row.model
+    if f.q and not all(term in row.search_text for term in f.q.lower().split()):
+        return False
+    if f.author and m.author.lower() != f.author.lower():
+        return False
+    if f.input_modality and f.input_modality not in (m.input_modalities or []):
+        return False
+    if f.output_modality and f.output_modality not in (m.output_modalities or []):
+        return False
+    if f.parameter and f.parameter not in (m.supported_parameters or []):
+        return False
+    for limit, price_field in ((f.max_input, "prompt"), (f.max_output, "completion")):
+        if limit is not None:
+            price = per_million(row.prices.get(price_field))
+            if price is None or price > limit:  # a variable price is never known to be under a limit
+                return False
+    if f.min_context is not None and (m.context_length or 0) < f.min_context:
+        return False
+    return not (f.free and not row.free)
+
+
+def sort_rows(rows: list[CatalogueRow], sort: str) -> list[CatalogueRow]:
+    """Sort by a SORT_KEYS key ("-key" descending); unknown values (variable, missing) always go last."""
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    known = [r for r in rows if r.sort_value(key) is not None]
+    unknown = [r for r in rows if r.sort_value(key) is None]
+    known.sort(key=lambda r: r.model.model_id)  # stable tie-break by id
+    known.sort(key=lambda r: r.sort_value(key), reverse=descending)
+    unknown.sort(key=lambda r: r.model.model_id)
+    return known + unknown
+
+
+def models_for_catalogue(*, filters: CatalogueFilters) -> Catalogue:
+    """The /models/ table: matches of the filters, sorted, and the choices the filter form offers."""
+    rows = catalogue_models(include_retired=filters.include_retired)
+    authors, inputs, outputs, params = set(), set(), set(), set()
+    for row in rows:
+        authors.add(row.model.author)
+        inputs.update(row.model.input_modalities or [])
+        outputs.update(row.model.output_modalities or [])
+        params.update(row.model.supported_parameters or [])
+    matches = [row for row in rows if _matches(row, filters)]
+    return Catalogue(
+        rows=sort_rows(matches, filters.sort),
+        total=len(rows),
+        authors=sorted(authors, key=str.lower),
+        input_modalities=sorted(inputs),
+        output_modalities=sorted(outputs),
+        parameters=sorted(params),
+    )
+
+
+def catalog_model_detail(*, model_id: str) -> tuple[CatalogModel, list[PriceVersion]] | None:
+    """One model (retired ones too) and all its price versions, oldest first: two queries."""
+    model = CatalogModel.objects.filter(model_id=model_id).first()
+    if model is None:
+        return None
+    return model, list(model.price_versions.order_by("valid_from"))
+
+
+def catalog_changes() -> QuerySet[SyncRun]:
+    """Finished sync runs that changed something, newest first."""
+    return (
+        SyncRun.objects.filter(status=SyncRun.Status.OK)
+        .exclude(added=0, repriced=0, retired=0)
+        .order_by("-started_at", "-pk")
+    )
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """(model_id, name) of every current model, for pickers (one query)."""
+    return list(
+        CatalogModel.objects.filter(retired_at__isnull=True)
+        .order_by("model_id")
+        .values_list("model_id", "name")
+    )
