@@ -19,25 +19,22 @@ gpt-4o: input 2.5/M, output 10/M, cache read 1.25/M. claude: input 3/M, output 1
 from __future__ import annotations
 
 import hashlib
-import itertools
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from catalog.models import CatalogModel, PriceVersion
+from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion
 from usage.models import ApiKey, LedgerEntry
 
 NOW = datetime(2026, 11, 30, 12, 30, tzinfo=UTC)
 D = Decimal
-_serial = itertools.count(1)
 
 
 def make_key(name: str, owner=None, **fields) -> ApiKey:
-    n = next(_serial)
     return ApiKey.objects.create(
         name=name,
         owner=owner,
-        prefix=f"tl-test{n:04d}",
-        secret_hash=hashlib.sha256(f"secret-{n}".encode()).hexdigest(),
+        prefix=f"tl-{name}"[:16],
+        secret_hash=hashlib.sha256(f"secret-{name}".encode()).hexdigest(),
         **fields,
     )
 
@@ -50,6 +47,7 @@ def make_model(model_id: str, **prices) -> tuple[CatalogModel, PriceVersion]:
         first_seen=datetime(2026, 1, 1, tzinfo=UTC),
         last_seen=NOW,
     )
+    prices = {name: Decimal(0) for name in PRICE_FIELDS} | prices  # absent from a listing: 0
     version = PriceVersion.objects.create(
         catalog_model=model, valid_from=datetime(2026, 1, 1, tzinfo=UTC), **prices
     )

@@ -1,0 +1,241 @@
+"""/activity/: the request log (keyset pages, filters, visibility), request detail, CSV export."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.usage.spend_data import NOW, at, build_ledger, make_key
+from usage.models import LedgerEntry
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture
+def ledger(admin_user, member, time_machine):
+    time_machine.move_to(NOW, tick=False)
+    return build_ledger(member=member, admin=admin_user)
+
+
+def log_in(client, user):
+    client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def ids_on(response) -> list[int]:
+    return [entry.id for entry in response.context["page"].entries]
+
+
+def test_staff_see_every_request_newest_first(client, admin_user, ledger):
+    response = log_in(client, admin_user).get("/activity/")
+
+    assert response.status_code == 200
+    assert ids_on(response) == [e.id for e in reversed(ledger["entries"])]
+    html = response.content.decode()
+    assert f'href="/activity/{ledger["entries"][0].id}/"' in html
+    assert '<span class="badge rejected">rejected</span>' in html
+
+
+def test_members_see_only_their_keys_rows(client, member, ledger):
+    entries = ledger["entries"]
+
+    response = log_in(client, member).get("/activity/")
+
+    assert ids_on(response) == [entries[4].id, entries[1].id, entries[0].id]
+
+
+def test_an_outsider_sees_an_empty_log(client, outsider, ledger):
+    response = log_in(client, outsider).get("/activity/")
+
+    assert ids_on(response) == []
+    assert "No requests match these filters." in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("status=error", [2]),
+        (
+            "model=openai/gpt-4o",
+            [4, 2, 0],
+        ),  # the rejected request was served no model: its requested one counts
+        ("provider=Anthropic", [3, 1]),
+        ("start=2026-11-30&end=2026-11-30&status=ok", [3, 1, 0]),
+        ("start=2026-11-29&end=2026-11-29", []),
+        ("model=no/such-model", []),
+    ],
+)
+def test_filters(client, admin_user, ledger, query, expected):
+    response = log_in(client, admin_user).get(f"/activity/?{query}")
+
+    assert response.status_code == 200
+    assert ids_on(response) == [ledger["entries"][i].id for i in expected]
+
+
+def test_the_key_filter_lists_only_visible_keys_and_404s_on_a_foreign_one(client, member, ledger):
+    client = log_in(client, member)
+
+    own = client.get(f"/activity/?key={ledger['alpha'].id}")
+    foreign = client.get(f"/activity/?key={ledger['ops'].id}")
+    missing = client.get("/activity/?key=999999")
+
+    assert ids_on(own) == [ledger["entries"][i].id for i in (4, 1, 0)]
+    assert "ops" not in own.content.decode().split('name="key"')[1].split("</select>")[0]
+    assert (foreign.status_code, missing.status_code) == (404, 404)
+    assert client.get(f"/activity/export.csv?key={ledger['ops'].id}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("status=exploded", "Select a valid choice. exploded is not one of the available choices."),
+        ("key=abc", "Enter a whole number."),
+        ("start=2026-11-30&end=2026-11-01", "The end date is before the start date."),
+        ("start=0001-01-01", "Choose a date between 2020-01-01 and today."),
+    ],
+)
+def test_bad_filters_get_a_clear_message(client, admin_user, ledger, query, message):
+    response = log_in(client, admin_user).get(f"/activity/?{query}")
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def make_rows(api_key, count: int, *, same_time_from: int | None = None) -> list[int]:
+    """`count` requests a second apart, oldest first; from index `same_time_from` on, all at one instant."""
+    base = NOW - timedelta(hours=2)
+    rows = []
+    for i in range(count):
+        moment = base + timedelta(
+            seconds=i if same_time_from is None or i < same_time_from else same_time_from
+        )
+        rows.append(
+            LedgerEntry(api_key=api_key, created_at=moment, requested_model="m", http_status=200, status="ok")
+        )
+    LedgerEntry.objects.bulk_create(rows)
+    return list(LedgerEntry.objects.order_by("-created_at", "-id").values_list("id", flat=True))
+
+
+def cursor_link(response, rel: str) -> str | None:
+    match = re.search(rf'href="\?([^"]*)" rel="{rel}"', response.content.decode())
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+def test_keyset_pages_cover_every_row_once_even_with_equal_timestamps(client, admin_user):
+    key = make_key("bulk", admin_user)
+    # 120 rows; the 30 newest share one timestamp, so the first page boundary falls inside a tie.
+    newest_first = make_rows(key, 120, same_time_from=90)
+    client = log_in(client, admin_user)
+
+    first = client.get("/activity/")
+    second = client.get(f"/activity/?{cursor_link(first, 'next')}")
+    third = client.get(f"/activity/?{cursor_link(second, 'next')}")
+
+    assert ids_on(first) == newest_first[:50]
+    assert ids_on(second) == newest_first[50:100]
+    assert ids_on(third) == newest_first[100:]
+    assert cursor_link(third, "next") is None
+    assert cursor_link(first, "prev") is None
+    back = client.get(f"/activity/?{cursor_link(third, 'prev')}")
+    assert ids_on(back) == newest_first[50:100]
+    back_again = client.get(f"/activity/?{cursor_link(back, 'prev')}")
+    assert ids_on(back_again) == newest_first[:50]
+    assert cursor_link(back_again, "prev") is None
+
+
+def test_exactly_one_page_has_no_next_link(client, admin_user):
+    make_rows(make_key("fifty", admin_user), 50)
+
+    response = log_in(client, admin_user).get("/activity/")
+
+    assert len(ids_on(response)) == 50
+    assert cursor_link(response, "next") is None
+
+
+def test_cursors_keep_the_filters(client, admin_user):
+    key = make_key("bulk", admin_user)
+    make_rows(key, 60)
+    make_rows(make_key("other", admin_user), 5)
+    client = log_in(client, admin_user)
+
+    first = client.get(f"/activity/?key={key.id}")
+    nxt = cursor_link(first, "next")
+
+    assert nxt.startswith(f"key={key.id}&")
+    assert len(ids_on(client.get(f"/activity/?{nxt}"))) == 10
+
+
+@pytest.mark.parametrize("cursor", ["abc", "1.2.3", "99999999999999999999999999.1", "-5", ".", "12."])
+def test_a_tampered_cursor_shows_a_message_and_the_newest_rows(client, admin_user, ledger, cursor):
+    response = log_in(client, admin_user).get(f"/activity/?before={cursor}")
+
+    assert response.status_code == 400
+    assert "That page link is not valid" in response.content.decode()
+    assert ids_on(response)[0] == ledger["entries"][4].id
+
+
+def test_the_detail_page_breaks_the_cost_down_at_the_version_prices(client, member, ledger):
+    entry = ledger["entries"][1]
+
+    response = log_in(client, member).get(f"/activity/{entry.id}/")
+
+    assert response.status_code == 200
+    lines = [(line.label, line.units, line.unit_price, line.cost) for line in response.context["breakdown"]]
+    assert lines == [
+        ("Input (not cached)", 1000, D("0.000003"), D("0.003")),
+        ("Cache read", 1000, D("0.0000003"), D("0.0003")),
+        ("Cache write", 500, D("0.00000375"), D("0.001875")),
+        ("Output (reasoning included)", 300, D("0.000015"), D("0.0045")),
+    ]
+    assert response.context["breakdown_total"] == D("0.009675")
+    assert response.context["savings"] == D("0.0027")
+    html = response.content.decode()
+    assert "valid from 2026-01-01 00:00 UTC until now" in html
+    assert '<div class="value" id="reported-cost">$0.009700</div>' in html
+    assert '<div class="value" id="computed-cost">$0.009675</div>' in html
+    assert "gen-2" in html
+    assert "differs from the reported cost" not in html
+
+
+def test_the_detail_page_flags_a_cost_disagreement(client, admin_user, ledger):
+    response = log_in(client, admin_user).get(f"/activity/{ledger['entries'][3].id}/")
+
+    assert response.context["costs_disagree"] is True
+    assert "differs from the reported cost" in response.content.decode()
+
+
+def test_someone_elses_request_is_not_found(client, member, ledger):
+    client = log_in(client, member)
+
+    assert client.get(f"/activity/{ledger['entries'][3].id}/").status_code == 404
+    assert client.get("/activity/987654/").status_code == 404
+
+
+def test_the_csv_export_streams_the_filtered_log_with_exact_quoting(client, admin_user, ledger):
+    response = log_in(client, admin_user).get("/activity/export.csv?status=error")
+
+    assert response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="activity-')
+    entry_id = ledger["entries"][2].id
+    assert b"".join(response.streaming_content).decode() == (
+        "id,created_at,key_name,key_prefix,requested_model,served_model,provider,status,http_status,"
+        "prompt_tokens,cached_tokens,cache_write_tokens,completion_tokens,reasoning_tokens,reported_cost,"
+        "computed_cost,latency_ms,ttft_ms,generation_id,error_code,error_message\r\n"
+        f"{entry_id},2026-11-30T11:05:00+00:00,ops,tl-ops,openai/gpt-4o,openai/gpt-4o,Azure,error,502,"
+        '0,0,0,0,0,,0,100,,,502,"upstream said ""no"", then hung up"\r\n'
+    )
+
+
+def test_the_csv_export_of_a_member_has_only_their_rows(client, member, ledger):
+    response = log_in(client, member).get("/activity/export.csv")
+
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert [line.split(",")[2] for line in lines[1:]] == ["alpha", "alpha", "alpha"]
+    assert lines[1].split(",")[1] == at(12, 15).isoformat()
+    assert lines[3].split(",")[14:16] == ["0.004", "0.004"]

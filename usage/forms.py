@@ -1,0 +1,118 @@
+"""Query-string and form input of the spend, activity and keys pages, validated into clear errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django import forms
+from django.utils import timezone
+
+from usage.models import ApiKey, LedgerEntry
+
+HOUR = timedelta(hours=1)
+EARLIEST = date(2020, 1, 1)  # nothing older can be in a ledger of OpenRouter requests
+MAX_RANGE_DAYS = 3 * 366
+
+RANGES = {
+    "today": "Today",
+    "7d": "7 days",
+    "30d": "30 days",
+    "month": "This month",
+    "custom": "Custom",
+}
+
+
+@dataclass(frozen=True)
+class Period:
+    name: str
+    start: datetime
+    end: datetime
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _check_dates(cleaned: dict, form: forms.Form) -> None:
+    start, end = cleaned.get("start"), cleaned.get("end")
+    for name in ("start", "end"):
+        day = cleaned.get(name)
+        if day is not None and not EARLIEST <= day <= timezone.now().date() + timedelta(days=1):
+            form.add_error(name, f"Choose a date between {EARLIEST:%Y-%m-%d} and today.")
+    if start and end and start > end:
+        form.add_error("end", "The end date is before the start date.")
+    elif start and end and (end - start).days > MAX_RANGE_DAYS:
+        form.add_error("end", f"Choose a range of at most {MAX_RANGE_DAYS} days.")
+
+
+class RangeForm(forms.Form):
+    """?range=today|7d|30d|month|custom&start=YYYY-MM-DD&end=YYYY-MM-DD (custom: both days included)."""
+
+    range = forms.ChoiceField(choices=list(RANGES.items()), required=False)
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("range") == "custom" and not (cleaned.get("start") and cleaned.get("end")):
+            self.add_error("start", "A custom range needs a start and an end date.")
+        _check_dates(cleaned, self)
+        return cleaned
+
+    def period(self, now: datetime | None = None) -> Period:
+        now = now or timezone.now()
+        name = self.cleaned_data.get("range") or "7d"
+        this_hour = now.replace(minute=0, second=0, microsecond=0)
+        if name == "custom":
+            start = _day_start(self.cleaned_data["start"])
+            end = min(_day_start(self.cleaned_data["end"]) + timedelta(days=1), now)
+            return Period(name, start, max(end, start))
+        if name == "today":
+            start = _day_start(now.date())
+        elif name == "month":
+            start = _day_start(now.date().replace(day=1))
+        else:
+            start = this_hour - timedelta(days=7 if name == "7d" else 30) + HOUR
+        return Period(name, start, now)
+
+
+class ActivityFilterForm(forms.Form):
+    key = forms.IntegerField(required=False, min_value=1, widget=forms.Select)
+    model = forms.CharField(required=False, max_length=200)
+    provider = forms.CharField(required=False, max_length=100)
+    status = forms.ChoiceField(choices=[("", "any"), *LedgerEntry.Status.choices], required=False)
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, keys=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["key"].widget.choices = [("", "any")] + [(key.id, str(key)) for key in keys]
+
+    def clean(self):
+        cleaned = super().clean()
+        _check_dates(cleaned, self)
+        return cleaned
+
+    def bounds(self) -> tuple[datetime | None, datetime | None]:
+        start, end = self.cleaned_data.get("start"), self.cleaned_data.get("end")
+        return (
+            _day_start(start) if start else None,
+            _day_start(end) + timedelta(days=1) if end else None,
+        )
+
+
+class KeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    budget_usd = forms.DecimalField(
+        required=False, min_value=0, max_digits=14, decimal_places=4, label="Budget (USD)"
+    )
+    budget_period = forms.ChoiceField(choices=ApiKey.Period.choices, initial=ApiKey.Period.MONTHLY)
+    rpm_limit = forms.IntegerField(required=False, min_value=1, max_value=10**6, label="Requests / minute")
+    tpm_limit = forms.IntegerField(required=False, min_value=1, max_value=10**9, label="Tokens / minute")
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Give the key a name.")
+        return name

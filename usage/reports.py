@@ -1,0 +1,492 @@
+"""Selectors for the spend, activity and keys pages (and their CSV exports).
+
+Aggregates come from hourly rollups for the hours rolled up and from the raw ledger for the rest (the current
+hour, or more if the rollup task lags), so figures are exact and pages stay fast at millions of rows. The
+request log reads the raw ledger newest first with keyset pagination on (created_at, id), never OFFSET.
+Visibility: staff see everything, other users only the keys they own and those keys' ledger rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDay
+from django.utils import timezone
+
+from usage.models import ApiKey, HourlyRollup, LedgerEntry
+from usage.rollups import AGGREGATE_FIELDS, HOUR, ledger_grouped, rollups_complete_until
+
+ZERO = Decimal(0)
+TOP_MODELS = 6  # series of the spend chart; the rest is "other"
+HOURLY_CHART_MAX = timedelta(days=2)  # longer ranges are charted per day
+# Reported and computed costs "disagree" when they differ by more than this share of the larger one.
+COST_MISMATCH_SHARE = Decimal("0.01")
+FAILED_STATUSES = {LedgerEntry.Status.ERROR, LedgerEntry.Status.REJECTED}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# --- who sees what ------------------------------------------------------------------------------------------
+def visible_keys(*, user) -> QuerySet[ApiKey]:
+    keys = ApiKey.objects.all()
+    return keys if user.is_staff else keys.filter(owner=user)
+
+
+def visible_ledger(*, user) -> QuerySet[LedgerEntry]:
+    entries = LedgerEntry.objects.all()
+    return entries if user.is_staff else entries.filter(api_key__owner=user)
+
+
+def visible_rollups(*, user) -> QuerySet[HourlyRollup]:
+    rollups = HourlyRollup.objects.all()
+    return rollups if user.is_staff else rollups.filter(api_key__owner=user)
+
+
+# --- aggregates ---------------------------------------------------------------------------------------------
+@dataclass
+class Totals:
+    """Sums over ledger rows; tokens by category as the spend page shows them."""
+
+    requests: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    reported_cost: Decimal = ZERO
+    computed_cost: Decimal = ZERO
+    cost: Decimal = ZERO
+    cache_savings: Decimal = ZERO
+    latency_ms_sum: int = 0
+
+    def add(self, row: dict) -> None:
+        for name in AGGREGATE_FIELDS:
+            setattr(self, name, getattr(self, name) + (row[name] or 0))
+        if row.get("status") in FAILED_STATUSES:
+            self.failed += row["requests"]
+
+    @property
+    def input_tokens(self) -> int:
+        """Input tokens not read from the cache (the prompt price applies)."""
+        return self.prompt_tokens - self.cached_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        """Output tokens other than reasoning (reasoning is part of completion tokens)."""
+        return self.completion_tokens - self.reasoning_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def error_rate(self) -> Decimal | None:
+        return Decimal(self.failed) / self.requests if self.requests else None
+
+    @property
+    def avg_latency_ms(self) -> int | None:
+        return round(self.latency_ms_sum / self.requests) if self.requests else None
+
+    @property
+    def cost_difference(self) -> Decimal:
+        return self.reported_cost - self.computed_cost
+
+    @property
+    def costs_disagree(self) -> bool:
+        return costs_disagree(self.reported_cost, self.computed_cost)
+
+
+def costs_disagree(reported: Decimal, computed: Decimal) -> bool:
+    return abs(reported - computed) > COST_MISMATCH_SHARE * max(abs(reported), abs(computed))
+
+
+@dataclass
+class Group:
+    key: object  # model name, provider, or api key id
+    label: str
+    totals: Totals = field(default_factory=Totals)
+    share: Decimal | None = None  # of the range's total cost
+
+
+@dataclass
+class SpendReport:
+    start: datetime
+    end: datetime
+    totals: Totals
+    by_model: list[Group]
+    by_key: list[Group]
+    by_provider: list[Group]
+    chart: dict
+    granularity: str  # "hour" or "day"
+
+
+def _aggregate_rows(*, user, start: datetime, end: datetime, daily: bool) -> Iterator[dict]:
+    """Grouped sums per (bucket, key, model, provider, status): rollups where complete, raw ledger after."""
+    complete_until = rollups_complete_until()
+    split = start if complete_until is None else min(max(start, complete_until), end)
+    dims = ("api_key_id", "model", "provider", "status")
+    if split > start:
+        bucket = TruncDay("hour") if daily else F("hour")
+        rollups = (
+            visible_rollups(user=user)
+            .filter(hour__gte=start, hour__lt=split)
+            .annotate(bucket=bucket)
+            .values("bucket", *dims)
+            .annotate(**{name: Sum(name) for name in AGGREGATE_FIELDS})
+            .order_by()
+        )
+        yield from rollups
+    if split < end:
+        raw = visible_ledger(user=user).filter(created_at__gte=split, created_at__lt=end)
+        if daily:
+            yield from ledger_grouped(raw, *dims, bucket=TruncDay("created_at"))
+        else:
+            for row in ledger_grouped(raw, "hour", *dims):
+                yield {**row, "bucket": row["hour"]}
+
+
+def spend_report(*, user, start: datetime, end: datetime) -> SpendReport:
+    daily = end - start > HOURLY_CHART_MAX
+    totals = Totals()
+    groups: dict[str, dict] = {"model": {}, "key": {}, "provider": {}}
+    series: dict[tuple[datetime, str], Decimal] = defaultdict(Decimal)
+    for row in _aggregate_rows(user=user, start=start, end=end, daily=daily):
+        totals.add(row)
+        for kind, value in (
+            ("model", row["model"]),
+            ("key", row["api_key_id"]),
+            ("provider", row["provider"]),
+        ):
+            group = groups[kind].get(value)
+            if group is None:
+                group = groups[kind][value] = Group(key=value, label=str(value or ""))
+            group.totals.add(row)
+        series[(row["bucket"], row["model"])] += row["cost"]
+
+    key_names = {
+        key.id: str(key) for key in ApiKey.objects.filter(id__in=[k for k in groups["key"] if k is not None])
+    }
+    for group in groups["key"].values():
+        group.label = key_names.get(group.key, "(no key)")
+    for group in groups["model"].values():
+        group.label = group.key or "(unknown model)"
+    for group in groups["provider"].values():
+        group.label = group.key or "(no provider)"
+    ordered = {}
+    for kind, by_value in groups.items():
+        rows = sorted(by_value.values(), key=lambda g: (-g.totals.cost, -g.totals.requests, g.label))
+        for group in rows:
+            group.share = group.totals.cost / totals.cost if totals.cost else None
+        ordered[kind] = rows
+    chart = _chart(start=start, end=end, daily=daily, series=series, models=ordered["model"])
+    return SpendReport(
+        start=start,
+        end=end,
+        totals=totals,
+        by_model=ordered["model"],
+        by_key=ordered["key"],
+        by_provider=ordered["provider"],
+        chart=chart,
+        granularity="day" if daily else "hour",
+    )
+
+
+def _chart(*, start, end, daily: bool, series: dict, models: list[Group]) -> dict:
+    step = timedelta(days=1) if daily else HOUR
+    first = start.replace(hour=0, minute=0, second=0, microsecond=0) if daily else start
+    buckets = []
+    moment = first
+    while moment < end:
+        buckets.append(moment)
+        moment += step
+    top = [group.key for group in models[:TOP_MODELS] if group.totals.cost]
+    others = {group.key for group in models} - set(top)
+    datasets = []
+    for name in top:
+        datasets.append(
+            {"label": name or "(unknown model)", "data": [str(series.get((b, name), ZERO)) for b in buckets]}
+        )
+    if others:
+        data = [str(sum((series.get((b, name), ZERO) for name in others), ZERO)) for b in buckets]
+        if any(Decimal(value) for value in data):
+            datasets.append({"label": "other models", "data": data})
+    fmt = "%Y-%m-%d" if daily else "%Y-%m-%d %H:00"
+    return {
+        "labels": [b.strftime(fmt) for b in buckets],
+        "datasets": datasets,
+        "unit": "day" if daily else "hour",
+    }
+
+
+def spend_groups(*, user, start: datetime, end: datetime, group: str) -> list[Group]:
+    """One of the spend page's tables (group = "model", "key" or "provider")."""
+    report = spend_report(user=user, start=start, end=end)
+    return {"model": report.by_model, "key": report.by_key, "provider": report.by_provider}[group]
+
+
+# --- the request log ----------------------------------------------------------------------------------------
+class CursorError(ValueError):
+    """A pagination cursor that was not made by us (tampered, truncated)."""
+
+
+def encode_cursor(entry_created_at: datetime, entry_id: int) -> str:
+    micros = (entry_created_at - EPOCH) // timedelta(microseconds=1)
+    return f"{micros}.{entry_id}"
+
+
+def decode_cursor(raw: str) -> tuple[datetime, int]:
+    micros, dot, entry_id = raw.partition(".")
+    if not dot or not micros.lstrip("-").isdigit() or not entry_id.isdigit() or len(raw) > 40:
+        raise CursorError(raw)
+    try:
+        return EPOCH + timedelta(microseconds=int(micros)), int(entry_id)
+    except OverflowError:
+        raise CursorError(raw) from None
+
+
+@dataclass(frozen=True)
+class ActivityFilters:
+    api_key: ApiKey | None = None
+    model: str = ""
+    provider: str = ""
+    status: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def activity_queryset(*, user, filters: ActivityFilters) -> QuerySet[LedgerEntry]:
+    entries = visible_ledger(user=user)
+    if filters.api_key is not None:
+        entries = entries.filter(api_key=filters.api_key)
+    if filters.model:
+        entries = entries.filter(
+            Q(served_model=filters.model) | Q(served_model="", requested_model=filters.model)
+        )
+    if filters.provider:
+        entries = entries.filter(provider=filters.provider)
+    if filters.status:
+        entries = entries.filter(status=filters.status)
+    if filters.start is not None:
+        entries = entries.filter(created_at__gte=filters.start)
+    if filters.end is not None:
+        entries = entries.filter(created_at__lt=filters.end)
+    return entries
+
+
+@dataclass
+class ActivityPage:
+    entries: list[LedgerEntry]
+    older: str | None  # cursor of the next (older) page
+    newer: str | None  # cursor of the previous (newer) page
+
+
+def activity_page(
+    *, user, filters: ActivityFilters, before: str = "", after: str = "", size: int = 50
+) -> ActivityPage:
+    """One page of the log, newest first. `before`/`after` are cursors (CursorError when not ours)."""
+    entries = activity_queryset(user=user, filters=filters).select_related("api_key")
+    if after:
+        moment, entry_id = decode_cursor(after)
+        rows = list(
+            entries.filter(created_at__gte=moment)
+            .filter(Q(created_at__gt=moment) | Q(id__gt=entry_id))
+            .order_by("created_at", "id")[: size + 1]
+        )
+        has_newer = len(rows) > size
+        rows = rows[:size][::-1]
+        has_older = True
+    else:
+        if before:
+            moment, entry_id = decode_cursor(before)
+            entries = entries.filter(created_at__lte=moment).filter(
+                Q(created_at__lt=moment) | Q(id__lt=entry_id)
+            )
+        rows = list(entries.order_by("-created_at", "-id")[: size + 1])
+        has_older = len(rows) > size
+        rows = rows[:size]
+        has_newer = bool(before)
+    return ActivityPage(
+        entries=rows,
+        older=encode_cursor(rows[-1].created_at, rows[-1].id) if rows and has_older else None,
+        newer=encode_cursor(rows[0].created_at, rows[0].id) if rows and has_newer else None,
+    )
+
+
+ACTIVITY_EXPORT_FIELDS = (
+    "id",
+    "created_at",
+    "api_key__name",
+    "api_key__prefix",
+    "requested_model",
+    "served_model",
+    "provider",
+    "status",
+    "http_status",
+    "prompt_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "reported_cost",
+    "computed_cost",
+    "latency_ms",
+    "ttft_ms",
+    "generation_id",
+    "error_code",
+    "error_message",
+)
+
+
+def activity_export_rows(*, user, filters: ActivityFilters) -> Iterator[tuple]:
+    """Every row matching the filters, newest first, streamed from the database in chunks."""
+    entries = activity_queryset(user=user, filters=filters).order_by("-created_at", "-id")
+    return entries.values_list(*ACTIVITY_EXPORT_FIELDS).iterator(chunk_size=2000)
+
+
+def activity_entry(*, user, entry_id: int) -> LedgerEntry:
+    """One request the user may see (LedgerEntry.DoesNotExist otherwise, whoever's it is)."""
+    return (
+        visible_ledger(user=user).select_related("api_key", "price_version", "catalog_model").get(id=entry_id)
+    )
+
+
+@dataclass(frozen=True)
+class CostLine:
+    label: str
+    units: int
+    unit_price: Decimal | None
+    cost: Decimal | None
+
+
+def cost_breakdown(entry: LedgerEntry) -> list[CostLine]:
+    """The computed cost of a request per category, at the unit prices of its price version."""
+    version = entry.price_version
+    if version is None:
+        return []
+
+    def line(label: str, units: int, price: Decimal | None) -> CostLine:
+        return CostLine(label, units, price, None if price is None else units * price)
+
+    lines = [
+        line("Input (not cached)", entry.prompt_tokens - entry.cached_tokens, version.prompt),
+        line("Cache read", entry.cached_tokens, version.input_cache_read),
+        line("Cache write", entry.cache_write_tokens, version.input_cache_write),
+        line("Output (reasoning included)", entry.completion_tokens, version.completion),
+        line("Request", 1, version.request),
+    ]
+    return [item for item in lines if item.units and (item.unit_price is None or item.unit_price)]
+
+
+# --- keys ---------------------------------------------------------------------------------------------------
+def period_start(*, budget_period: str, now: datetime) -> datetime | None:
+    """When the key's current budget period began (None: the budget never resets)."""
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if budget_period == ApiKey.Period.DAILY:
+        return day
+    if budget_period == ApiKey.Period.WEEKLY:
+        return day - timedelta(days=day.weekday())
+    if budget_period == ApiKey.Period.MONTHLY:
+        return day.replace(day=1)
+    return None
+
+
+def period_end(*, budget_period: str, start: datetime | None) -> datetime | None:
+    if start is None:
+        return None
+    if budget_period == ApiKey.Period.DAILY:
+        return start + timedelta(days=1)
+    if budget_period == ApiKey.Period.WEEKLY:
+        return start + timedelta(days=7)
+    return (start + timedelta(days=32)).replace(day=1)
+
+
+def spend_by_key(*, key_ids: list[int], start: datetime | None, end: datetime) -> dict[int, Decimal]:
+    """Spend (reported cost, else computed) per key over [start, end): rollups, then the raw tail."""
+    complete_until = rollups_complete_until()
+    lower = start or datetime.min.replace(tzinfo=UTC)
+    split = lower if complete_until is None else min(max(lower, complete_until), end)
+    totals: dict[int, Decimal] = defaultdict(Decimal)
+    if split > lower:
+        rollups = HourlyRollup.objects.filter(api_key_id__in=key_ids, hour__lt=split)
+        if start is not None:
+            rollups = rollups.filter(hour__gte=start)
+        for row in rollups.values("api_key_id").annotate(total=Sum("cost")).order_by():
+            totals[row["api_key_id"]] += row["total"] or ZERO
+    raw = LedgerEntry.objects.filter(api_key_id__in=key_ids, created_at__gte=split, created_at__lt=end)
+    for row in ledger_grouped(raw, "api_key_id"):
+        totals[row["api_key_id"]] += row["cost"]
+    return totals
+
+
+@dataclass
+class KeyRow:
+    key: ApiKey
+    spent: Decimal  # this budget period
+    remaining: Decimal | None
+    daily_rate: Decimal  # average spend per day over the last 7 days
+    runs_out_at: datetime | None  # at that rate, when the budget is spent (None: not within the period)
+    resets_at: datetime | None
+    forecast: str
+
+    @property
+    def is_active(self) -> bool:
+        return self.key.revoked_at is None and (
+            self.key.expires_at is None or self.key.expires_at > timezone.now()
+        )
+
+
+FORECAST_DAYS = 7
+
+
+def keys_overview(*, user, now: datetime | None = None) -> list[KeyRow]:
+    now = now or timezone.now()
+    keys = list(visible_keys(user=user).select_related("owner").order_by("revoked_at", "name", "id"))
+    ids = [key.id for key in keys]
+    recent = spend_by_key(key_ids=ids, start=now - timedelta(days=FORECAST_DAYS), end=now) if ids else {}
+    by_period: dict[datetime | None, list[int]] = defaultdict(list)
+    for key in keys:
+        by_period[period_start(budget_period=key.budget_period, now=now)].append(key.id)
+    spent: dict[int, Decimal] = {}
+    for start, key_ids in by_period.items():
+        spent.update(spend_by_key(key_ids=key_ids, start=start, end=now))
+    rows = []
+    for key in keys:
+        key_spent = spent.get(key.id, ZERO)
+        rate = recent.get(key.id, ZERO) / FORECAST_DAYS
+        resets_at = period_end(
+            budget_period=key.budget_period, start=period_start(budget_period=key.budget_period, now=now)
+        )
+        remaining = None if key.budget_usd is None else max(key.budget_usd - key_spent, ZERO)
+        runs_out_at, forecast = _forecast(remaining=remaining, rate=rate, now=now, resets_at=resets_at)
+        rows.append(
+            KeyRow(
+                key=key,
+                spent=key_spent,
+                remaining=remaining,
+                daily_rate=rate,
+                runs_out_at=runs_out_at,
+                resets_at=resets_at,
+                forecast=forecast,
+            )
+        )
+    return rows
+
+
+def _forecast(
+    *, remaining: Decimal | None, rate: Decimal, now: datetime, resets_at: datetime | None
+) -> tuple[datetime | None, str]:
+    if remaining is None:
+        return None, "no budget"
+    if remaining <= 0:
+        return now, "budget spent"
+    if rate <= 0:
+        return None, "no spend in the last 7 days"
+    runs_out_at = now + timedelta(days=float(remaining / rate))
+    if resets_at is not None and runs_out_at >= resets_at:
+        return None, "lasts until the period resets"
+    return runs_out_at, f"runs out around {runs_out_at:%Y-%m-%d %H:00} UTC"

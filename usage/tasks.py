@@ -1,0 +1,26 @@
+"""Celery tasks for the ledger rollups and retention (schedules: ROLLUP_SCHEDULE, RETENTION_SCHEDULE).
+
+Each is also a management command (`rollup_ledger`, `prune_ledger`) and is idempotent, so a missed or doubled
+run does no harm; `expires` drops runs that waited in the queue past their next turn.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+ROLLUP_EXPIRES_SECONDS = 4 * 60  # the default schedule runs every 5 minutes
+RETENTION_EXPIRES_SECONDS = 6 * 60 * 60  # the default schedule runs daily
+
+
+@shared_task(name="usage.rollup_ledger", ignore_result=True, expires=ROLLUP_EXPIRES_SECONDS)
+def rollup_ledger() -> int:
+    from usage.rollups import rollup_catch_up
+
+    return rollup_catch_up().hours
+
+
+@shared_task(name="usage.prune_ledger", ignore_result=True, expires=RETENTION_EXPIRES_SECONDS)
+def prune_ledger() -> int:
+    from usage.rollups import ledger_prune
+
+    return ledger_prune().deleted

@@ -1,0 +1,44 @@
+"""Filters for the spend pages: `{{ cost|money }}` -> "$0.001234", `{{ share|percent }}` -> "12.5%"."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from django import template
+
+register = template.Library()
+
+MICRO = Decimal("0.000001")
+
+
+@register.filter
+def money(value) -> str:
+    """A cost to the micro-dollar; None is "—" (unknown, e.g. a variable price)."""
+    if value is None or value == "":
+        return "—"
+    value = Decimal(value).quantize(MICRO, rounding=ROUND_HALF_UP)
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.6f}"
+
+
+@register.filter
+def unit_price(value) -> str:
+    """A per-token (or per-request) price, exact: "$0.0000025"; None is "variable"."""
+    if value is None:
+        return "variable"
+    text = format(Decimal(value).normalize(), "f")
+    return f"${text}"
+
+
+@register.filter
+def per_million(value) -> str:
+    if value is None:
+        return "variable"
+    return f"${format((Decimal(value) * 1_000_000).normalize(), 'f')} / 1M"
+
+
+@register.filter
+def percent(value, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    return f"{Decimal(value) * 100:.{int(digits)}f}%"

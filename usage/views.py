@@ -1,0 +1,246 @@
+"""The spend, activity and keys pages and their CSV exports: parse the query, call a selector, render."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from usage import reports
+from usage.forms import RANGES, ActivityFilterForm, KeyCreateForm, RangeForm
+from usage.models import LedgerEntry
+
+GROUPS = {"model": "Model", "key": "Key", "provider": "Provider"}
+
+
+class _Echo:
+    """A file-like object whose write() returns the line, for csv.writer in a streamed response."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_response(filename: str, header: Iterable[str], rows: Iterable[Iterable]) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _range(request) -> tuple[RangeForm, reports.SpendReport | None]:
+    form = RangeForm(request.GET)
+    if not form.is_valid():
+        return form, None
+    period = form.period()
+    return form, reports.spend_report(user=request.user, start=period.start, end=period.end)
+
+
+@require_GET
+def spend(request):
+    form, report = _range(request)
+    context = {"form": form, "report": report, "ranges": RANGES, "groups": GROUPS}
+    if report is not None:
+        context["chart"] = report.chart
+    return render(request, "usage/spend.html", context, status=200 if report else 400)
+
+
+@require_GET
+def spend_export(request, group: str):
+    if group not in GROUPS:
+        raise Http404("No such table")
+    form = RangeForm(request.GET)
+    if not form.is_valid():
+        return HttpResponse(
+            "Invalid range: " + "; ".join(e for errors in form.errors.values() for e in errors),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    period = form.period()
+    rows = reports.spend_groups(user=request.user, start=period.start, end=period.end, group=group)
+    header = [
+        GROUPS[group].lower(),
+        "requests",
+        "failed",
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "cost",
+        "reported_cost",
+        "computed_cost",
+        "cache_savings",
+        "share",
+    ]
+
+    def lines():
+        for row in rows:
+            t = row.totals
+            yield [
+                row.label,
+                t.requests,
+                t.failed,
+                t.input_tokens,
+                t.cached_tokens,
+                t.cache_write_tokens,
+                t.output_tokens,
+                t.reasoning_tokens,
+                _money(t.cost),
+                _money(t.reported_cost),
+                _money(t.computed_cost),
+                _money(t.cache_savings),
+                "" if row.share is None else f"{row.share:.4f}",
+            ]
+
+    stamp = f"{period.start:%Y%m%d}-{period.end:%Y%m%d}"
+    return _csv_response(f"spend-by-{group}-{stamp}.csv", header, lines())
+
+
+def _money(value) -> str:
+    """A Decimal cost as plain text, without exponent or trailing zeros ("0.0015", "0")."""
+    if value is None:
+        return ""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def _activity_filters(request) -> tuple[ActivityFilterForm, reports.ActivityFilters | None]:
+    keys = reports.visible_keys(user=request.user).order_by("name", "id")
+    form = ActivityFilterForm(request.GET, keys=keys)
+    if not form.is_valid():
+        return form, None
+    api_key = None
+    if form.cleaned_data.get("key"):
+        # Someone else's key (or none at all): not found, whoever's it is.
+        api_key = get_object_or_404(keys, id=form.cleaned_data["key"])
+    start, end = form.bounds()
+    return form, reports.ActivityFilters(
+        api_key=api_key,
+        model=form.cleaned_data.get("model", "").strip(),
+        provider=form.cleaned_data.get("provider", "").strip(),
+        status=form.cleaned_data.get("status", ""),
+        start=start,
+        end=end,
+    )
+
+
+@require_GET
+def activity(request):
+    form, filters = _activity_filters(request)
+    context = {"form": form, "page": None, "cursor_error": False}
+    status = 200
+    if filters is None:
+        status = 400
+    else:
+        try:
+            page = reports.activity_page(
+                user=request.user,
+                filters=filters,
+                before=request.GET.get("before", ""),
+                after=request.GET.get("after", ""),
+            )
+        except reports.CursorError:
+            context["cursor_error"] = True
+            page = reports.activity_page(user=request.user, filters=filters)
+            status = 400
+        context["page"] = page
+        query = request.GET.copy()
+        for name in ("before", "after"):
+            query.pop(name, None)
+        context["filter_query"] = query.urlencode()
+    return render(request, "usage/activity.html", context, status=status)
+
+
+@require_GET
+def activity_export(request):
+    form, filters = _activity_filters(request)
+    if filters is None:
+        return HttpResponse(
+            "Invalid filters: " + "; ".join(e for errors in form.errors.values() for e in errors),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    header = [name.replace("api_key__", "key_") for name in reports.ACTIVITY_EXPORT_FIELDS]
+    money = {header.index("reported_cost"), header.index("computed_cost")}
+    created = header.index("created_at")
+
+    def lines():
+        for row in reports.activity_export_rows(user=request.user, filters=filters):
+            out = list(row)
+            out[created] = out[created].isoformat()
+            for index in money:
+                out[index] = _money(out[index])
+            yield ["" if value is None else value for value in out]
+
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    return _csv_response(f"activity-{stamp}.csv", header, lines())
+
+
+@require_GET
+def activity_detail(request, entry_id: int):
+    try:
+        entry = reports.activity_entry(user=request.user, entry_id=entry_id)
+    except LedgerEntry.DoesNotExist:
+        raise Http404("No such request") from None
+    breakdown = reports.cost_breakdown(entry)
+    version = entry.price_version
+    savings = None
+    if version is not None and version.prompt is not None and version.input_cache_read is not None:
+        savings = entry.cached_tokens * (version.prompt - version.input_cache_read)
+    context = {
+        "entry": entry,
+        "breakdown": breakdown,
+        "savings": savings,
+        "breakdown_total": sum((line.cost for line in breakdown if line.cost is not None), start=0),
+        "costs_disagree": entry.reported_cost is not None
+        and entry.computed_cost is not None
+        and reports.costs_disagree(entry.reported_cost, entry.computed_cost),
+    }
+    return render(request, "usage/activity_detail.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def keys(request):
+    from usage.services import api_key_create
+
+    form = KeyCreateForm(request.POST or None)
+    created = secret = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            created, secret = api_key_create(owner=request.user, **form.cleaned_data)
+            form = KeyCreateForm()
+        else:
+            status = 400
+    context = {
+        "rows": reports.keys_overview(user=request.user),
+        "form": form,
+        "created": created,
+        "secret": secret,
+    }
+    return render(request, "usage/keys.html", context, status=status)
+
+
+@require_POST
+def key_revoke(request, key_id: int):
+    from usage.services import api_key_revoke
+
+    # Owners revoke their own keys here; staff may revoke any (and manage all in the admin).
+    api_key = get_object_or_404(reports.visible_keys(user=request.user), id=key_id)
+    if api_key.revoked_at is None:
+        api_key_revoke(api_key=api_key)
+        messages.success(request, f"Key {api_key.name} revoked: it stops working within seconds.")
+    return redirect("keys")
