@@ -143,7 +143,7 @@ def _price_change_text(old: dict, new: dict) -> list[dict]:
 
     changes = []
     for category in [c for c in CATEGORY_LABELS if c in old or c in new] + sorted(
-        set(old) | set(new) - set(CATEGORY_LABELS)
+        (set(old) | set(new)) - set(CATEGORY_LABELS)
     ):
         before, after = old.get(category, "0"), new.get(category, "0")
         if shown(category, before) == shown(category, after):

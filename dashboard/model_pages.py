@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from catalog import page_selectors as catalog_selectors
-from catalog.models import PER_MILLION, PRICE_FIELDS
+from catalog.models import PER_MILLION
 from catalog.pricing import (
     CATEGORY_LABELS,
     PRICE_CATEGORIES,
@@ -132,7 +132,7 @@ def _version_rows(versions) -> list[dict]:
     for version in reversed(versions):
         extra = [
             f"{CATEGORY_LABELS[f]} {_price_text(f, getattr(version, f))}"
-            for f in PRICE_FIELDS
+            for f, _, _ in PRICE_CATEGORIES
             if f not in ("prompt", "completion", "input_cache_read") and getattr(version, f) != 0
         ]
         rows.append({"version": version, "extra": extra})
@@ -182,6 +182,8 @@ class CalculatorForm(forms.Form):
 
     def __init__(self, data, *, keys):
         super().__init__(data)
+        for field in self.fields.values():
+            field.required = False  # a parameter left out of the query string takes its default
         self.fields["key"].choices = [("", "all my keys")] + [(k.pk, str(k)) for k in keys]
 
     def value(self, name):
@@ -307,7 +309,11 @@ def compare(request):
             "all_models": catalog_selectors.model_choices(),
             "calculator": [
                 {
-                    f: (None if row.prices.get(f) is None else format(row.prices.get(f) or Decimal(0), "f"))
+                    f: (
+                        None
+                        if row.prices.get(f) is None
+                        else format((row.prices.get(f) or Decimal(0)).normalize(), "f")
+                    )
                     for f in ("prompt", "completion", "input_cache_read", "internal_reasoning", "request")
                 }
                 for row in rows

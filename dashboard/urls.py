@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import health, views
+from dashboard import health, model_pages, views
+from dashboard import playground as playground_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,5 +11,11 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("catalog.urls")),  # catalog:models, catalog:changes, catalog:changes_feed
+    path("models/<str:author>/<path:slug>/", model_pages.model_detail, name="model_detail"),
+    path("compare/", model_pages.compare, name="compare"),
+    path("playground/", playground_views.playground, name="playground"),
+    path("playground/token/", playground_views.playground_token, name="playground_token"),
+    path("playground/ledger-row/", playground_views.playground_ledger_row, name="playground_ledger_row"),
     path("", include("usage.urls")),  # spend, activity, keys
 ]
