@@ -147,6 +147,41 @@ class HourlyRollup(models.Model):
         return f"{self.hour:%Y-%m-%d %H}h {self.model} {self.status}: {self.requests}"
 
 
+class DailyRollup(models.Model):
+    """HourlyRollup summed per UTC day (same dimensions), rebuilt with its hours, for long ranges."""
+
+    day = models.DateTimeField()  # midnight UTC
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="daily_rollups"
+    )
+    model = models.CharField(max_length=200, blank=True)
+    provider = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=LedgerEntry.Status.choices)
+    requests = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
+    reported_cost = models.DecimalField(**COST, default=0)
+    computed_cost = models.DecimalField(**COST, default=0)
+    cost = models.DecimalField(**COST, default=0)
+    cache_savings = models.DecimalField(**PRICE, default=0)
+    latency_ms_sum = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day"]
+        indexes = [
+            # Spend pages over whole days: a range of days, grouped by model / key / provider.
+            models.Index(fields=["day"], name="rollup_day_idx"),
+            # Keys page: a key's spend since its budget period began.
+            models.Index(fields=["api_key", "day"], name="rollup_key_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.model} {self.status}: {self.requests}"
+
+
 class RollupState(models.Model):
     """Where the rollup task got to: every hour before `complete_until` is rolled up."""
 
