@@ -161,3 +161,18 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"sync {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class SyncLock(models.Model):
+    """A named lease so two catalogue syncs never overlap (across processes, on SQLite and PostgreSQL).
+
+    Taken with one conditional UPDATE (free, or its lease ran out); released by clearing `locked_until`.
+    The lease bounds how long a crashed holder can block the next sync.
+    """
+
+    name = models.CharField(max_length=50, primary_key=True)
+    holder = models.CharField(max_length=200, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
