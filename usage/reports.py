@@ -15,11 +15,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import F, Q, QuerySet, Sum
-from django.db.models.functions import TruncDay
+from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
-from usage.models import ApiKey, HourlyRollup, LedgerEntry
-from usage.rollups import AGGREGATE_FIELDS, HOUR, ledger_grouped, rollups_complete_until
+from usage.models import ApiKey, DailyRollup, HourlyRollup, LedgerEntry
+from usage.rollups import (
+    AGGREGATE_FIELDS,
+    HOUR,
+    ceil_day,
+    floor_day,
+    ledger_grouped,
+    rollups_complete_until,
+)
 
 ZERO = Decimal(0)
 TOP_MODELS = 6  # series of the spend chart; the rest is "other"
@@ -41,8 +48,8 @@ def visible_ledger(*, user) -> QuerySet[LedgerEntry]:
     return entries if user.is_staff else entries.filter(api_key__owner=user)
 
 
-def visible_rollups(*, user) -> QuerySet[HourlyRollup]:
-    rollups = HourlyRollup.objects.all()
+def visible_rollups(*, user, model=HourlyRollup) -> QuerySet:
+    rollups = model.objects.all()
     return rollups if user.is_staff else rollups.filter(api_key__owner=user)
 
 
@@ -125,48 +132,82 @@ class SpendReport:
     granularity: str  # "hour" or "day"
 
 
-def _aggregate_rows(*, user, start: datetime, end: datetime, daily: bool) -> Iterator[dict]:
-    """Grouped sums per (bucket, key, model, provider, status): rollups where complete, raw ledger after."""
+@dataclass(frozen=True)
+class _Part:
+    """A slice of a time range and where its figures come from: daily / hourly rollups or the raw ledger."""
+
+    kind: str  # "day", "hour" or "raw"
+    start: datetime
+    end: datetime
+
+
+def _parts(*, start: datetime, end: datetime, use_days: bool = True) -> list[_Part]:
+    """Whole days from daily rollups, other rolled-up hours from hourly rollups, the rest from the ledger."""
     complete_until = rollups_complete_until()
     split = start if complete_until is None else min(max(start, complete_until), end)
-    dims = ("api_key_id", "model", "provider", "status")
+    parts = []
     if split > start:
-        bucket = TruncDay("hour") if daily else F("hour")
-        rollups = (
-            visible_rollups(user=user)
-            .filter(hour__gte=start, hour__lt=split)
-            .annotate(bucket=bucket)
-            .values("bucket", *dims)
-            .annotate(**{name: Sum(name) for name in AGGREGATE_FIELDS})
-            .order_by()
-        )
-        yield from rollups
-    if split < end:
-        raw = visible_ledger(user=user).filter(created_at__gte=split, created_at__lt=end)
-        if daily:
-            yield from ledger_grouped(raw, *dims, bucket=TruncDay("created_at"))
+        first_day, last_day = ceil_day(start), floor_day(split)
+        if use_days and last_day > first_day:
+            if first_day > start:
+                parts.append(_Part("hour", start, first_day))
+            parts.append(_Part("day", first_day, last_day))
+            if split > last_day:
+                parts.append(_Part("hour", last_day, split))
         else:
-            for row in ledger_grouped(raw, "hour", *dims):
-                yield {**row, "bucket": row["hour"]}
+            parts.append(_Part("hour", start, split))
+    if split < end:
+        parts.append(_Part("raw", split, end))
+    return parts
+
+
+ROLLUP_SUMS = {name: Sum(name) for name in AGGREGATE_FIELDS}
+
+
+def _grouped(part: _Part, *, user, dims: tuple[str, ...], bucket=None, api_key_ids=None) -> QuerySet:
+    """Sums over one part grouped by `dims` (api_key_id, model, provider, status) and an optional bucket
+    ("hour" or "day") of the chart."""
+    if part.kind == "raw":
+        entries = visible_ledger(user=user).filter(created_at__gte=part.start, created_at__lt=part.end)
+        if api_key_ids is not None:
+            entries = entries.filter(api_key_id__in=api_key_ids)
+        extra = {}
+        if bucket is not None:
+            extra["bucket"] = (TruncDay if bucket == "day" else TruncHour)("created_at")
+        return ledger_grouped(entries, *dims, **extra)
+    if part.kind == "day":
+        rows = visible_rollups(user=user, model=DailyRollup).filter(day__gte=part.start, day__lt=part.end)
+        time_field = "day"
+    else:
+        rows = visible_rollups(user=user).filter(hour__gte=part.start, hour__lt=part.end)
+        time_field = "hour"
+    if api_key_ids is not None:
+        rows = rows.filter(api_key_id__in=api_key_ids)
+    if bucket is not None:
+        trunc = F(time_field) if bucket == time_field else TruncDay(time_field)
+        rows = rows.annotate(bucket=trunc)
+        dims = ("bucket", *dims)
+    return rows.values(*dims).annotate(**ROLLUP_SUMS).order_by()
 
 
 def spend_report(*, user, start: datetime, end: datetime) -> SpendReport:
     daily = end - start > HOURLY_CHART_MAX
     totals = Totals()
-    groups: dict[str, dict] = {"model": {}, "key": {}, "provider": {}}
+    groups: dict[str, dict] = {"model": {}, "api_key_id": {}, "provider": {}}
     series: dict[tuple[datetime, str], Decimal] = defaultdict(Decimal)
-    for row in _aggregate_rows(user=user, start=start, end=end, daily=daily):
-        totals.add(row)
-        for kind, value in (
-            ("model", row["model"]),
-            ("key", row["api_key_id"]),
-            ("provider", row["provider"]),
-        ):
-            group = groups[kind].get(value)
-            if group is None:
-                group = groups[kind][value] = Group(key=value, label=str(value or ""))
-            group.totals.add(row)
-        series[(row["bucket"], row["model"])] += row["cost"]
+    for part in _parts(start=start, end=end, use_days=daily):
+        for kind, by_value in groups.items():
+            for row in _grouped(part, user=user, dims=(kind, "status")):
+                if kind == "model":
+                    totals.add(row)
+                value = row[kind]
+                group = by_value.get(value)
+                if group is None:
+                    group = by_value[value] = Group(key=value, label=str(value or ""))
+                group.totals.add(row)
+        for row in _grouped(part, user=user, dims=("model",), bucket="day" if daily else "hour"):
+            series[(row["bucket"], row["model"])] += row["cost"]
+    groups["key"] = groups.pop("api_key_id")
 
     key_names = {
         key.id: str(key) for key in ApiKey.objects.filter(id__in=[k for k in groups["key"] if k is not None])
@@ -209,10 +250,13 @@ def _chart(*, start, end, daily: bool, series: dict, models: list[Group]) -> dic
     datasets = []
     for name in top:
         datasets.append(
-            {"label": name or "(unknown model)", "data": [str(series.get((b, name), ZERO)) for b in buckets]}
+            {
+                "label": name or "(unknown model)",
+                "data": [_plain(series.get((b, name), ZERO)) for b in buckets],
+            }
         )
     if others:
-        data = [str(sum((series.get((b, name), ZERO) for name in others), ZERO)) for b in buckets]
+        data = [_plain(sum((series.get((b, name), ZERO) for name in others), ZERO)) for b in buckets]
         if any(Decimal(value) for value in data):
             datasets.append({"label": "other models", "data": data})
     fmt = "%Y-%m-%d" if daily else "%Y-%m-%d %H:00"
@@ -221,6 +265,11 @@ def _chart(*, start, end, daily: bool, series: dict, models: list[Group]) -> dic
         "datasets": datasets,
         "unit": "day" if daily else "hour",
     }
+
+
+def _plain(value: Decimal) -> str:
+    """A Decimal for JSON without exponent or trailing zeros: the same figure always reads the same."""
+    return format(value.normalize(), "f") if value else "0"
 
 
 def spend_groups(*, user, start: datetime, end: datetime, group: str) -> list[Group]:
@@ -406,21 +455,22 @@ def period_end(*, budget_period: str, start: datetime | None) -> datetime | None
 
 
 def spend_by_key(*, key_ids: list[int], start: datetime | None, end: datetime) -> dict[int, Decimal]:
-    """Spend (reported cost, else computed) per key over [start, end): rollups, then the raw tail."""
-    complete_until = rollups_complete_until()
-    lower = start or datetime.min.replace(tzinfo=UTC)
-    split = lower if complete_until is None else min(max(lower, complete_until), end)
+    """Spend (reported cost, else computed) per key over [start, end) (start None: since the beginning)."""
+    start = start or EPOCH
     totals: dict[int, Decimal] = defaultdict(Decimal)
-    if split > lower:
-        rollups = HourlyRollup.objects.filter(api_key_id__in=key_ids, hour__lt=split)
-        if start is not None:
-            rollups = rollups.filter(hour__gte=start)
-        for row in rollups.values("api_key_id").annotate(total=Sum("cost")).order_by():
-            totals[row["api_key_id"]] += row["total"] or ZERO
-    raw = LedgerEntry.objects.filter(api_key_id__in=key_ids, created_at__gte=split, created_at__lt=end)
-    for row in ledger_grouped(raw, "api_key_id"):
-        totals[row["api_key_id"]] += row["cost"]
+    for part in _parts(start=start, end=end):
+        for row in _grouped(part, user=_STAFF, dims=("api_key_id",), api_key_ids=key_ids):
+            totals[row["api_key_id"]] += row["cost"] or ZERO
     return totals
+
+
+class _Staff:
+    """Callers of spend_by_key have already checked which keys the user may see."""
+
+    is_staff = True
+
+
+_STAFF = _Staff()
 
 
 @dataclass

@@ -3,7 +3,8 @@
 An hour is rolled up once it is *final*: it ended more than ROLLUP_GRACE ago, so every request that arrived
 in it has been written (a stream may run for OPENROUTER_TIMEOUT_SECONDS before its ledger row is written).
 `RollupState.complete_until` is the first hour not rolled up; pages read rollups before it and the raw
-ledger from it on, so their totals are exact whatever the rollup task's lag.
+ledger from it on, so their totals are exact whatever the rollup task's lag. Each rebuild also rebuilds the
+daily rollups (sums of the hourly ones per UTC day) of the days it touched, for long ranges.
 """
 
 from __future__ import annotations
@@ -27,16 +28,16 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, NullIf, TruncHour
+from django.db.models.functions import Coalesce, NullIf, TruncDay, TruncHour
 from django.utils import timezone
 
-from usage.models import COST, HourlyRollup, LedgerEntry, RollupState
+from usage.models import COST, DailyRollup, HourlyRollup, LedgerEntry, RollupState
 
 logger = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 ROLLUP_STATE_NAME = "hourly"
-CATCH_UP_CHUNK_HOURS = 24  # one transaction per day of ledger when catching up
 PRUNE_BATCH_SIZE = 10_000
 
 MONEY = DecimalField(**COST)
@@ -88,6 +89,15 @@ def floor_hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def floor_day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def ceil_day(moment: datetime) -> datetime:
+    day = floor_day(moment)
+    return day if day == moment else day + DAY
+
+
 def rollup_grace() -> timedelta:
     return timedelta(seconds=settings.OPENROUTER_TIMEOUT_SECONDS) + timedelta(minutes=2)
 
@@ -132,7 +142,23 @@ def rollup_rebuild(*, start: datetime, end: datetime) -> int:
         created = HourlyRollup.objects.bulk_create(
             (HourlyRollup(**row) for row in rows.iterator(chunk_size=2000)), batch_size=2000
         )
+        _rebuild_days(start=floor_day(start), end=ceil_day(end))
     return len(created)
+
+
+def _rebuild_days(*, start: datetime, end: datetime) -> None:
+    """Daily rollups of the days in [start, end), summed from their hourly rollups."""
+    DailyRollup.objects.filter(day__gte=start, day__lt=end).delete()
+    rows = (
+        HourlyRollup.objects.filter(hour__gte=start, hour__lt=end)
+        .annotate(day=TruncDay("hour"))
+        .values("day", "api_key_id", "model", "provider", "status")
+        .annotate(**{name: Sum(name) for name in AGGREGATE_FIELDS})
+        .order_by()
+    )
+    DailyRollup.objects.bulk_create(
+        (DailyRollup(**row) for row in rows.iterator(chunk_size=2000)), batch_size=2000
+    )
 
 
 def rollup_catch_up(*, now: datetime | None = None, since: datetime | None = None) -> RollupResult:
@@ -152,7 +178,7 @@ def rollup_catch_up(*, now: datetime | None = None, since: datetime | None = Non
         start = floor_hour(first) if first is not None else end
     hours = rows = 0
     while start < end:
-        chunk_end = min(end, start + CATCH_UP_CHUNK_HOURS * HOUR)
+        chunk_end = min(end, floor_day(start) + DAY)  # one transaction per day of ledger
         with transaction.atomic():
             # One catch-up at a time: the state row is the lock (SQLite serialises writers anyway).
             state = RollupState.objects.select_for_update().get(pk=state.pk)

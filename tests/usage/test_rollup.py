@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.usage.spend_data import NOW, at, build_ledger, entry
-from usage.models import HourlyRollup, LedgerEntry, RollupState
+from usage.models import DailyRollup, HourlyRollup, LedgerEntry, RollupState
 from usage.rollups import ledger_prune, rollup_catch_up
 
 pytestmark = pytest.mark.django_db
@@ -171,3 +171,44 @@ def test_the_commands_print_one_summary_line(admin_user, member, settings, time_
 def test_the_rollup_command_rejects_a_bad_since(db):
     with pytest.raises(CommandError, match="--since must be a date or an ISO time"):
         call_command("rollup_ledger", "--since", "yesterday-ish")
+
+
+def test_daily_rollups_sum_the_hours_of_each_day(admin_user, member):
+    data = build_ledger(member=member, admin=admin_user)
+    entry(at(23, 30, day=29), api_key=data["alpha"], version=data["gpt"], provider="OpenAI",
+          prompt_tokens=100, completion_tokens=10, reported_cost=D("0.00035"), computed_cost=D("0.00035"))  # fmt: skip
+
+    rollup_catch_up(now=NOW)
+
+    days = DailyRollup.objects.order_by("day", "model", "status").values_list(
+        "day",
+        "api_key__name",
+        "model",
+        "provider",
+        "status",
+        "requests",
+        "prompt_tokens",
+        "cost",
+        "cache_savings",
+    )
+    assert list(days) == [
+        (at(0, 0, day=29), "alpha", "openai/gpt-4o", "OpenAI", "ok", 1, 100, D("0.00035"), D("0")),
+        (
+            at(0, 0),
+            "alpha",
+            "anthropic/claude-sonnet-4",
+            "Anthropic",
+            "ok",
+            1,
+            2000,
+            D("0.0097"),
+            D("0.0027"),
+        ),
+        (at(0, 0), "ops", "openai/gpt-4o", "Azure", "error", 1, 0, D("0"), D("0")),
+        (at(0, 0), "alpha", "openai/gpt-4o", "OpenAI", "ok", 1, 1000, D("0.004"), D("0.0005")),
+    ]
+
+    # Rolling up the 12:00 hour later adds it to the same day, without duplicating the others.
+    rollup_catch_up(now=at(13, 30))
+    assert DailyRollup.objects.filter(day=at(0, 0)).count() == 5
+    assert sum(DailyRollup.objects.values_list("requests", flat=True)) == 6

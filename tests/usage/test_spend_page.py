@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.usage.spend_data import NOW, build_ledger
+from tests.usage.spend_data import NOW, at, build_ledger, entry
+from usage.models import DailyRollup
 from usage.rollups import rollup_catch_up
 
 pytestmark = pytest.mark.django_db
@@ -230,3 +231,26 @@ def test_login_is_required(client):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
+
+
+def test_long_ranges_read_daily_rollups_and_give_the_same_figures_as_the_raw_ledger(
+    client, admin_user, ledger
+):
+    for day, cost in ((20, "0.5"), (28, "0.25"), (29, "0.125")):
+        entry(at(23, 59, day=day), api_key=ledger["ops"], version=ledger["gpt"], provider="OpenAI",
+              prompt_tokens=10, completion_tokens=5, reported_cost=D(cost), computed_cost=D(cost))  # fmt: skip
+    raw = get_spend(client, admin_user, "range=30d").context["report"]
+
+    rollup_catch_up(now=NOW)
+    assert DailyRollup.objects.count() > 0
+    rolled = get_spend(client, admin_user, "range=30d").context["report"]
+
+    assert rolled.totals == raw.totals
+    assert rolled.totals.cost == D("0.8908")
+    assert rolled.chart == raw.chart
+    day_totals = [sum(D(s["data"][i]) for s in rolled.chart["datasets"]) for i in (-11, -3, -2, -1)]
+    assert day_totals == [D("0.5"), D("0.25"), D("0.125"), D("0.0158")]
+    assert [(g.label, g.totals.cost) for g in rolled.by_key] == [
+        ("ops (tl-ops…)", D("0.8771")),
+        ("alpha (tl-alpha…)", D("0.0137")),
+    ]
