@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from catalog.models import CatalogModel, PriceVersion, SyncRun
+from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion, SyncRun
 from catalog.pricing import is_free, is_variable, per_million
 
 # Columns the /models/ table sorts by: key -> how to read the value from a CatalogueRow.
@@ -103,18 +103,33 @@ def _latest_price_version_id():
     )
 
 
-def _rows(models: list[CatalogModel], versions: dict[int, PriceVersion]) -> list[CatalogueRow]:
+# What the /models/ table needs; the compare page loads every column.
+TABLE_MODEL_FIELDS = (
+    "model_id",
+    "name",
+    "author",
+    "description",
+    "context_length",
+    "input_modalities",
+    "output_modalities",
+    "supported_parameters",
+    "created",
+    "retired_at",
+)
+TABLE_PRICE_FIELDS = ("prompt", "completion", "input_cache_read", "input_cache_write", "request", "image")
+
+
+def _rows(models: list[CatalogModel], prices_by_version: dict[int, dict]) -> list[CatalogueRow]:
     rows = []
     for m in models:
-        version = versions.get(m.latest_price_version_id)
-        prices = version.prices() if version else {"prompt": None, "completion": None}
+        prices = prices_by_version.get(m.latest_price_version_id)
         params = set(m.supported_parameters or [])
         rows.append(
             CatalogueRow(
                 model=m,
-                prices=prices,
-                free=version is not None and is_free(prices),
-                variable=is_variable(prices),
+                prices=prices or {"prompt": None, "completion": None},
+                free=prices is not None and is_free(prices),
+                variable=prices is None or is_variable(prices),
                 capabilities=[label for _, label, names in CAPABILITIES if params.intersection(names)],
                 search_text=f"{m.model_id}\n{m.name}\n{m.description}".lower(),
             )
@@ -123,20 +138,26 @@ def _rows(models: list[CatalogModel], versions: dict[int, PriceVersion]) -> list
 
 
 def catalogue_models(
-    *, include_retired: bool = False, model_ids: list[str] | None = None
+    *, include_retired: bool = False, model_ids: list[str] | None = None, table: bool = False
 ) -> list[CatalogueRow]:
-    """Current (or all) models with their latest prices: two queries."""
-    models_qs = CatalogModel.objects.defer("raw", "per_request_limits").annotate(
-        latest_price_version_id=_latest_price_version_id()
-    )
+    """Current (or all) models with their latest prices: two queries.
+
+    table=True loads only what the /models/ table shows (it is the hot path: all models on every view).
+    """
+    models_qs = CatalogModel.objects.annotate(latest_price_version_id=_latest_price_version_id())
+    models_qs = models_qs.only(*TABLE_MODEL_FIELDS) if table else models_qs.defer("raw")
     if not include_retired:
         models_qs = models_qs.filter(retired_at__isnull=True)
     if model_ids is not None:
         models_qs = models_qs.filter(model_id__in=model_ids)
     models = list(models_qs)
     version_ids = [m.latest_price_version_id for m in models if m.latest_price_version_id]
-    versions = {v.pk: v for v in PriceVersion.objects.filter(pk__in=version_ids)} if version_ids else {}
-    return _rows(models, versions)
+    fields = TABLE_PRICE_FIELDS if table else PRICE_FIELDS
+    prices = {}
+    if version_ids:
+        for pk, *values in PriceVersion.objects.filter(pk__in=version_ids).values_list("pk", *fields):
+            prices[pk] = dict(zip(fields, values, strict=True))
+    return _rows(models, prices)
 
 
 def _matches(row: CatalogueRow, f: CatalogueFilters) -> bool:
@@ -175,7 +196,7 @@ def sort_rows(rows: list[CatalogueRow], sort: str) -> list[CatalogueRow]:
 
 def models_for_catalogue(*, filters: CatalogueFilters) -> Catalogue:
     """The /models/ table: matches of the filters, sorted, and the choices the filter form offers."""
-    rows = catalogue_models(include_retired=filters.include_retired)
+    rows = catalogue_models(include_retired=filters.include_retired, table=True)
     authors, inputs, outputs, params = set(), set(), set(), set()
     for row in rows:
         authors.add(row.model.author)
