@@ -30,6 +30,8 @@ PER_TOKEN = {field for field, _, per_token in PRICE_CATEGORIES if per_token}
 
 # Costs are shown to the micro-dollar: enough for one request on the cheapest model, no float noise.
 COST_QUANTUM = Decimal("0.000001")
+# Per-1M prices likewise (OpenRouter sometimes lists 1/12 of a cent per token...).
+PER_MILLION_QUANTUM = Decimal("0.000001")
 
 
 def per_million(price: Decimal | None) -> Decimal | None:
@@ -60,6 +62,13 @@ def usd_cost(value: Decimal | None) -> str:
     if value is None:
         return "variable"
     return usd(value.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP))
+
+
+def usd_per_m(price: Decimal | None) -> str:
+    """A per-token price per 1M tokens, to the micro-dollar: 0.0000000833333333333 -> "$0.083333"."""
+    if price is None:
+        return "variable"
+    return usd(per_million(price).quantize(PER_MILLION_QUANTUM, rounding=ROUND_HALF_UP))
 
 
 def is_free(prices: Mapping[str, Decimal | None]) -> bool:

@@ -13,7 +13,7 @@ from django.utils.feedgenerator import Atom1Feed
 from django.utils.html import format_html_join
 
 from catalog import page_selectors as selectors
-from catalog.pricing import CATEGORY_LABELS, PER_TOKEN, per_million, usd
+from catalog.pricing import CATEGORY_LABELS, PER_TOKEN, usd, usd_per_m
 
 SORT_CHOICES = [(key, key) for key in selectors.SORT_KEYS] + [
     (f"-{key}", f"-{key}") for key in selectors.SORT_KEYS
@@ -139,7 +139,7 @@ def _price_change_text(old: dict, new: dict) -> list[dict]:
             return str(value)
         if price < 0:
             return "variable"
-        return f"{usd(per_million(price))}/1M" if category in PER_TOKEN else usd(price)
+        return f"{usd_per_m(price)}/1M" if category in PER_TOKEN else usd(price)
 
     changes = []
     for category in [c for c in CATEGORY_LABELS if c in old or c in new] + sorted(

@@ -14,7 +14,6 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from catalog import page_selectors as catalog_selectors
-from catalog.models import PER_MILLION
 from catalog.pricing import (
     CATEGORY_LABELS,
     PRICE_CATEGORIES,
@@ -28,6 +27,7 @@ from catalog.pricing import (
     usage_cost,
     usd,
     usd_cost,
+    usd_per_m,
 )
 from usage import traffic
 
@@ -40,7 +40,7 @@ def _price_text(field: str, value: Decimal | None) -> str:
     per_token = field not in ("request", "image", "web_search")
     if value is None:
         return "variable"
-    return f"{usd(per_million(value))} / 1M tokens" if per_token else f"{usd(value)} {_unit(field)}"
+    return f"{usd_per_m(value)} / 1M tokens" if per_token else f"{usd(value)} {_unit(field)}"
 
 
 def _unit(field: str) -> str:
@@ -80,7 +80,7 @@ def explain_overrides(overrides) -> list[str]:
             if key in ("request", "image", "web_search"):
                 prices.append(f"{label} {usd(value)}")
             else:
-                prices.append(f"{label} {usd(value * PER_MILLION)} / 1M")
+                prices.append(f"{label} {usd_per_m(value)} / 1M")
         condition = " and ".join(conditions) or "under some conditions"
         lines.append(f"{condition[0].upper()}{condition[1:]}: {', '.join(prices)}.")
     return lines
@@ -98,7 +98,7 @@ def _price_rows(version) -> list[dict]:
     for name, raw in sorted((version.extra or {}).items()):
         try:
             value = Decimal(str(raw))
-            text = f"{usd(value * PER_MILLION)} / 1M tokens" if value >= 0 else "variable"
+            text = f"{usd_per_m(value)} / 1M tokens" if value >= 0 else "variable"
         except ArithmeticError:
             text = str(raw)
         rows.append({"field": name, "label": name.replace("_", " ").capitalize(), "text": text})
@@ -224,7 +224,7 @@ def _compare_rows(rows) -> list[dict]:
             if v == 0 and not base:
                 cells.append({"text": "—", "cheapest": False})
             else:
-                text = usd(per_million(v) if per_token else v)
+                text = usd_per_m(v) if per_token else usd(v)
                 cells.append({"text": text, "cheapest": v is not None and v == cheapest})
         table.append({"label": f"{label} / 1M tokens" if per_token else label, "cells": cells})
     return table

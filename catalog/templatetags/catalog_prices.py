@@ -18,7 +18,7 @@ register = template.Library()
 @register.filter
 def per_m(price):
     """A per-token price shown per 1M tokens; None (OpenRouter's -1) is "variable"."""
-    return pricing.usd(pricing.per_million(price))
+    return pricing.usd_per_m(price)
 
 
 @register.filter
@@ -62,7 +62,7 @@ RETIRED_BADGE = mark_safe(' <span class="badge retired">retired</span>')  # noqa
 
 def _optional(price) -> str:
     """A category the model does not price (0) shows "—"; None is "variable"."""
-    return "—" if price == 0 else pricing.usd(pricing.per_million(price))
+    return "—" if price == 0 else pricing.usd_per_m(price)
 
 
 @register.simple_tag
@@ -86,8 +86,8 @@ def catalogue_rows(rows) -> str:
                 badges=badges,
                 author=m.author,
                 context="—" if m.context_length is None else m.context_length,
-                input=pricing.usd(pricing.per_million(p.get("prompt"))),
-                output=pricing.usd(pricing.per_million(p.get("completion"))),
+                input=pricing.usd_per_m(p.get("prompt")),
+                output=pricing.usd_per_m(p.get("completion")),
                 cache_read=_optional(p.get("input_cache_read")),
                 cache_write=_optional(p.get("input_cache_write")),
                 units=mark_safe("<br>".join(conditional_escape(u) for u in units) or "—"),  # noqa: S308

@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from catalog.pricing import Scenario, Usage, per_million, scenario_cost, usage_cost, usd, usd_cost
+from catalog.pricing import Scenario, Usage, per_million, scenario_cost, usage_cost, usd, usd_cost, usd_per_m
 
 PRICES = {"prompt": D("0.000003"), "completion": D("0.000015"), "input_cache_read": D("0.0000003")}
 
@@ -73,3 +73,9 @@ def test_usage_cost_bills_each_token_category_at_its_own_price():
     )
     # 5 × 3e-6 + 4 × 3e-7 + 1 × 3.75e-6 + 2 × 15e-6 + 3 × 2e-5 + 2 × 0.001
     assert usage_cost(prices, usage) == D("0.00210995")
+
+
+def test_per_million_prices_are_shown_to_the_micro_dollar():
+    assert usd_per_m(D("0.0000000833333333333")) == "$0.083333"
+    assert usd_per_m(D("0.000000108")) == "$0.108"
+    assert usd_per_m(None) == "variable"
