@@ -495,7 +495,11 @@ FORECAST_DAYS = 7
 
 def keys_overview(*, user, now: datetime | None = None) -> list[KeyRow]:
     now = now or timezone.now()
-    keys = list(visible_keys(user=user).select_related("owner").order_by("revoked_at", "name", "id"))
+    keys = list(
+        visible_keys(user=user)
+        .select_related("owner")
+        .order_by(F("revoked_at").asc(nulls_first=True), "name", "id")
+    )
     ids = [key.id for key in keys]
     recent = spend_by_key(key_ids=ids, start=now - timedelta(days=FORECAST_DAYS), end=now) if ids else {}
     by_period: dict[datetime | None, list[int]] = defaultdict(list)

@@ -214,13 +214,13 @@ def activity_detail(request, entry_id: int):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def keys(request):
-    from usage.services import api_key_create
-
     form = KeyCreateForm(request.POST or None)
     created = secret = None
     status = 200
     if request.method == "POST":
         if form.is_valid():
+            from usage.services import api_key_create
+
             created, secret = api_key_create(owner=request.user, **form.cleaned_data)
             form = KeyCreateForm()
         else:
