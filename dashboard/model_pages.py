@@ -139,6 +139,10 @@ def _version_rows(versions) -> list[dict]:
     return rows
 
 
+def _max_output(model) -> int | None:
+    return model.max_completion_tokens or (model.top_provider or {}).get("max_completion_tokens")
+
+
 def model_detail(request, author: str, slug: str):
     """/models/<author>/<slug>/: everything known about one model, its price history and our traffic on it."""
     found = catalog_selectors.catalog_model_detail(model_id=f"{author}/{slug}")
@@ -147,7 +151,7 @@ def model_detail(request, author: str, slug: str):
     model, versions = found
     current = versions[-1] if versions else None
     prices = current.prices() if current else {}
-    max_output = model.max_completion_tokens or (model.top_provider or {}).get("max_completion_tokens")
+    max_output = _max_output(model)
     return render(
         request,
         "dashboard/model_detail.html",
@@ -161,6 +165,7 @@ def model_detail(request, author: str, slug: str):
             "versions": _version_rows(versions),
             "chart": _chart_data(model, versions),
             "max_output": max_output,
+            "moderated": (model.top_provider or {}).get("is_moderated"),
             "traffic": traffic.model_traffic(user=request.user, model_id=model.model_id),
         },
     )
@@ -300,6 +305,7 @@ def compare(request):
             "requested": requested,
             "errors": errors,
             "price_table": _compare_rows(rows),
+            "max_outputs": [_max_output(row.model) for row in rows],
             "form": form,
             "values": values,
             "costs": marked(costs),

@@ -96,3 +96,15 @@ def make_sync_run(*, started_at: datetime, changes: dict, **counts) -> SyncRun:
         retired=len(changes.get("retired", [])),
         **counts,
     )
+
+
+def sync_snapshot(name: str = "models-2026-08-19.json", *, at: datetime = T0) -> None:
+    """A real snapshot into the catalogue: through catalog_sync when it exists, else load_snapshot."""
+    try:
+        from catalog.services import catalog_sync
+    except ImportError:
+        load_snapshot(name, at=at)
+        return
+    raw = json.loads((DATA / name).read_text())
+    payload = raw if isinstance(raw, dict) else {"data": raw}
+    catalog_sync(payload=payload, source=name, now=at)
