@@ -5,7 +5,7 @@ They live in dashboard/ because they combine both apps (catalog never imports us
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from django import forms
@@ -183,7 +183,15 @@ class CalculatorForm(forms.Form):
     days = forms.IntegerField(
         min_value=1, max_value=366, initial=TRAFFIC_DAYS, label="Traffic of the last … days"
     )
+    start = forms.DateField(label="From (UTC date)")
+    end = forms.DateField(label="To (UTC date, included)")
     key = forms.TypedChoiceField(coerce=int, empty_value=None, required=False, label="Key")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            self.add_error("end", "The range ends before it starts.")
+        return data
 
     def __init__(self, data, *, keys):
         super().__init__(data)
@@ -195,9 +203,20 @@ class CalculatorForm(forms.Form):
         """The valid submitted value, else the default (the error is shown)."""
         if self.is_valid() or name not in self.errors:
             value = self.cleaned_data.get(name)
-            if value is not None or name == "key":
+            if value is not None or name in ("key", "start", "end"):
                 return value
         return self.fields[name].initial
+
+
+def _traffic_range(values: dict) -> tuple[datetime, datetime]:
+    """From / to dates when given (whole UTC days), else the last `days` days up to now."""
+    now = timezone.now()
+    if values.get("start") or values.get("end"):
+        first = values.get("start") or (values.get("end") or now.date()) - timedelta(days=values["days"] - 1)
+        last = values.get("end") or now.date()
+        start = datetime.combine(first, time.min, tzinfo=UTC)
+        return start, datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
+    return now - timedelta(days=values["days"]), now
 
 
 def parse_model_ids(request) -> list[str]:
@@ -277,10 +296,8 @@ def compare(request):
     )
     costs = [scenario_cost(row.prices, scenario) for row in rows]
 
-    now = timezone.now()
-    totals = traffic.traffic_totals(
-        user=request.user, start=now - timedelta(days=values["days"]), end=now, api_key_id=values["key"]
-    )
+    start, end = _traffic_range(values)
+    totals = traffic.traffic_totals(user=request.user, start=start, end=end, api_key_id=values["key"])
     usage = Usage(
         input_tokens=totals.prompt_tokens,
         cached_tokens=totals.cached_tokens,
@@ -310,6 +327,8 @@ def compare(request):
             "values": values,
             "costs": marked(costs),
             "traffic": totals,
+            "traffic_start": start,
+            "traffic_end": end,
             "repriced": marked(repriced),
             "actual_cost": usd_cost(totals.cost),
             "all_models": catalog_selectors.model_choices(),

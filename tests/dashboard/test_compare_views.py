@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.catalog.page_data import AUTO, FREE, IMAGE_GEN, OLD, SMALL, VISION, build_catalogue
 from tests.catalog.page_factories import make_model
@@ -234,3 +236,19 @@ def test_query_count_does_not_grow_with_the_number_of_models(client, member, adm
         client.get(f"/compare/?models={SMALL},{VISION},{FREE},{AUTO},{IMAGE_GEN}")
     assert len(two) == len(five)
     assert len(two) <= 8
+
+
+def test_a_chosen_date_range_reprices_that_traffic_only(get, member, admin_user):
+    build_ledger(member=member, admin=admin_user, model=VISION)
+    today = timezone.now().date()
+    start, end = today - timedelta(days=45), today - timedelta(days=35)
+    html = get(f"?models={SMALL},{VISION}&start={start}&end={end}")
+    assert errors(html) == []
+    assert '<strong id="actual-cost">$1.00</strong>' in html
+    assert f"{start:%Y-%m-%d} 00:00 to {end + timedelta(days=1):%Y-%m-%d} 00:00 UTC, 1 request:" in html
+    assert repriced(html) == ["$0.0025*", "$0.09"]
+
+
+def test_a_range_that_ends_before_it_starts_says_so(get):
+    html = get(f"?models={SMALL},{VISION}&start=2026-05-02&end=2026-05-01")
+    assert errors(html) == ["To (UTC date, included): The range ends before it starts."]
