@@ -110,9 +110,3 @@ class KeyCreateForm(forms.Form):
     budget_period = forms.ChoiceField(choices=ApiKey.Period.choices, initial=ApiKey.Period.MONTHLY)
     rpm_limit = forms.IntegerField(required=False, min_value=1, max_value=10**6, label="Requests / minute")
     tpm_limit = forms.IntegerField(required=False, min_value=1, max_value=10**9, label="Tokens / minute")
-
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("Give the key a name.")
-        return name

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+import itertools
+from collections.abc import AsyncIterator, Iterable, Iterator
 
+from asgiref.sync import sync_to_async
 from django.contrib import messages
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -26,7 +29,9 @@ class _Echo:
         return value
 
 
-def _csv_response(filename: str, header: Iterable[str], rows: Iterable[Iterable]) -> StreamingHttpResponse:
+def _csv_response(
+    request, filename: str, header: Iterable[str], rows: Iterable[Iterable]
+) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
@@ -34,9 +39,23 @@ def _csv_response(filename: str, header: Iterable[str], rows: Iterable[Iterable]
         for row in rows:
             yield writer.writerow(row)
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    # Under ASGI Django would read a sync iterator whole into memory before sending it: hand it an async one
+    # that pulls a batch of lines at a time from the database thread.
+    content = _in_batches(lines()) if isinstance(request, ASGIRequest) else lines()
+    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+CSV_BATCH_LINES = 1000
+
+
+async def _in_batches(lines: Iterator[str]) -> AsyncIterator[str]:
+    def next_batch() -> str:
+        return "".join(itertools.islice(lines, CSV_BATCH_LINES))
+
+    while chunk := await sync_to_async(next_batch)():
+        yield chunk
 
 
 def _range(request) -> tuple[RangeForm, reports.SpendReport | None]:
@@ -105,7 +124,7 @@ def spend_export(request, group: str):
             ]
 
     stamp = f"{period.start:%Y%m%d}-{period.end:%Y%m%d}"
-    return _csv_response(f"spend-by-{group}-{stamp}.csv", header, lines())
+    return _csv_response(request, f"spend-by-{group}-{stamp}.csv", header, lines())
 
 
 def _money(value) -> str:
@@ -185,7 +204,7 @@ def activity_export(request):
             yield ["" if value is None else value for value in out]
 
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    return _csv_response(f"activity-{stamp}.csv", header, lines())
+    return _csv_response(request, f"activity-{stamp}.csv", header, lines())
 
 
 @require_GET
