@@ -63,7 +63,9 @@ def explain_overrides(overrides) -> list[str]:
             continue
         conditions = []
         if "min_prompt_tokens" in override:
-            conditions.append(f"from {int(override['min_prompt_tokens']):,} input tokens per request")
+            tokens = override["min_prompt_tokens"]
+            tokens = f"{tokens:,}" if isinstance(tokens, int) else str(tokens)
+            conditions.append(f"from {tokens} input tokens per request")
         if "utc_start" in override or "utc_end" in override:
             conditions.append(
                 f"between {_hhmm(override.get('utc_start'))} and {_hhmm(override.get('utc_end'))} UTC"

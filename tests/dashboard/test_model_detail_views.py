@@ -208,3 +208,27 @@ def test_query_count_does_not_grow_with_the_number_of_versions(client, member, r
         client.get("/models/delta/chat:beta/")
     assert len(one) == len(three)
     assert len(one) <= 6
+
+
+def test_odd_overrides_are_shown_as_received(client, member):
+    make_model(
+        "odd/model",
+        prices=[
+            (
+                T0,
+                {
+                    "prompt": "0.000001",
+                    "completion": "0.000002",
+                    "overrides": [
+                        {"min_prompt_tokens": "lots", "prompt": "n/a"},
+                        "not-a-dict",
+                        {"image": "0.01"},
+                    ],
+                },
+            )
+        ],
+    )
+    status, html = page(client, member, "/models/odd/model/")
+    assert status == 200
+    assert "From lots input tokens per request: prompt n/a." in html
+    assert "Under some conditions: Per image $0.01." in html
