@@ -278,8 +278,9 @@ def compare(request):
     if unknown:
         errors.append(f"Unknown model{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.")
     rows = [found[model_id] for model_id in requested if model_id in found]
+    hint = ""
     if len(rows) < 2:
-        errors.append("Pick at least two models to compare.")
+        hint = "Pick at least two models to compare (up to six)."
 
     keys = list(traffic.traffic_keys(user=request.user))
     form = CalculatorForm(
@@ -323,6 +324,7 @@ def compare(request):
             "rows": rows,
             "requested": requested,
             "errors": errors,
+            "hint": hint,
             "price_table": _compare_rows(rows),
             "max_outputs": [_max_output(row.model) for row in rows],
             "form": form,

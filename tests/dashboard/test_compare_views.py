@@ -156,14 +156,18 @@ def test_an_unknown_model_says_so(get):
 
 def test_one_model_asks_for_another(get):
     html = get(f"?models={SMALL}")
-    assert errors(html) == ["Pick at least two models to compare."]
+    assert errors(html) == []
+    assert (
+        '<li class="msg-info" id="compare-hint">Pick at least two models to compare (up to six).</li>' in html
+    )
     assert compared(html) == []
     assert 'name="models" value="alpha/small"' in html
 
 
 def test_no_model_shows_the_picker(get):
     html = get("")
-    assert errors(html) == ["Pick at least two models to compare."]
+    assert errors(html) == []
+    assert "Pick at least two models to compare (up to six)." in html
     assert '<option value="alpha/vision">Alpha Vision Pro</option>' in html
     assert f'<option value="{OLD}">' not in html  # retired ones are not offered
 
