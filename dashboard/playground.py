@@ -17,8 +17,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.models import PER_MILLION, CatalogModel, PriceVersion
-from usage import playground as usage_selectors
-from usage.playground import PLAYGROUND_TOKEN_MAX_AGE, playground_key_get_or_create, playground_token_issue
+from usage.playground import (
+    PLAYGROUND_TOKEN_MAX_AGE,
+    playground_key_get_or_create,
+    playground_keys,
+    playground_ledger_entry,
+    playground_most_used_models,
+    playground_token_issue,
+)
 
 PLAYGROUND_KEY = "playground"  # the key choice meaning "my playground key, created on first use"
 MOST_USED_LIMIT = 8
@@ -88,11 +94,11 @@ def _picker_models(most_used: list[str]) -> list[dict]:
 
 @require_GET
 def playground(request):
-    most_used = usage_selectors.playground_most_used_models(user=request.user, limit=MOST_USED_LIMIT)
+    most_used = playground_most_used_models(user=request.user, limit=MOST_USED_LIMIT)
     models = _picker_models(most_used)
     keys = [
         {"id": key.pk, "name": key.name, "prefix": key.prefix, "playground": key.is_playground}
-        for key in usage_selectors.playground_keys(user=request.user)
+        for key in playground_keys(user=request.user)
     ]
     has_playground_key = any(key["playground"] for key in keys)
     config = {
@@ -127,9 +133,7 @@ def playground_token(request):
             key_id = int(choice)
         except ValueError:
             return _error("Choose one of your keys.", 400)
-        api_key = next(
-            (k for k in usage_selectors.playground_keys(user=request.user) if k.pk == key_id), None
-        )
+        api_key = next((k for k in playground_keys(user=request.user) if k.pk == key_id), None)
         if api_key is None:
             return _error("That key is not one of your usable keys.", 400)
     token = playground_token_issue(user=request.user, api_key=api_key)
@@ -149,7 +153,7 @@ def playground_ledger_row(request):
     generation_id = request.GET.get("generation_id", "").strip()
     if not generation_id:
         return _error("generation_id is required.", 400)
-    entry = usage_selectors.playground_ledger_entry(user=request.user, generation_id=generation_id)
+    entry = playground_ledger_entry(user=request.user, generation_id=generation_id)
     if entry is None:
         return _error("No ledger row for that generation yet.", 404)
     return JsonResponse(

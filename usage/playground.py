@@ -82,7 +82,7 @@ def playground_key_get_or_create(*, user) -> ApiKey:
         return key
 
 
-# ---- Playground reads (to move to usage/selectors.py) ----
+# ---- Reads for the playground page (selectors) ----
 
 
 def playground_keys(*, user, now: datetime | None = None) -> list[ApiKey]:

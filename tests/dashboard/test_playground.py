@@ -131,8 +131,11 @@ def test_the_users_most_used_models_come_first_and_other_users_traffic_does_not_
 ):
     for model_id in ("a/one", "b/two", "c/three", "d/four"):
         make_model(model_id, params=["reasoning", "temperature"])
+    make_model("e/retired", retired=True)
     mine = make_key(member)
     theirs = make_key(outsider, name="theirs")
+    for _ in range(4):
+        make_entry(mine, "e/retired")
     for _ in range(3):
         make_entry(mine, "c/three")
     make_entry(mine, "b/two")
