@@ -3,7 +3,7 @@
     .venv/bin/python bench/catalog_pages.py [--runs 30]
 
 Builds a throwaway SQLite database in a temporary data dir, loads the 2026-08-19 snapshot (through
-catalog.services.catalog_sync when it exists, else a direct ORM load), then renders pages with Django's test
+catalog.services.catalog_sync), then renders pages with Django's test
 client (no network, server time only) and prints median / p95 ms and the query count per page.
 """
 
@@ -46,21 +46,9 @@ def load(extra: int) -> int:
         copy = dict(entries[i % len(entries)])
         copy["id"] = f"{copy['id']}-copy-{i}"
         copies.append(copy)
-    try:
-        from catalog.services import catalog_sync
-    except ImportError:
-        catalog_sync = None
-    if catalog_sync is not None:
-        catalog_sync(payload={"data": entries + copies}, source="bench")
-    else:
-        from catalog.models import CatalogModel, PriceVersion
-        from tests.catalog.page_factories import load_snapshot
+    from catalog.services import catalog_sync
 
-        PriceVersion.objects.all().delete()
-        CatalogModel.objects.all().delete()
-        path = Path(tempfile.mkdtemp()) / "snapshot.json"
-        path.write_text(json.dumps({"data": entries + copies}))
-        load_snapshot(str(path))
+    catalog_sync(payload={"data": entries + copies}, source="bench")
     from catalog.models import CatalogModel
 
     return CatalogModel.objects.filter(retired_at__isnull=True).count()

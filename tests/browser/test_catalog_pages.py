@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from catalog.page_selectors import CatalogueFilters, models_for_catalogue
 from tests.browser.conftest import log_in
-from tests.catalog.page_factories import T0, load_snapshot, make_model
+from tests.catalog.page_factories import SNAPSHOTS, sync_snapshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,18 +23,9 @@ def shown_ids(page) -> list[str]:
 
 @pytest.fixture
 def catalogue(live_asgi, admin_user):
-    loaded = load_snapshot("models-2026-08-19.json")
-    assert loaded == 414
-    make_model(
-        "delta/chat",
-        name="Delta Chat",
-        last_seen=datetime(2026, 6, 1, tzinfo=UTC),
-        prices=[
-            (T0, {"prompt": "0.00000007", "completion": "0.00000025"}),
-            (datetime(2026, 3, 1, tzinfo=UTC), {"prompt": "0.000000108", "completion": "0.00000032"}),
-            (datetime(2026, 5, 1, tzinfo=UTC), {"prompt": "0.00000012", "completion": "0.00000038"}),
-        ],
-    )
+    """Three real snapshots synced in date order: 414 current models, real price histories."""
+    for name, at in SNAPSHOTS[3:]:
+        sync_snapshot(name, at=at)
     return live_asgi
 
 
@@ -44,7 +33,7 @@ def test_filter_sort_and_go_back_in_the_catalogue(page, catalogue):
     base = catalogue.url
     log_in(page, base, "admin")
     page.goto(f"{base}/models/")
-    assert page.locator(ROWS).count() == 415
+    assert page.locator(ROWS).count() == 414
 
     page.fill("input[name=q]", "gpt")
     page.select_option("select[name=author]", "openai")
@@ -53,7 +42,7 @@ def test_filter_sort_and_go_back_in_the_catalogue(page, catalogue):
     wanted = expected_ids(q="gpt", author="openai")
     assert 5 < len(wanted) < 100
     assert shown_ids(page) == wanted
-    assert page.inner_text("#match-count") == f"{len(wanted)} of 415 models match"
+    assert page.inner_text("#match-count") == f"{len(wanted)} of 414 models match"
 
     page.click("a[data-sort=input]")
     page.wait_for_url("**sort=input*")
@@ -74,15 +63,15 @@ def test_filter_sort_and_go_back_in_the_catalogue(page, catalogue):
     assert page.inner_text("#no-match").startswith("No model matches these filters.")
     page.click("#no-match a")
     page.wait_for_url(f"{base}/models/")
-    assert page.locator(ROWS).count() == 415
+    assert page.locator(ROWS).count() == 414
 
 
 def test_a_models_page_draws_its_price_history(page, catalogue):
     base = catalogue.url
     log_in(page, base, "admin")
-    page.goto(f"{base}/models/?q=delta/chat")
-    page.click("#catalog-table a:has-text('Delta Chat')")
-    page.wait_for_url(f"{base}/models/delta/chat/")
+    page.goto(f"{base}/models/?q=llama-3.3-70b-instruct")
+    page.click("#catalog-table a:has-text('Llama 3.3 70B Instruct')")
+    page.wait_for_url(f"{base}/models/meta-llama/llama-3.3-70b-instruct/")
     page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('price-chart'))")
     drawn = page.evaluate(
         """() => {
@@ -91,9 +80,10 @@ def test_a_models_page_draws_its_price_history(page, catalogue):
                 label: d.label, points: chart.getDatasetMeta(i).data.length, ys: d.data.map(p => p.y)}));
         }"""
     )
+    # repriced on 2026-04-21 and 2026-05-01, still listed on 2026-08-19: two versions and the last sighting
     assert drawn == [
-        {"label": "Input", "points": 4, "ys": [0.07, 0.108, 0.12, 0.12]},
-        {"label": "Output", "points": 4, "ys": [0.25, 0.32, 0.38, 0.38]},
+        {"label": "Input", "points": 3, "ys": [0.12, 0.1, 0.1]},
+        {"label": "Output", "points": 3, "ys": [0.38, 0.32, 0.32]},
     ]
     # the canvas really has ink on it
     assert page.evaluate(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -47,43 +46,6 @@ def _prices(values: dict) -> dict:
     return out
 
 
-def load_snapshot(name: str = "models-2026-08-19.json", *, at: datetime = T0) -> int:
-    """Every model of a real snapshot, current, with its listed prices (stand-in for a sync)."""
-    raw = json.loads((DATA / name).read_text())
-    entries = raw["data"] if isinstance(raw, dict) else raw
-    models = []
-    for e in entries:
-        arch = e.get("architecture") or {}
-        top = e.get("top_provider") or {}
-        models.append(
-            CatalogModel(
-                model_id=e["id"],
-                name=e.get("name") or "",
-                author=e["id"].split("/", 1)[0],
-                description=e.get("description") or "",
-                context_length=e.get("context_length"),
-                input_modalities=arch.get("input_modalities") or [],
-                output_modalities=arch.get("output_modalities") or [],
-                supported_parameters=e.get("supported_parameters") or [],
-                default_parameters=e.get("default_parameters") or {},
-                top_provider=top,
-                max_completion_tokens=top.get("max_completion_tokens"),
-                created=datetime.fromtimestamp(e["created"], UTC) if e.get("created") else None,
-                first_seen=at,
-                last_seen=at,
-                raw=e,
-            )
-        )
-    CatalogModel.objects.bulk_create(models)
-    ids = dict(CatalogModel.objects.values_list("model_id", "pk"))
-    versions = []
-    for e in entries:
-        pricing = {k: v for k, v in e["pricing"].items() if k in PRICE_FIELDS or k == "overrides"}
-        versions.append(PriceVersion(catalog_model_id=ids[e["id"]], valid_from=at, **_prices(pricing)))
-    PriceVersion.objects.bulk_create(versions)
-    return len(models)
-
-
 def make_sync_run(*, started_at: datetime, changes: dict, **counts) -> SyncRun:
     return SyncRun.objects.create(
         source="test",
@@ -99,12 +61,24 @@ def make_sync_run(*, started_at: datetime, changes: dict, **counts) -> SyncRun:
 
 
 def sync_snapshot(name: str = "models-2026-08-19.json", *, at: datetime = T0) -> None:
-    """A real snapshot into the catalogue: through catalog_sync when it exists, else load_snapshot."""
-    try:
-        from catalog.services import catalog_sync
-    except ImportError:
-        load_snapshot(name, at=at)
-        return
-    raw = json.loads((DATA / name).read_text())
-    payload = raw if isinstance(raw, dict) else {"data": raw}
-    catalog_sync(payload=payload, source=name, now=at)
+    """A real snapshot into the catalogue through the sync service."""
+    from catalog.services import catalog_sync
+
+    run = catalog_sync(payload=(DATA / name).read_bytes(), source=name, now=at)
+    assert run.status == SyncRun.Status.OK, run.error
+
+
+SNAPSHOTS = (
+    ("models-2025-05-23.json", datetime(2025, 5, 23, 9, 0, tzinfo=UTC)),
+    ("models-2025-12-02.json", datetime(2025, 12, 2, 12, 0, tzinfo=UTC)),
+    ("models-2026-02-27.json", datetime(2026, 2, 27, 23, 0, tzinfo=UTC)),
+    ("models-2026-04-21.data-array.json", datetime(2026, 4, 21, 1, 0, tzinfo=UTC)),
+    ("models-2026-05-01.data-array.json", datetime(2026, 5, 1, 1, 0, tzinfo=UTC)),
+    ("models-2026-08-19.json", datetime(2026, 8, 18, 20, 0, tzinfo=UTC)),
+)
+
+
+def sync_all_snapshots() -> None:
+    """The six real snapshots synced in date order: real price histories and change feeds."""
+    for name, at in SNAPSHOTS:
+        sync_snapshot(name, at=at)

@@ -232,3 +232,20 @@ def test_odd_overrides_are_shown_as_received(client, member):
     assert status == 200
     assert "From lots input tokens per request: prompt n/a." in html
     assert "Under some conditions: Per image $0.01." in html
+
+
+def test_a_real_price_history_over_six_synced_snapshots(client, member):
+    from tests.catalog.page_factories import SNAPSHOTS, sync_all_snapshots
+
+    sync_all_snapshots()
+    _, html = page(client, member, "/models/meta-llama/llama-3.3-70b-instruct/")
+    data = json.loads(
+        re.search(r'<script id="price-history" type="application/json">(.*?)</script>', html).group(1)
+    )
+    # repriced in each of the first five snapshots (SOURCES.md), unchanged in the last: its last sighting
+    ms = [int(at.timestamp() * 1000) for _, at in SNAPSHOTS]
+    assert [p["x"] for p in data["input"]] == ms
+    assert [p["y"] for p in data["input"]] == ["0.07", "0.108", "0.10", "0.12", "0.10", "0.10"]
+    assert [p["y"] for p in data["output"]] == ["0.25", "0.32", "0.32", "0.38", "0.32", "0.32"]
+    table = re.search(r'<table id="price-versions">(.*?)</table>', html, re.S).group(1)
+    assert table.count("<tr>") == 1 + 5
