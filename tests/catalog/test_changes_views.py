@@ -131,3 +131,18 @@ def test_the_pages_link_to_the_feed(client, member, runs):
         '<link rel="alternate" type="application/atom+xml" title="Catalogue changes" href="/catalog/changes/feed/">'
         in html
     )
+
+
+def test_the_changes_of_two_real_syncs(client, member):
+    from tests.catalog.page_factories import SNAPSHOTS, sync_snapshot
+
+    for name, at in SNAPSHOTS[:2]:
+        sync_snapshot(name, at=at)
+    html = get(client, member, "/catalog/changes/")
+    assert "335 models · 161 added · 69 repriced · 147 retired · 105 unchanged" in html
+    assert "321 models · 321 added · 0 repriced · 0 retired · 0 unchanged" in html
+    assert (
+        '<a href="/models/meta-llama/llama-3.3-70b-instruct/">meta-llama/llama-3.3-70b-instruct</a>:\n    '
+        '<span class="change">Input $0.07/1M → $0.108/1M</span>; <span class="change">Output $0.25/1M → $0.32/1M</span>'
+    ) in html
+    assert "$-" not in html and "-1/1M" not in html
