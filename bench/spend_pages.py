@@ -42,7 +42,7 @@ from django.utils import timezone  # noqa: E402
 from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion  # noqa: E402
 from usage import reports  # noqa: E402
 from usage.demo_traffic import DEMO_KEYS, demo_models, demo_rows, ledger_rows_insert  # noqa: E402
-from usage.models import ApiKey, HourlyRollup, LedgerEntry, RollupState  # noqa: E402
+from usage.models import ApiKey, DailyRollup, HourlyRollup, LedgerEntry, RollupState  # noqa: E402
 from usage.rollups import ledger_grouped, rollup_catch_up  # noqa: E402
 
 D = Decimal
@@ -137,10 +137,12 @@ def load(rows: int, days: int, reuse: bool) -> tuple:
     log(f"clearing {existing:,} ledger rows, loading {rows:,} over {days} days")
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {LedgerEntry._meta.db_table}, {HourlyRollup._meta.db_table}")
+            tables = [model._meta.db_table for model in (LedgerEntry, HourlyRollup, DailyRollup)]
+            cursor.execute(f"TRUNCATE {', '.join(tables)}")
         else:
             LedgerEntry.objects.all().delete()
             HourlyRollup.objects.all().delete()
+            DailyRollup.objects.all().delete()
     RollupState.objects.all().delete()
     now = timezone.now()
     generated = demo_rows(
@@ -217,13 +219,11 @@ def explains(keys) -> None:
         "spend, raw ledger of the current hour",
         ledger_grouped(tail, "api_key_id", "model", "provider", "status"),
     )
+    explain("spend, 30 days of daily rollups", DailyRollup.objects.filter(day__gte=now - timedelta(days=30)))
+    explain("spend, today's hourly rollups", HourlyRollup.objects.filter(hour__gte=now - timedelta(hours=20)))
     explain(
-        "spend, 7 days of rollups",
-        HourlyRollup.objects.filter(hour__gte=now - timedelta(days=7)).values("id"),
-    )
-    explain(
-        "keys, a key's rollups this month",
-        HourlyRollup.objects.filter(api_key=key, hour__gte=now - timedelta(days=30)),
+        "keys, a key's daily rollups this month",
+        DailyRollup.objects.filter(api_key=key, day__gte=now - timedelta(days=30)),
     )
 
 
