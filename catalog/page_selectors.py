@@ -97,6 +97,11 @@ class Catalogue:
     parameters: list[str]
 
 
+def _storable(model_id: str) -> bool:
+    """An id that could be in the catalogue: PostgreSQL refuses NUL bytes in a query, so never send one."""
+    return "\x00" not in model_id
+
+
 def _latest_price_version_id():
     return Subquery(
         PriceVersion.objects.filter(catalog_model=OuterRef("pk")).order_by("-valid_from").values("pk")[:1]
@@ -149,7 +154,7 @@ def catalogue_models(
     if not include_retired:
         models_qs = models_qs.filter(retired_at__isnull=True)
     if model_ids is not None:
-        models_qs = models_qs.filter(model_id__in=model_ids)
+        models_qs = models_qs.filter(model_id__in=[i for i in model_ids if _storable(i)])
     models = list(models_qs)
     version_ids = [m.latest_price_version_id for m in models if m.latest_price_version_id]
     fields = TABLE_PRICE_FIELDS if table else PRICE_FIELDS
@@ -216,6 +221,8 @@ def models_for_catalogue(*, filters: CatalogueFilters) -> Catalogue:
 
 def catalog_model_detail(*, model_id: str) -> tuple[CatalogModel, list[PriceVersion]] | None:
     """One model (retired ones too) and all its price versions, oldest first: two queries."""
+    if not _storable(model_id):
+        return None
     model = CatalogModel.objects.filter(model_id=model_id).first()
     if model is None:
         return None

@@ -276,7 +276,8 @@ def compare(request):
     )
     unknown = [model_id for model_id in requested if model_id not in found]
     if unknown:
-        errors.append(f"Unknown model{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.")
+        shown = ", ".join("".join(c if c.isprintable() else "\ufffd" for c in i)[:200] for i in unknown)
+        errors.append(f"Unknown model{'s' if len(unknown) > 1 else ''}: {shown}.")
     rows = [found[model_id] for model_id in requested if model_id in found]
     hint = ""
     if len(rows) < 2:

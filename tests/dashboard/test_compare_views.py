@@ -256,3 +256,9 @@ def test_a_chosen_date_range_reprices_that_traffic_only(get, member, admin_user)
 def test_a_range_that_ends_before_it_starts_says_so(get):
     html = get(f"?models={SMALL},{VISION}&start=2026-05-02&end=2026-05-01")
     assert errors(html) == ["To (UTC date, included): The range ends before it starts."]
+
+
+def test_a_nul_byte_in_a_model_id_is_just_unknown(get):
+    html = get(f"?models={SMALL},a%00b,{VISION}")
+    assert errors(html) == ["Unknown model: a\ufffdb."]
+    assert compared(html) == [SMALL, VISION]

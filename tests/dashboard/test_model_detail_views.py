@@ -249,3 +249,8 @@ def test_a_real_price_history_over_six_synced_snapshots(client, member):
     assert [p["y"] for p in data["output"]] == ["0.25", "0.32", "0.32", "0.38", "0.32", "0.32"]
     table = re.search(r'<table id="price-versions">(.*?)</table>', html, re.S).group(1)
     assert table.count("<tr>") == 1 + 5
+
+
+def test_a_nul_byte_in_the_path_is_a_404(client, member):
+    status, _ = page(client, member, "/models/a/b%00c/")
+    assert status == 404
