@@ -8,17 +8,15 @@ from django import template
 
 register = template.Library()
 
-MICRO = Decimal("0.000001")
-
-
 @register.filter
-def money(value) -> str:
-    """A cost to the micro-dollar; None is "—" (unknown, e.g. a variable price)."""
+def money(value, digits: int = 6) -> str:
+    """A cost to the micro-dollar (or to `digits` places: budgets to the cent); None is "—"."""
     if value is None or value == "":
         return "—"
-    value = Decimal(value).quantize(MICRO, rounding=ROUND_HALF_UP)
+    digits = int(digits)
+    value = Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
     sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.6f}"
+    return f"{sign}${abs(value):,.{digits}f}"
 
 
 @register.filter
