@@ -26,6 +26,8 @@ SORT_KEYS = (
     "request",
     "image",
     "created",
+    "modalities",
+    "capabilities",
 )
 DEFAULT_SORT = "-created"
 CAPABILITIES = (
@@ -56,6 +58,11 @@ class CatalogueRow:
             return m.context_length
         if key == "created":
             return m.created
+        if key == "modalities":
+            inputs, outputs = sorted(m.input_modalities or []), sorted(m.output_modalities or [])
+            return f"{'+'.join(inputs)}->{'+'.join(outputs)}"
+        if key == "capabilities":
+            return len(self.capabilities)
         price_field = {
             "input": "prompt",
             "output": "completion",

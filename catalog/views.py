@@ -29,7 +29,11 @@ SORT_COLUMNS = (
     ("cache_write", "Cache write /1M", True),
     ("request", "Per request / image", True),
     ("created", "Created", True),
+    ("modalities", "Modalities", False),
+    ("capabilities", "Capabilities", False),
 )
+
+DESCENDING_FIRST = {"created", "capabilities"}  # newest / most capable first on a first click
 
 
 class CatalogueFilterForm(forms.Form):
@@ -83,12 +87,12 @@ def _error_messages(form: forms.Form) -> list[str]:
 
 
 def _sort_header(request, key: str, label: str, numeric: bool, current: str) -> dict:
-    """A column header's link: a first click sorts ascending (newest first for dates), a second reverses."""
+    """A column header's link: a first click sorts ascending (or newest first...), a second reverses."""
     descending = current.startswith("-")
     if key == current.lstrip("-"):
         next_sort, arrow = (key, "▼") if descending else (f"-{key}", "▲")
     else:
-        next_sort, arrow = (f"-{key}" if key == "created" else key), ""
+        next_sort, arrow = (f"-{key}" if key in DESCENDING_FIRST else key), ""
     query = request.GET.copy()
     query["sort"] = next_sort
     aria = ("descending" if descending else "ascending") if arrow else "none"

@@ -165,6 +165,9 @@ def test_retired_models_are_shown_with_a_badge_when_asked(get):
         ("-image", [IMAGE_GEN, SMALL, VISION, FREE, OLD, AUTO]),
         ("created", [OLD, AUTO, SMALL, FREE, VISION, IMAGE_GEN]),
         ("-created", [IMAGE_GEN, VISION, FREE, SMALL, AUTO, OLD]),
+        ("modalities", [VISION, IMAGE_GEN, SMALL, FREE, OLD, AUTO]),
+        ("-capabilities", [VISION, SMALL, FREE, IMAGE_GEN, OLD, AUTO]),
+        ("capabilities", [FREE, IMAGE_GEN, OLD, AUTO, SMALL, VISION]),
     ],
 )
 def test_each_sort_both_ways(get, sort, expected):
@@ -233,3 +236,7 @@ def test_query_count_does_not_grow_with_the_number_of_models(client, member, cat
     assert len(ids(html)) == 35
     assert len(many) == len(few)
     assert len(few) <= 6  # session, user, models, prices
+
+
+def test_capabilities_sort_most_capable_first_on_a_first_click(get):
+    assert 'href="?sort=-capabilities" data-sort="capabilities">Capabilities</a>' in get()
