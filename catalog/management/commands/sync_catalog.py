@@ -25,14 +25,16 @@ from catalog.services import (
 
 @contextlib.contextmanager
 def quiet_service_log():
-    """The command prints its own summary: the service's log line would say it twice."""
-    logger = logging.getLogger("catalog.services")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    """The command prints its own summary: the service's (and httpx's) log lines would say it twice."""
+    loggers = [logging.getLogger(name) for name in ("catalog.services", "httpx")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 class Command(BaseCommand):
