@@ -79,8 +79,10 @@ class RangeForm(forms.Form):
 
 class ActivityFilterForm(forms.Form):
     key = forms.IntegerField(required=False, min_value=1, widget=forms.Select)
-    model = forms.CharField(required=False, max_length=200)
-    provider = forms.CharField(required=False, max_length=100)
+    model = forms.CharField(required=False, max_length=200, widget=forms.TextInput(attrs={"list": "models"}))
+    provider = forms.CharField(
+        required=False, max_length=100, widget=forms.TextInput(attrs={"list": "providers"})
+    )
     status = forms.ChoiceField(choices=[("", "any"), *LedgerEntry.Status.choices], required=False)
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))

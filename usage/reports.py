@@ -327,6 +327,17 @@ def activity_queryset(*, user, filters: ActivityFilters) -> QuerySet[LedgerEntry
     return entries
 
 
+def activity_suggestions(*, user, days: int = 90) -> dict[str, list[str]]:
+    """Models and providers seen recently (from the daily rollups), for the log's filter inputs."""
+    rows = visible_rollups(user=user, model=DailyRollup).filter(
+        day__gte=timezone.now() - timedelta(days=days)
+    )
+    return {
+        "models": sorted(set(rows.exclude(model="").values_list("model", flat=True).distinct())),
+        "providers": sorted(set(rows.exclude(provider="").values_list("provider", flat=True).distinct())),
+    }
+
+
 @dataclass
 class ActivityPage:
     entries: list[LedgerEntry]

@@ -158,7 +158,12 @@ def _activity_filters(request) -> tuple[ActivityFilterForm, reports.ActivityFilt
 @require_GET
 def activity(request):
     form, filters = _activity_filters(request)
-    context = {"form": form, "page": None, "cursor_error": False}
+    context = {
+        "form": form,
+        "page": None,
+        "cursor_error": False,
+        "suggestions": reports.activity_suggestions(user=request.user),
+    }
     status = 200
     if filters is None:
         status = 400

@@ -239,3 +239,19 @@ def test_the_csv_export_of_a_member_has_only_their_rows(client, member, ledger):
     assert [line.split(",")[2] for line in lines[1:]] == ["alpha", "alpha", "alpha"]
     assert lines[1].split(",")[1] == at(12, 15).isoformat()
     assert lines[3].split(",")[14:16] == ["0.004", "0.004"]
+
+
+def test_the_filter_suggests_only_models_and_providers_of_visible_traffic(client, member, ledger):
+    from usage.rollups import rollup_catch_up
+
+    rollup_catch_up(now=NOW)
+
+    response = log_in(client, member).get("/activity/")
+
+    assert response.context["suggestions"] == {
+        "models": ["anthropic/claude-sonnet-4", "openai/gpt-4o"],
+        "providers": ["Anthropic", "OpenAI"],
+    }
+    assert '<datalist id="providers"><option value="Anthropic"><option value="OpenAI"></datalist>' in (
+        response.content.decode()
+    )
