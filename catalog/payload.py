@@ -125,6 +125,8 @@ def _decode(payload: bytes | str | dict | list) -> Any:
         start = " ".join(text[:40].split())
         if text.startswith("<"):
             raise PayloadError(f"the body is HTML, not JSON: {start!r}") from None
+        if exc.pos >= len(text) - 1:
+            raise PayloadError(f"the body is cut short: its JSON ends after {len(text)} characters") from None
         raise PayloadError(
             f"the body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
