@@ -110,3 +110,41 @@ def run_manage(
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def fake_openrouter(settings):
+    """The fake OpenRouter (tests/fakes/openrouter.py) on a loopback port; OPENROUTER_BASE_URL points at it."""
+    from tests.fakes.openrouter import FakeOpenRouter, serve
+
+    fake = FakeOpenRouter()
+    server = serve(fake)
+    settings.OPENROUTER_BASE_URL = fake.url
+    settings.OPENROUTER_API_KEY = "sk-or-test-upstream"
+    yield fake
+    server.stop()
+
+
+@dataclass
+class GatewayServer:
+    url: str  # the product's root, http://127.0.0.1:<port>
+    api_url: str  # its gateway, <url>/api/v1
+    fake: object  # the FakeOpenRouter behind it
+
+
+@pytest.fixture
+def gateway_server(fake_openrouter, live_asgi):
+    """The whole product on loopback, its gateway forwarding to `fake_openrouter` (started first)."""
+    return GatewayServer(url=live_asgi.url, api_url=f"{live_asgi.url}/api/v1", fake=fake_openrouter)
+
+
+@pytest.fixture
+def make_api_key(db):
+    """make_api_key(owner=None, name="test key", **fields) -> the new key's secret."""
+    from usage.services import api_key_create
+
+    def make(owner=None, name: str = "test key", **fields) -> str:
+        _key, secret = api_key_create(name=name, owner=owner, **fields)
+        return secret
+
+    return make
