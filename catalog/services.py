@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog.fetch import FetchError, fetch_models
 from catalog.models import CatalogModel, PriceVersion, SyncLock, SyncRun
 from catalog.payload import Entry, PayloadError, parse_payload, price_display, price_signature
 
@@ -197,7 +197,21 @@ def _apply(entries: list[Entry], now: datetime) -> _Applied:
         m.model_id: m
         for m in CatalogModel.objects.only("pk", "model_id", "listing_hash", "retired_at", "first_seen")
     }
-    open_versions = {v.catalog_model_id: v for v in PriceVersion.objects.filter(valid_to__isnull=True)}
+    # Open versions only of the models whose listing changed (or that come back): none on a quiet re-sync.
+    candidates = [
+        known[e.model_id].pk
+        for e in entries
+        if e.model_id in known
+        and (known[e.model_id].listing_hash != e.listing_hash or known[e.model_id].retired_at is not None)
+    ]
+    open_versions = (
+        {
+            v.catalog_model_id: v
+            for v in PriceVersion.objects.filter(valid_to__isnull=True, catalog_model_id__in=candidates)
+        }
+        if candidates
+        else {}
+    )
 
     new_models: list[CatalogModel] = []
     changed_models: list[CatalogModel] = []
@@ -224,10 +238,10 @@ def _apply(entries: list[Entry], now: datetime) -> _Applied:
         was_retired = model.retired_at is not None
         if was_retired:
             returned.append(entry.model_id)
-        version = open_versions.get(model.pk)
-        if model.listing_hash == entry.listing_hash and version is not None and not was_retired:
+        if model.listing_hash == entry.listing_hash and not was_retired:
             unchanged += 1
             continue
+        version = open_versions.get(model.pk)
         if model.listing_hash != entry.listing_hash or was_retired:
             for name, value in entry.fields.items():
                 setattr(model, name, value)
@@ -297,7 +311,7 @@ def _failed_run(*, source: str, error: str, now: datetime | None = None) -> Sync
 def catalog_fetch_and_sync(*, url: str | None = None, now: datetime | None = None, transport=None) -> SyncRun:
     """Fetch the Models API (OPENROUTER_BASE_URL/models by default) and apply it. A fetch that fails after
     its retries is a failed SyncRun, like a bad payload."""
-    from django.conf import settings
+    from catalog.fetch import FetchError, fetch_models  # httpx loads only when a sync fetches
 
     url = url or f"{settings.OPENROUTER_BASE_URL}/models"
     try:
