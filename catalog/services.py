@@ -190,6 +190,11 @@ def _stored_signature(version: PriceVersion) -> tuple:
     )
 
 
+def _batch(model) -> int:
+    """Rows per INSERT so one query stays under MAX_PARAMS (one query up to ~1 800 models)."""
+    return max(1, MAX_PARAMS // len(model._meta.concrete_fields))
+
+
 def _apply(entries: list[Entry], now: datetime) -> _Applied:
     """The writes of one sync: a fixed number of queries whatever the number of models."""
     wall = timezone.now()
@@ -276,7 +281,7 @@ def _apply(entries: list[Entry], now: datetime) -> _Applied:
     retiring = [m for m in known.values() if m.retired_at is None and m.model_id not in seen]
 
     if new_models:
-        CatalogModel.objects.bulk_create(new_models)
+        CatalogModel.objects.bulk_create(new_models, batch_size=_batch(CatalogModel))
     if changed_models:
         batch = max(1, MAX_PARAMS // (3 * len(MODEL_UPDATE_FIELDS)))
         CatalogModel.objects.bulk_update(changed_models, MODEL_UPDATE_FIELDS, batch_size=batch)
@@ -288,7 +293,8 @@ def _apply(entries: list[Entry], now: datetime) -> _Applied:
         PriceVersion.objects.filter(pk__in=closing).update(valid_to=now)
     if new_version_entries:
         PriceVersion.objects.bulk_create(
-            [_version(model.pk, entry, now) for model, entry in new_version_entries]
+            [_version(model.pk, entry, now) for model, entry in new_version_entries],
+            batch_size=_batch(PriceVersion),
         )
     return _Applied(
         added=added,
