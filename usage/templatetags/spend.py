@@ -8,6 +8,7 @@ from django import template
 
 register = template.Library()
 
+
 @register.filter
 def money(value, digits: int = 6) -> str:
     """A cost to the micro-dollar (or to `digits` places: budgets to the cent); None is "—"."""
