@@ -1,0 +1,168 @@
+"""/keys/: each visible key's budget, spend this period, burn-rate forecast; create (secret once) and revoke."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.usage.spend_data import NOW, at, build_ledger, entry, make_key
+from usage.models import ApiKey
+from usage.rollups import rollup_catch_up
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture
+def ledger(admin_user, member, time_machine):
+    time_machine.move_to(NOW, tick=False)
+    data = build_ledger(member=member, admin=admin_user)
+    burn = make_key("burn", member, budget_usd=D("0.10"), budget_period=ApiKey.Period.NONE, rpm_limit=60)
+    for day in range(24, 31):  # 0.007 a day over the last 7 days
+        entry(
+            at(1, 0, day=day), api_key=burn, version=data["gpt"], provider="OpenAI", reported_cost=D("0.007")
+        )
+    entry(at(1, 0, day=10), api_key=burn, version=data["gpt"], provider="OpenAI", reported_cost=D("0.03"))
+    data["burn"] = burn
+    return data
+
+
+def log_in(client, user):
+    client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def rows_of(response) -> list[tuple]:
+    return [
+        (row.key.name, row.spent, row.remaining, row.daily_rate, row.forecast)
+        for row in response.context["rows"]
+    ]
+
+
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["raw ledger", "rollups"])
+def test_a_member_sees_their_keys_with_spend_and_forecast(client, member, ledger, rolled_up):
+    if rolled_up:
+        rollup_catch_up(now=NOW)
+
+    response = log_in(client, member).get("/keys/")
+
+    assert response.status_code == 200
+    assert rows_of(response) == [
+        ("alpha", D("0.0137"), D("0.9863"), D("0.0137") / 7, "lasts until the period resets"),
+        ("burn", D("0.079"), D("0.021"), D("0.007"), "runs out around 2026-12-03 12:00 UTC"),
+    ]
+    html = response.content.decode()
+    assert "ops" not in html
+    assert "60 rpm" in html
+    assert "resets 2026-12-01" in html
+
+
+def test_staff_see_every_key(client, admin_user, ledger):
+    response = log_in(client, admin_user).get("/keys/")
+
+    assert [(name, spent, forecast) for name, spent, _, _, forecast in rows_of(response)] == [
+        ("alpha", D("0.0137"), "lasts until the period resets"),
+        ("burn", D("0.079"), "runs out around 2026-12-03 12:00 UTC"),
+        ("ops", D("0.0021"), "no budget"),
+    ]
+
+
+def test_an_outsider_sees_no_keys(client, outsider, ledger):
+    response = log_in(client, outsider).get("/keys/")
+
+    assert rows_of(response) == []
+    assert "You have no keys yet." in response.content.decode()
+
+
+def test_a_spent_budget_says_so(client, member, ledger):
+    ledger["burn"].budget_usd = D("0.05")
+    ledger["burn"].save()
+
+    response = log_in(client, member).get("/keys/")
+
+    assert rows_of(response)[1][2:] == (D("0"), D("0.007"), "budget spent")
+
+
+def test_creating_a_key_shows_its_secret_once(client, member, ledger):
+    client = log_in(client, member)
+
+    response = client.post(
+        "/keys/", {"name": "laptop", "budget_usd": "12.50", "budget_period": "weekly", "rpm_limit": "30"}
+    )
+
+    assert response.status_code == 200
+    key = ApiKey.objects.get(name="laptop")
+    assert (key.owner, key.budget_usd, key.budget_period, key.rpm_limit) == (member, D("12.5"), "weekly", 30)
+    secret = response.context["secret"]
+    assert secret and secret.startswith(key.prefix)
+    html = response.content.decode()
+    assert f'<div class="secret" id="new-secret">{secret}</div>' in html
+    assert response["Cache-Control"].startswith("max-age=0")
+    stored = ApiKey.objects.filter(pk=key.pk).values()[0]
+    assert all(secret not in str(value) for value in stored.values())
+    again = client.get("/keys/")
+    assert secret not in again.content.decode()
+    assert "laptop" in again.content.decode()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"name": "  "}, "This field is required."),
+        ({"name": "x", "budget_usd": "-1"}, "Ensure this value is greater than or equal to 0."),
+        ({"name": "x", "budget_usd": "lots"}, "Enter a number."),
+        ({"name": "x", "budget_period": "hourly"}, "Select a valid choice."),
+        ({"name": "x" * 101}, "Ensure this value has at most 100 characters"),
+    ],
+)
+def test_bad_key_input_gets_form_errors(client, member, ledger, data, message):
+    data = {"budget_period": "monthly", **data}
+
+    response = log_in(client, member).post("/keys/", data)
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not ApiKey.objects.filter(name__in=["x", "  ", "x" * 100]).exists()
+
+
+def test_an_owner_revokes_their_key(client, member, ledger):
+    response = log_in(client, member).post(f"/keys/{ledger['alpha'].id}/revoke/")
+
+    assert response.status_code == 302
+    ledger["alpha"].refresh_from_db()
+    assert ledger["alpha"].revoked_at is not None
+    assert "revoked" in log_in(client, member).get("/keys/").content.decode()
+
+
+def test_nobody_revokes_someone_elses_key(client, member, ledger):
+    response = log_in(client, member).post(f"/keys/{ledger['ops'].id}/revoke/")
+
+    assert response.status_code == 404
+    ledger["ops"].refresh_from_db()
+    assert ledger["ops"].revoked_at is None
+    assert client.get(f"/keys/{ledger['ops'].id}/revoke/").status_code == 405
+
+
+def test_staff_revoke_any_key(client, admin_user, ledger):
+    log_in(client, admin_user).post(f"/keys/{ledger['alpha'].id}/revoke/")
+
+    ledger["alpha"].refresh_from_db()
+    assert ledger["alpha"].revoked_at is not None
+
+
+def test_weekly_and_daily_periods_count_from_their_start(client, member, ledger):
+    # 2026-11-30 is a Monday: the week and the day both began at midnight.
+    key = make_key("weekly", member, budget_usd=D("1"), budget_period=ApiKey.Period.WEEKLY)
+    entry(at(23, 0, day=29), api_key=key, reported_cost=D("0.5"))  # last week
+    entry(at(0, 30), api_key=key, reported_cost=D("0.25"))
+    daily = make_key("zdaily", member, budget_usd=D("1"), budget_period=ApiKey.Period.DAILY)
+    entry(NOW - timedelta(days=1), api_key=daily, reported_cost=D("0.5"))
+    entry(NOW - timedelta(minutes=5), api_key=daily, reported_cost=D("0.125"))
+
+    rows = {row[0]: row for row in rows_of(log_in(client, member).get("/keys/"))}
+
+    assert rows["weekly"][1:3] == (D("0.25"), D("0.75"))
+    assert rows["zdaily"][1:3] == (D("0.125"), D("0.875"))
