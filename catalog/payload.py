@@ -27,6 +27,7 @@ DISCOUNT_QUANTUM = Decimal("0.000001")
 VARIABLE = Decimal(-1)
 ZERO = Decimal(0)
 MODEL_ID_MAX = 200
+READER_VERSION = 1  # bump when _model_fields reads the listing differently
 
 
 class PayloadError(ValueError):
@@ -213,11 +214,16 @@ def _entry(item: Any, position: int) -> Entry:
         discount=discount,
         extra=extra,
         overrides=overrides,
-        listing_hash=hashlib.sha256(
-            json.dumps(item, sort_keys=True, ensure_ascii=False, default=str).encode()
-        ).hexdigest(),
+        listing_hash=listing_hash(item),
         signature=price_signature(prices=prices, extra=extra, discount=discount, overrides=overrides),
     )
+
+
+def listing_hash(item: dict) -> str:
+    """sha256 of an entry as received (keys sorted) and of the reader's version: a sync skips entries whose
+    hash it stored last time; a new READER_VERSION makes the next sync re-read every model."""
+    text = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{READER_VERSION}\n{text}".encode()).hexdigest()
 
 
 def _text(value: Any, limit: int | None = None) -> str:

@@ -308,3 +308,30 @@ def test_the_bundled_seed_loads_the_whole_snapshot():
 
     assert sync_summary(run) == "sync ok: models=414 added=414 repriced=0 retired=0 unchanged=0"
     assert run.source == "bundled snapshot models-2026-08-19.json.gz"
+
+
+def test_a_discount_is_stored_and_a_new_discount_is_a_repricing():
+    catalog_sync(payload=[model("acme/a", discount=0.25)], source="t1", now=T1)
+    assert PriceVersion.objects.get().discount == Decimal("0.25")
+
+    run = catalog_sync(payload=[model("acme/a", discount="0.5")], source="t2", now=T2)
+
+    assert run.changes["repriced"][0]["new"] == {
+        "prompt": "0.000001",
+        "completion": "0.000002",
+        "discount": "0.5",
+    }
+    assert list(PriceVersion.objects.values_list("discount", flat=True)) == [Decimal("0.25"), Decimal("0.5")]
+
+
+def test_a_repricing_dated_before_the_open_version_fails_and_changes_nothing():
+    catalog_sync(payload=[model("acme/a")], source="t2", now=T2)
+    before = catalogue_state()
+
+    run = catalog_sync(payload=[model("acme/a", prompt="0.000005"), model("acme/new")], source="t1", now=T1)
+
+    assert (run.status, run.error) == (
+        "failed",
+        "model 'acme/a' has prices from 2026-03-02 00:00:00, not before this sync: is the clock right?",
+    )
+    assert catalogue_state() == before
