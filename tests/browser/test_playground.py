@@ -1,0 +1,204 @@
+"""The playground end to end: chromium -> our page -> our gateway -> the fake OpenRouter -> the ledger."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from catalog.models import CatalogModel, PriceVersion
+from tests.browser.conftest import log_in
+from usage.models import LedgerEntry
+
+T0 = datetime(2026, 8, 1, tzinfo=UTC)
+PRICES = {
+    # model id: (prompt, completion, input_cache_read) in USD per token
+    "openai/gpt-4o": ("0.0000025", "0.00001", "0.00000125"),
+    "anthropic/claude-sonnet-4": ("0.000003", "0.000015", "0.0000003"),
+}
+# Records every text the first reply shows, so a test can see the reply arrive piece by piece.
+RECORD_PIECES = """() => {
+  window.pieces = [];
+  new MutationObserver(() => {
+    const text = document.querySelector('.pg-reply .pg-text');
+    if (text && text.textContent && window.pieces.at(-1) !== text.textContent) window.pieces.push(text.textContent);
+  }).observe(document.getElementById('pg-conversation'), {subtree: true, childList: true, characterData: true});
+}"""
+
+
+@pytest.fixture
+def catalogue(transactional_db):
+    """Two current models with exact prices, in the DB before the gateway starts (it indexes prices)."""
+    for model_id, (prompt, completion, cache_read) in PRICES.items():
+        model = CatalogModel.objects.create(
+            model_id=model_id,
+            name=model_id.split("/")[1],
+            author=model_id.split("/")[0],
+            context_length=128000,
+            supported_parameters=["temperature", "max_tokens"],
+            first_seen=T0,
+            last_seen=T0,
+        )
+        PriceVersion.objects.create(
+            catalog_model=model,
+            valid_from=T0 - timedelta(days=1),
+            prompt=Decimal(prompt),
+            completion=Decimal(completion),
+            input_cache_read=Decimal(cache_read),
+            input_cache_write=Decimal(0),
+            internal_reasoning=Decimal(0),
+            request=Decimal(0),
+            image=Decimal(0),
+            web_search=Decimal(0),
+        )
+
+
+@pytest.fixture
+def playground(catalogue, gateway_server, member, page):
+    log_in(page, gateway_server.url, "member")
+    page.goto(f"{gateway_server.url}/playground/")
+    page.select_option("select[name=model0]", "openai/gpt-4o")
+    return gateway_server
+
+
+def send(page, prompt: str) -> None:
+    page.fill("#pg-prompt", prompt)
+    page.click("#pg-send")
+
+
+def test_a_prompt_streams_its_reply_in_pieces_with_the_cost_line_and_a_ledger_row(playground, page, member):
+    playground.fake.reply(
+        text="Hello from the fake",
+        chunks=4,
+        chunk_delay=0.15,
+        prompt_tokens=1200,
+        cached_tokens=200,
+        completion_tokens=300,
+        reasoning_tokens=100,
+        cost="0.0057",
+    )
+    page.evaluate(RECORD_PIECES)
+
+    send(page, "Say hello")
+
+    reply = page.locator(".pg-reply")
+    reply.locator(".pg-ledger-link").wait_for()
+    assert page.evaluate("window.pieces") == ["Hello", "Hello from", "Hello from the ", "Hello from the fake"]
+    assert reply.locator(".pg-state").text_content() == "ok"
+    stats = {
+        name: reply.locator(f"[data-stat={name}]").text_content()
+        for name in ("prompt", "cached", "output", "reasoning", "cost", "reported")
+    }
+    # (1200 − 200) × 0.0000025 + 200 × 0.00000125 + 300 × 0.00001 = 0.00575
+    assert stats == {
+        "prompt": "prompt 1200",
+        "cached": "cached 200",
+        "output": "output 300",
+        "reasoning": "reasoning 100",
+        "cost": "cost $0.00575",
+        "reported": "reported $0.0057",
+    }
+    assert reply.locator("[data-stat=latency]").text_content().endswith(" ms")
+    assert reply.locator("[data-stat=ttft]").text_content().startswith("TTFT ")
+    assert page.locator("#pg-total").text_content() == "Conversation total: $0.00575 (1 reply)"
+
+    entry = LedgerEntry.objects.get()
+    assert (entry.status, entry.requested_model, entry.stream) == ("ok", "openai/gpt-4o", True)
+    assert (entry.prompt_tokens, entry.cached_tokens, entry.completion_tokens, entry.reasoning_tokens) == (
+        1200,
+        200,
+        300,
+        100,
+    )
+    assert (entry.computed_cost, entry.reported_cost) == (Decimal("0.00575"), Decimal("0.0057"))
+    assert entry.api_key.owner == member and entry.api_key.is_playground
+    assert reply.locator(".pg-ledger-link").get_attribute("href") == f"/activity/{entry.pk}/"
+    # The browser authenticated with a short-lived playground token, never a key's secret.
+    assert playground.fake.last.json["messages"] == [{"role": "user", "content": "Say hello"}]
+
+
+def test_stop_mid_stream_cancels_the_request_and_its_ledger_row(playground, page):
+    playground.fake.reply(text="one two three four five six seven eight nine ten", chunks=10, chunk_delay=0.4)
+
+    send(page, "Count slowly")
+    reply = page.locator(".pg-reply")
+    page.wait_for_function("document.querySelector('.pg-reply .pg-text').textContent.length > 0")
+    page.click("#pg-stop")
+
+    reply.locator(".pg-ledger-link").wait_for()
+    assert reply.locator(".pg-state").text_content() == "cancelled"
+    assert playground.fake.wait_closed_early(1)
+    entry = LedgerEntry.objects.get()
+    assert entry.status == LedgerEntry.Status.CANCELLED
+    assert reply.locator(".pg-text").text_content() != "one two three four five six seven eight nine ten"
+    assert page.locator("#pg-send").is_enabled()
+
+
+def test_compare_mode_streams_two_models_side_by_side_with_the_cost_of_each(playground, page):
+    page.check("#pg-compare")
+    page.select_option("select[name=model1]", "anthropic/claude-sonnet-4")
+
+    send(page, "Hi both")
+
+    replies = page.locator(".pg-reply")
+    replies.nth(0).locator(".pg-ledger-link").wait_for()
+    replies.nth(1).locator(".pg-ledger-link").wait_for()
+    assert replies.count() == 2
+    # The fake's default usage: 12 prompt and 8 completion tokens, reported cost 0.0000066.
+    seen = {
+        replies.nth(i).get_attribute("data-model"): (
+            replies.nth(i).locator(".pg-text").text_content(),
+            replies.nth(i).locator("[data-stat=cost]").text_content(),
+            replies.nth(i).locator("[data-stat=reported]").text_content(),
+        )
+        for i in range(2)
+    }
+    assert seen == {
+        "openai/gpt-4o": ("Hello from the fake OpenRouter.", "cost $0.00011", "reported $0.0000066"),
+        "anthropic/claude-sonnet-4": (
+            "Hello from the fake OpenRouter.",
+            "cost $0.000156",
+            "reported $0.0000066",
+        ),
+    }
+    assert replies.nth(0).locator("[data-stat=latency]").is_visible()
+    assert replies.nth(1).locator("[data-stat=ttft]").is_visible()
+    assert page.locator("#pg-total").text_content() == "Conversation total: $0.000266 (2 replies)"
+    assert sorted(LedgerEntry.objects.values_list("requested_model", "computed_cost")) == [
+        ("anthropic/claude-sonnet-4", Decimal("0.000156")),
+        ("openai/gpt-4o", Decimal("0.00011")),
+    ]
+
+
+def test_an_upstream_error_is_shown_as_a_message_in_the_conversation(playground, page):
+    playground.fake.reply(
+        status=503, message="No available model provider that meets your routing requirements"
+    )
+
+    send(page, "Anyone there?")
+
+    reply = page.locator(".pg-reply[data-status=error]")
+    reply.wait_for()
+    assert (
+        reply.locator(".pg-error")
+        .text_content()
+        .startswith(
+            "Upstream unavailable (503): No available model provider that meets your routing requirements"
+        )
+    )
+    assert reply.locator(".pg-text").text_content() == ""
+    assert page.locator("#pg-send").is_enabled()
+
+
+def test_a_reply_containing_markup_is_shown_as_text(playground, page):
+    markup = '<script>window.pwned = 1</script><img src="x" onerror="window.pwned = 2"><b>bold</b>'
+    playground.fake.reply(text=markup, chunks=3)
+
+    send(page, "Reply with some HTML")
+
+    reply = page.locator(".pg-reply")
+    reply.locator(".pg-ledger-link").wait_for()
+    assert reply.locator(".pg-text").text_content() == markup
+    assert reply.locator(".pg-text script, .pg-text img, .pg-text b").count() == 0
+    assert page.evaluate("window.pwned") is None
