@@ -66,6 +66,8 @@ def fetch_models(
                         raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} from {url}")
                     else:
                         return _read(response, url)
+            except httpx.UnsupportedProtocol:
+                raise FetchError(f"not an http(s) URL: {url!r}") from None
             except httpx.TimeoutException:
                 problem = f"timed out after {timeout_seconds:g} s waiting for {url}"
             except httpx.TransportError as exc:

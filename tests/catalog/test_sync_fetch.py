@@ -174,3 +174,11 @@ class Writer:
 
     def flush(self) -> None:
         pass
+
+
+def test_a_url_that_is_not_http_fails_at_once():
+    waits = []
+
+    with pytest.raises(FetchError, match=r"^not an http\(s\) URL: 'ftp://example.com/models'$"):
+        fetch_models(url="ftp://example.com/models", sleep=waits.append)
+    assert waits == []
