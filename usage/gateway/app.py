@@ -1,28 +1,548 @@
-"""The gateway: a pure-ASGI, OpenRouter-compatible proxy under /api/v1/ (built in the gateway issue)."""
+"""The gateway: a pure-ASGI, OpenRouter-compatible proxy under /api/v1/ (dashboard/asgi.py routes to it).
 
-import json
+Hot path of a completion: the key from memory (GATEWAY_KEY_CACHE_SECONDS), the body parsed once with
+orjson to check it and forwarded unchanged over one shared aiohttp session, the reply relayed as it
+arrives (SSE event by event), then one dict queued for the ledger writer thread. No database work on the
+request path except the first sight of a key (and the first budget check of a key in a period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from django.conf import settings
+from django.db import close_old_connections, connections
+
+from usage.gateway import limits as limits_module
+from usage.gateway.ledger import LedgerWriter
+from usage.gateway.state import Catalogue, KeyInfo, hash_secret, load_key
+from usage.gateway.usage import computed_cost, usage_fields
+
+log = logging.getLogger("tokenledger.gateway")
+
+JSON = b"application/json"
+COMPLETIONS = {"/api/v1/chat/completions": "chat/completions", "/api/v1/completions": "completions"}
+NEGATIVE_CACHE_SECONDS = 2.0
+
+
+class GatewayError(Exception):
+    """A refusal answered in OpenAI/OpenRouter's error shape (and a `rejected` ledger row)."""
+
+    def __init__(self, status: int, message: str, code: str = "", retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or str(status)
+        self.retry_after = retry_after
+
+
+def error_body(status: int, message: str, code: str = "", metadata: dict | None = None) -> bytes:
+    error: dict[str, Any] = {"code": status, "message": message, "metadata": metadata or {}}
+    if code:
+        error["type"] = code
+    return orjson.dumps({"error": error})
+
+
+async def send_json(send, status: int, body: bytes, headers: list | None = None) -> None:
+    start_headers = [(b"content-type", JSON), (b"content-length", str(len(body)).encode())]
+    if headers:
+        start_headers.extend(headers)
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class Gateway:
+    def __init__(self) -> None:
+        self.session: aiohttp.ClientSession | None = None
+        self.keys: dict[str, tuple[float, KeyInfo | None]] = {}
+        self.catalogue = Catalogue()
+        self.catalogue_at = 0.0
+        self.catalogue_task: asyncio.Task | None = None
+        self.models_cache: tuple[float, list] | None = None
+        self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
+        self.writer: LedgerWriter | None = None
+        self.limits = None
+        self.tasks: set[asyncio.Task] = set()
+
+    # ---- lifespan ----
     async def startup(self) -> None:
-        return None
+        self.base_url = settings.OPENROUTER_BASE_URL.rstrip("/")
+        self.api_key = settings.OPENROUTER_API_KEY or ""
+        self.referer = (settings.OPENROUTER_REFERER or "").encode()
+        self.title = (settings.OPENROUTER_TITLE or "").encode()
+        self.max_body = settings.GATEWAY_MAX_BODY_BYTES
+        self.key_seconds = settings.GATEWAY_KEY_CACHE_SECONDS
+        self.catalogue_seconds = settings.GATEWAY_CATALOG_REFRESH_SECONDS
+        self.keys = {}
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60),
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=10, sock_read=settings.OPENROUTER_TIMEOUT_SECONDS
+            ),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent",),
+        )
+        self.writer = LedgerWriter(Path(settings.DATA_DIR) / "ledger-spill")
+        self.writer.start()
+        redis_url = getattr(settings, "REDIS_URL", None)
+        if redis_url:
+            prefix = getattr(settings, "GATEWAY_REDIS_PREFIX", "tl:gw:")
+            self.limits = limits_module.RedisLimits(redis_url, prefix, self.load_spend)
+        else:
+            self.limits = limits_module.LocalLimits(self.load_spend)
+        try:
+            await self.refresh_catalogue()
+        except Exception:
+            log.exception("catalogue not loaded at start; retrying on the next request")
 
     async def shutdown(self) -> None:
-        return None
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+        if self.limits is not None:
+            await self.limits.close()
+        if self.writer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
+        await self.in_db(connections.close_all)
 
+    async def in_db(self, function, *args):
+        """Run sync ORM code in the gateway's database thread."""
+
+        def call():
+            close_old_connections()
+            return function(*args)
+
+        return await asyncio.get_running_loop().run_in_executor(self.db, call)
+
+    async def load_spend(self, key: KeyInfo, since: datetime | None) -> Decimal:
+        from usage.selectors import key_spend_since
+
+        await asyncio.get_running_loop().run_in_executor(None, self.writer.wait_idle, 5.0)
+        return await self.in_db(lambda: key_spend_since(api_key_id=key.id, since=since))
+
+    async def refresh_catalogue(self) -> None:
+        self.catalogue = await self.in_db(Catalogue.load)
+        self.catalogue_at = time.monotonic()
+
+    async def current_catalogue(self) -> Catalogue:
+        age = time.monotonic() - self.catalogue_at
+        if age >= self.catalogue_seconds:
+            if self.catalogue_seconds <= 0 or not self.catalogue.ids:
+                await self.refresh_catalogue()
+            elif self.catalogue_task is None or self.catalogue_task.done():
+                self.catalogue_task = asyncio.ensure_future(self.refresh_catalogue())
+        return self.catalogue
+
+    # ---- ASGI ----
     async def __call__(self, scope, receive, send) -> None:
-        body = json.dumps({"error": {"message": "Not found", "code": 404}}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 404,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        path = scope["path"]
+        method = scope["method"]
+        endpoint = COMPLETIONS.get(path)
+        try:
+            if endpoint is not None:
+                if method != "POST":
+                    raise GatewayError(405, f"Use POST for /api/v1/{endpoint}")
+                await self.complete(endpoint, scope, receive, send)
+            elif path in ("/api/v1/models", "/api/v1/key"):
+                if method != "GET":
+                    raise GatewayError(405, f"Use GET for {path}")
+                key = await self.authenticate(scope, time.time())
+                body = await (self.models(key) if path == "/api/v1/models" else self.key_info(key))
+                await send_json(send, 200, body)
+            else:
+                raise GatewayError(404, f"No such endpoint: {path}")
+        except GatewayError as exc:
+            await self.send_error(send, exc)
+
+    async def send_error(self, send, exc: GatewayError) -> None:
+        headers = [(b"retry-after", str(exc.retry_after).encode())] if exc.retry_after else None
+        await send_json(send, exc.status, error_body(exc.status, exc.message, exc.code), headers)
+
+    async def authenticate(self, scope, now_s: float) -> KeyInfo:
+        secret = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                if scheme.lower() == b"bearer":
+                    secret = token.strip()
+                    break
+            elif name == b"x-api-key":
+                secret = value.strip()
+        if not secret:
+            raise GatewayError(401, "Missing API key: send Authorization: Bearer <key>", "missing_key")
+        digest = hash_secret(secret.decode("latin-1"))
+        cached = self.keys.get(digest)
+        monotonic = time.monotonic()
+        if cached is None or monotonic - cached[0] > (
+            self.key_seconds if cached[1] else NEGATIVE_CACHE_SECONDS
+        ):
+            text = secret.decode("latin-1")
+            if text.startswith("tlpg_"):  # a playground token standing for one of its user's keys
+                from usage.gateway.playground import load_playground_key
+
+                key = await self.in_db(load_playground_key, text)
+            else:
+                key = await self.in_db(load_key, digest)
+            if len(self.keys) > 50_000:
+                self.keys.clear()
+            self.keys[digest] = (monotonic, key)
+        else:
+            key = cached[1]
+        if key is None:
+            raise GatewayError(401, "Unknown API key", "invalid_key")
+        if key.revoked_at is not None:
+            raise GatewayError(401, f"API key {key.prefix}… was revoked", "revoked_key")
+        if key.expires_at is not None and key.expires_at.timestamp() <= now_s:
+            raise GatewayError(401, f"API key {key.prefix}… has expired", "expired_key")
+        return key
+
+    # ---- completions ----
+    async def complete(self, endpoint: str, scope, receive, send) -> None:
+        started = time.monotonic()
+        now = datetime.now(UTC)
+        row: dict[str, Any] = {"created_at": now, "endpoint": endpoint, "api_key_id": None}
+        key: KeyInfo | None = None
+        ticket = None
+        try:
+            try:
+                key = await self.authenticate(scope, now.timestamp())
+                row["api_key_id"] = key.id
+                raw = await self.read_body(scope, receive)
+                body = self.check_body(raw, endpoint, row)
+                catalogue = await self.current_catalogue()
+                self.check_models(body, key, catalogue)
+                if key.limited:
+                    refusal, ticket = await self.limits.admit(key, now)
+                    if refusal is not None:
+                        raise GatewayError(refusal.status, refusal.message, refusal.code, refusal.retry_after)
+            except GatewayError as exc:
+                row.update(http_status=exc.status, status="rejected", error_code=exc.code)
+                row["computed_cost"] = Decimal(0)
+                row["error_message"] = exc.message
+                await self.send_error(send, exc)
+                return
+            await self.forward(endpoint, scope, receive, send, raw, body, row, catalogue, started)
+        finally:
+            row["latency_ms"] = int((time.monotonic() - started) * 1000)
+            self.finish(row, key, ticket, now)
+
+    async def read_body(self, scope, receive) -> bytes:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit():
+                    raise GatewayError(400, "Bad Content-Length header")
+                if int(value) > self.max_body:
+                    raise GatewayError(413, f"Request body over {self.max_body} bytes", "body_too_large")
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise GatewayError(499, "The client went away", "client_closed")
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > self.max_body:
+                    raise GatewayError(413, f"Request body over {self.max_body} bytes", "body_too_large")
+                chunks.append(chunk)
+            if not message.get("more_body"):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def check_body(self, raw: bytes, endpoint: str, row: dict) -> dict:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise GatewayError(400, "The request body is not valid JSON", "invalid_json") from None
+        if not isinstance(body, dict):
+            raise GatewayError(400, "The request body must be a JSON object", "invalid_request")
+        model = body.get("model")
+        models = body.get("models")
+        if models is not None and (
+            not isinstance(models, list) or not all(isinstance(m, str) and m for m in models)
+        ):
+            raise GatewayError(400, "`models` must be an array of model ids", "invalid_request")
+        if model is None and not models:
+            raise GatewayError(400, "`model` is required", "invalid_request")
+        if model is not None and (not isinstance(model, str) or not model):
+            raise GatewayError(400, "`model` must be a model id string", "invalid_request")
+        row["requested_model"] = (model or models[0])[:200]
+        stream = body.get("stream", False)
+        if stream is not None and not isinstance(stream, bool):
+            raise GatewayError(400, "`stream` must be true or false", "invalid_request")
+        row["stream"] = bool(stream)
+        user = body.get("user")
+        if user is not None:
+            if not isinstance(user, str):
+                raise GatewayError(400, "`user` must be a string", "invalid_request")
+            row["user_tag"] = user[:200]
+        if endpoint == "chat/completions":
+            messages = body.get("messages")
+            if not isinstance(messages, list) or not messages:
+                raise GatewayError(400, "`messages` must be a non-empty array", "invalid_request")
+            if not all(isinstance(m, dict) for m in messages):
+                raise GatewayError(400, "Each message must be an object", "invalid_request")
+        else:
+            prompt = body.get("prompt")
+            if not isinstance(prompt, (str, list)):
+                raise GatewayError(400, "`prompt` must be a string or an array", "invalid_request")
+        return body
+
+    def check_models(self, body: dict, key: KeyInfo, catalogue: Catalogue) -> None:
+        wanted = []
+        if isinstance(body.get("model"), str):
+            wanted.append(body["model"])
+        wanted.extend(body.get("models") or ())
+        for model_id in wanted:
+            if len(model_id) > 200 or not catalogue.knows(model_id):
+                raise GatewayError(400, f"{model_id[:200]} is not a model in the catalogue", "unknown_model")
+            if not key.allows(model_id):
+                raise GatewayError(403, f"This key may not use {model_id}", "model_not_allowed")
+
+    def upstream_headers(self, scope) -> dict[str, str]:
+        referer, title = self.referer, self.title
+        for name, value in scope["headers"]:
+            if name == b"http-referer" or name == b"referer":
+                referer = value
+            elif name == b"x-title":
+                title = value
+        headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
+        if referer:
+            headers["HTTP-Referer"] = referer.decode("latin-1")
+        if title:
+            headers["X-Title"] = title.decode("latin-1")
+        return headers
+
+    async def forward(self, endpoint, scope, receive, send, raw, body, row, catalogue, started) -> None:
+        url = f"{self.base_url}/{endpoint}"
+        response = None
+        try:
+            try:
+                response = await self.session.post(url, data=raw, headers=self.upstream_headers(scope))
+            except (TimeoutError, aiohttp.ServerTimeoutError):
+                raise GatewayError(504, "OpenRouter did not answer in time", "upstream_timeout") from None
+            except (aiohttp.ClientError, OSError) as exc:
+                raise GatewayError(
+                    502, f"OpenRouter unreachable: {type(exc).__name__}", "upstream_unreachable"
+                ) from None
+            row["upstream_latency_ms"] = int((time.monotonic() - started) * 1000)
+            content_type = response.headers.get("Content-Type", "")
+            if response.status == 200 and content_type.startswith("text/event-stream"):
+                await self.relay_stream(response, receive, send, row, started)
+            else:
+                await self.relay_json(response, send, row)
+        except GatewayError as exc:
+            row.update(http_status=exc.status, status="error", error_code=exc.code, error_message=exc.message)
+            await self.send_error(send, exc)
+        finally:
+            if response is not None:
+                response.release()
+        self.add_cost(row, catalogue)
+
+    async def relay_json(self, response, send, row) -> None:
+        try:
+            data = await response.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise GatewayError(504, "OpenRouter did not answer in time", "upstream_timeout") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise GatewayError(
+                502, f"OpenRouter's reply broke off: {type(exc).__name__}", "upstream_error"
+            ) from None
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            payload = None
+        status = response.status
+        if not isinstance(payload, dict):
+            raise GatewayError(
+                502, f"OpenRouter sent an unreadable reply (HTTP {status})", "upstream_garbage"
+            )
+        if status >= 400 or "error" in payload:
+            error = payload.get("error")
+            error = error if isinstance(error, dict) else {}
+            if status < 400:
+                status = (
+                    error.get("code") if isinstance(error.get("code"), int) and error["code"] >= 400 else 502
+                )
+                data = error_body(status, str(error.get("message") or "OpenRouter error"), "upstream_error")
+            row.update(http_status=status, status="error", error_code=str(error.get("code", status))[:60])
+            row["error_message"] = str(error.get("message", ""))[:2000]
+        else:
+            row.update(http_status=status, status="ok")
+            self.read_reply(payload, row)
+            row.update(usage_fields(payload.get("usage")))
+        headers = [(b"content-type", JSON), (b"content-length", str(len(data)).encode())]
+        generation = response.headers.get("X-Generation-Id") or row.get("generation_id")
+        if generation:
+            headers.append((b"x-generation-id", generation.encode("latin-1")))
+        retry_after = response.headers.get("Retry-After")
+        if retry_after:
+            headers.append((b"retry-after", retry_after.encode("latin-1")))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+    @staticmethod
+    def read_reply(payload: dict, row: dict) -> None:
+        if isinstance(payload.get("id"), str):
+            row["generation_id"] = payload["id"][:200]
+        if isinstance(payload.get("model"), str):
+            row["served_model"] = payload["model"][:200]
+        if isinstance(payload.get("provider"), str):
+            row["provider"] = payload["provider"][:100]
+
+    async def relay_stream(self, response, receive, send, row, started) -> None:
+        headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+        generation = response.headers.get("X-Generation-Id")
+        if generation:
+            headers.append((b"x-generation-id", generation.encode("latin-1")))
+            row["generation_id"] = generation[:200]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        row.update(http_status=200, status="ok")
+        task = asyncio.current_task()
+        state = {"gone": False, "done": False}
+
+        async def watch() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    if not state["done"]:
+                        state["gone"] = True
+                        task.cancel()
+                    return
+
+        watcher = asyncio.ensure_future(watch())
+        pending = b""
+        events = 0
+        usage = None
+        try:
+            async for chunk in response.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                data = pending + chunk if pending else chunk
+                parts = data.split(b"\n\n")
+                pending = parts.pop()
+                for event in parts:
+                    if not event.startswith(b"data: {"):
+                        continue
+                    events += 1
+                    if events == 1:
+                        row["ttft_ms"] = int((time.monotonic() - started) * 1000)
+                        self.read_reply(_event_json(event), row)
+                    elif b'"usage"' in event or b'"error"' in event:
+                        parsed = _event_json(event)
+                        if isinstance(parsed.get("usage"), dict):
+                            usage = parsed["usage"]
+                            self.read_reply(parsed, row)
+                        error = parsed.get("error")
+                        if isinstance(error, dict):
+                            row.update(status="error", error_code=str(error.get("code", "stream_error"))[:60])
+                            row["error_message"] = str(error.get("message", ""))[:2000]
+            state["done"] = True
+            await send({"type": "http.response.body", "body": b""})
+        except asyncio.CancelledError:
+            if not state["gone"]:
+                raise
+            response.close()
+            row.update(http_status=499, status="cancelled", error_code="client_closed")
+            row["error_message"] = "The client went away mid-stream"
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            state["done"] = True
+            row.update(status="error", error_code="upstream_stream_broken")
+            row["error_message"] = f"OpenRouter's stream broke off: {type(exc).__name__}"
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            state["done"] = True
+            watcher.cancel()
+        if usage is not None:
+            row.update(usage_fields(usage))
+        elif events:
+            # No final usage (cancelled or broken): count the content chunks seen as completion tokens.
+            row["completion_tokens"] = max(events - 1, 0)
+            row["meta"] = {"usage": "estimated from the chunks seen"}
+
+    def add_cost(self, row: dict, catalogue: Catalogue) -> None:
+        model_id = row.get("served_model") or row.get("requested_model") or ""
+        price = catalogue.price_for(model_id) or catalogue.price_for(row.get("requested_model") or "")
+        if price is None:
+            return
+        row["catalog_model_id"] = price.catalog_model_id
+        if price.price_version_id is None:
+            return
+        if price.valid_from is not None and row["created_at"] < price.valid_from:
+            row["_reprice"] = True  # repriced after the request began: the writer looks up the old price
+            return
+        row["price_version_id"] = price.price_version_id
+        if row.get("prompt_tokens") or row.get("completion_tokens"):
+            row["computed_cost"] = computed_cost(price.prices, row)
+        else:
+            row["computed_cost"] = Decimal(0)
+
+    def finish(self, row: dict, key: KeyInfo | None, ticket, now: datetime) -> None:
+        if self.writer is not None:
+            self.writer.record(row)
+        if ticket is not None:
+            cost = row.get("reported_cost")
+            if cost is None:
+                cost = row.get("computed_cost")
+            tokens = row.get("prompt_tokens", 0) + row.get("completion_tokens", 0)
+            task = asyncio.ensure_future(self.limits.settle(key, ticket, cost, tokens, now))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    # ---- GET endpoints ----
+    async def models(self, key: KeyInfo) -> bytes:
+        now = time.monotonic()
+        if self.models_cache is None or now - self.models_cache[0] > max(self.catalogue_seconds, 0):
+            from catalog.models import CatalogModel
+
+            def load():
+                return list(
+                    CatalogModel.objects.filter(retired_at__isnull=True)
+                    .order_by("-created", "model_id")
+                    .values_list("model_id", "raw")
+                )
+
+            self.models_cache = (now, await self.in_db(load))
+        data = [raw for model_id, raw in self.models_cache[1] if key.allows(model_id)]
+        return orjson.dumps({"data": data})
+
+    async def key_info(self, key: KeyInfo) -> bytes:
+        from usage.selectors import key_spend_since
+
+        since = limits_module.period_start(key.budget_period, datetime.now(UTC))
+        await asyncio.get_running_loop().run_in_executor(None, self.writer.wait_idle, 5.0)
+        spent = await self.in_db(lambda: key_spend_since(api_key_id=key.id, since=since))
+        limit = key.budget_usd
+        data = {
+            "label": key.name,
+            "prefix": key.prefix,
+            "usage": float(spent),
+            "limit": float(limit) if limit is not None else None,
+            "limit_remaining": float(max(limit - spent, Decimal(0))) if limit is not None else None,
+            "limit_reset": None if key.budget_period == "none" else key.budget_period,
+            "is_free_tier": False,
+            "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+            "rate_limit": {"requests": key.rpm_limit, "tokens": key.tpm_limit, "interval": "1m"},
+            "allowed_models": list(key.allowed_models) or None,
+        }
+        return orjson.dumps({"data": data})
+
+
+def _event_json(event: bytes) -> dict:
+    try:
+        parsed = orjson.loads(event[6:])
+    except orjson.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 gateway = Gateway()

@@ -1,0 +1,167 @@
+"""The ledger writer: rows queued by the gateway, written in batches by a thread, never lost.
+
+The event loop only appends a dict to a queue. A thread takes up to BATCH rows at a time and writes
+them with one bulk insert (usage.services.ledger_record_many). If the database refuses, the batch is
+appended to DATA_DIR/ledger-spill/<pid>-<n>.jsonl and replayed at the next start (or next flush).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+from django.db import close_old_connections, connection
+
+log = logging.getLogger("tokenledger.gateway")
+
+BATCH = 500
+STOP = object()
+DECIMAL_FIELDS = ("reported_cost", "computed_cost")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError
+
+
+def _load(line: bytes) -> dict[str, Any]:
+    row = orjson.loads(line)
+    row["created_at"] = datetime.fromisoformat(row["created_at"])
+    for name in DECIMAL_FIELDS:
+        if row.get(name) is not None:
+            row[name] = Decimal(row[name])
+    return row
+
+
+def _reprice(row: dict[str, Any]) -> None:
+    """The cost at the price version valid when the request began (older than the one in memory)."""
+    from catalog.selectors import price_at
+    from usage.gateway.usage import computed_cost
+
+    version = price_at(catalog_model_id=row["catalog_model_id"], at=row["created_at"])
+    if version is not None:
+        row["price_version_id"] = version.pk
+        row["computed_cost"] = computed_cost(version.prices(), row)
+
+
+class LedgerWriter:
+    def __init__(self, spill_dir: Path, interval: float = 0.05) -> None:
+        self.spill_dir = spill_dir
+        self.interval = interval
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.written = 0
+        self.spilled = 0
+        self._spill_seq = 0
+        self.idle = threading.Event()
+        self.idle.set()
+
+    # ---- the event loop's side ----
+    def record(self, row: dict[str, Any]) -> None:
+        self.idle.clear()
+        self.queue.put(row)
+
+    def start(self) -> None:
+        if self.thread is None or not self.thread.is_alive():
+            self.thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+            self.thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write everything queued, then end the thread (called from the lifespan shutdown)."""
+        if self.thread is not None and self.thread.is_alive():
+            self.queue.put(STOP)
+            self.thread.join(timeout)
+        self.thread = None
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Until every queued row is written or spilled (tests, shutdown)."""
+        return self.idle.wait(timeout)
+
+    # ---- the thread ----
+    def _run(self) -> None:
+        try:
+            self.replay()
+            stopping = False
+            while not stopping:
+                try:
+                    item = self.queue.get(timeout=1.0)
+                except queue.Empty:
+                    self.idle.set()
+                    continue
+                rows = []
+                while True:
+                    if item is STOP:
+                        stopping = True
+                    else:
+                        rows.append(item)
+                    if len(rows) >= BATCH:
+                        break
+                    try:
+                        item = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                self._write(rows)
+                if self.queue.empty():
+                    self.idle.set()
+        finally:
+            connection.close()
+            self.idle.set()
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        from usage.services import ledger_record_many
+
+        try:
+            close_old_connections()
+            for row in rows:
+                if row.pop("_reprice", False):
+                    _reprice(row)
+            self.written += ledger_record_many(rows=rows)
+        except Exception:
+            log.exception("ledger write failed; %d rows spilled to %s", len(rows), self.spill_dir)
+            connection.close()
+            self._spill(rows)
+
+    def _spill(self, rows: list[dict[str, Any]]) -> None:
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        self._spill_seq += 1
+        path = (
+            self.spill_dir
+            / f"{os.getpid()}-{datetime.now().strftime('%Y%m%dT%H%M%S%f')}-{self._spill_seq}.jsonl"
+        )
+        with path.open("ab") as spill:
+            for row in rows:
+                spill.write(orjson.dumps(row, default=_default) + b"\n")
+            spill.flush()
+            os.fsync(spill.fileno())
+        self.spilled += len(rows)
+
+    def replay(self) -> int:
+        """Write the rows of earlier spill files; a file is deleted only once its rows are in."""
+        from usage.services import ledger_record_many
+
+        if not self.spill_dir.is_dir():
+            return 0
+        replayed = 0
+        for path in sorted(self.spill_dir.glob("*.jsonl")):
+            try:
+                rows = [_load(line) for line in path.read_bytes().splitlines() if line.strip()]
+                ledger_record_many(rows=rows)
+            except Exception:
+                log.exception("ledger spill %s not replayed yet", path)
+                connection.close()
+                return replayed
+            path.unlink()
+            replayed += len(rows)
+        if replayed:
+            log.info("replayed %d spilled ledger rows", replayed)
+        return replayed

@@ -1,0 +1,129 @@
+"""What the gateway keeps in memory: keys (short expiry) and the catalogue's ids and current prices."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Q
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    id: int
+    name: str
+    prefix: str
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    budget_usd: Decimal | None
+    budget_period: str
+    rpm_limit: int | None
+    tpm_limit: int | None
+    allowed_models: tuple[str, ...]
+    limited: bool  # any of budget / rpm / tpm
+
+    def allows(self, model_id: str) -> bool:
+        if not self.allowed_models:
+            return True
+        base = model_id.split(":", 1)[0]
+        for pattern in self.allowed_models:
+            if pattern in (model_id, base):
+                return True
+            if pattern.endswith("/*") and base.startswith(pattern[:-1]):
+                return True
+        return False
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def load_key(digest: str) -> KeyInfo | None:
+    """The key with this secret hash (sync: runs in the gateway's database thread)."""
+    from usage.models import ApiKey
+
+    key = ApiKey.objects.filter(secret_hash=digest).first()
+    if key is None:
+        return None
+    allowed = tuple(str(m) for m in key.allowed_models) if isinstance(key.allowed_models, list) else ()
+    return KeyInfo(
+        id=key.pk,
+        name=key.name,
+        prefix=key.prefix,
+        revoked_at=key.revoked_at,
+        expires_at=key.expires_at,
+        budget_usd=key.budget_usd,
+        budget_period=key.budget_period,
+        rpm_limit=key.rpm_limit,
+        tpm_limit=key.tpm_limit,
+        allowed_models=allowed,
+        limited=key.budget_usd is not None or bool(key.rpm_limit) or bool(key.tpm_limit),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    catalog_model_id: int
+    price_version_id: int | None
+    valid_from: datetime | None
+    prices: dict[str, Decimal | None] | None
+
+
+class Catalogue:
+    """Current model ids and their open price versions, reloaded every GATEWAY_CATALOG_REFRESH_SECONDS."""
+
+    def __init__(self, ids: frozenset[str] = frozenset(), prices: dict[str, Price] | None = None) -> None:
+        self.ids = ids  # current (not retired) model ids
+        self.prices = prices or {}  # every model id ever seen -> its open price version
+
+    @classmethod
+    def load(cls) -> Catalogue:
+        from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion
+
+        ids = frozenset(
+            CatalogModel.objects.filter(retired_at__isnull=True).values_list("model_id", flat=True)
+        )
+        prices: dict[str, Price] = {}
+        for model_pk, model_id in CatalogModel.objects.values_list("pk", "model_id"):
+            prices[model_id] = Price(model_pk, None, None, None)
+        versions = PriceVersion.objects.filter(valid_to__isnull=True).values(
+            "id", "valid_from", "catalog_model__model_id", "catalog_model_id", *PRICE_FIELDS
+        )
+        for row in versions:
+            prices[row["catalog_model__model_id"]] = Price(
+                row["catalog_model_id"],
+                row["id"],
+                row["valid_from"],
+                {name: row[name] for name in PRICE_FIELDS},
+            )
+        return cls(ids, prices)
+
+    def knows(self, model_id: str) -> bool:
+        """A current id, or one with a routing suffix (":nitro", ":floor", ":online"...), or the router."""
+        if not self.ids or model_id in self.ids or model_id == "openrouter/auto":
+            return True
+        base, _, suffix = model_id.partition(":")
+        return bool(suffix) and base in self.ids
+
+    def price_for(self, model_id: str) -> Price | None:
+        price = self.prices.get(model_id)
+        if price is None and ":" in model_id:
+            price = self.prices.get(model_id.split(":", 1)[0])
+        return price
+
+
+def price_version_at(catalog_model_id: int, at: datetime) -> tuple[int | None, dict | None]:
+    """The price version valid at `at` (sync; for rows older than the open version in memory)."""
+    from catalog.models import PriceVersion
+
+    version = (
+        PriceVersion.objects.filter(catalog_model_id=catalog_model_id, valid_from__lte=at)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+        .order_by("-valid_from")
+        .first()
+    )
+    if version is None:
+        return None, None
+    return version.pk, version.prices()
