@@ -173,6 +173,10 @@ def _entry(item: Any, position: int) -> Entry:
     model_id = model_id.strip()
     if len(model_id) > MODEL_ID_MAX:
         raise PayloadError(f"model #{position + 1} has an id longer than {MODEL_ID_MAX} characters")
+    if "\x00" in model_id:
+        raise PayloadError(f"model #{position + 1} has a NUL character in its id")
+    if "\\u0000" in json.dumps(item):
+        item = _without_nul(item)  # PostgreSQL stores no NUL character, in text or JSON
     pricing = item.get("pricing")
     if not isinstance(pricing, dict):
         raise PayloadError(f"model {model_id!r} has no pricing")
@@ -217,6 +221,16 @@ def _entry(item: Any, position: int) -> Entry:
         listing_hash=listing_hash(item),
         signature=price_signature(prices=prices, extra=extra, discount=discount, overrides=overrides),
     )
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
 
 
 def listing_hash(item: dict) -> str:

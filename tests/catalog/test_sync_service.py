@@ -336,3 +336,17 @@ def test_a_repricing_dated_before_the_open_version_fails_and_changes_nothing():
         "model 'acme/a' has prices from 2026-03-02 00:00:00, not before this sync: is the clock right?",
     )
     assert catalogue_state() == before
+
+
+def test_nul_characters_are_dropped_from_texts_and_refused_in_ids():
+    listing = model("acme/a")
+    listing["description"] = "before\x00after"
+    listing["architecture"]["tokenizer"] = "\x00Other"
+
+    run = catalog_sync(payload=[listing], source="t1", now=T1)
+
+    stored = CatalogModel.objects.get()
+    assert (run.status, stored.description, stored.tokenizer) == ("ok", "beforeafter", "Other")
+    assert stored.raw["description"] == "beforeafter"
+    bad = catalog_sync(payload=[model("acme/\x00b")], source="t2", now=T2)
+    assert (bad.status, bad.error) == ("failed", "model #1 has a NUL character in its id")
