@@ -131,10 +131,32 @@ class GatewayServer:
     api_url: str  # its gateway, <url>/api/v1
     fake: object  # the FakeOpenRouter behind it
 
+    def ledger(self, count: int, timeout: float = 10.0) -> list:
+        """Every ledger row, oldest first, once the gateway has written `count` rows."""
+        from usage.gateway.app import gateway
+        from usage.models import LedgerEntry
+
+        if not gateway.writer.wait_written(count, timeout):
+            raise AssertionError(f"the gateway wrote {gateway.writer.written} ledger rows, not {count}")
+        return list(LedgerEntry.objects.order_by("id"))
+
 
 @pytest.fixture
-def gateway_server(fake_openrouter, live_asgi):
-    """The whole product on loopback, its gateway forwarding to `fake_openrouter` (started first)."""
+def _gateway_settings(settings):
+    """Tests see the database as it is now (no key / catalogue cache), with their own Redis counters."""
+    import uuid
+
+    settings.GATEWAY_KEY_CACHE_SECONDS = 0
+    settings.GATEWAY_CATALOG_REFRESH_SECONDS = 0
+    settings.GATEWAY_REDIS_PREFIX = f"tl:test:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture
+def gateway_server(_gateway_settings, fake_openrouter, live_asgi):
+    """The whole product on loopback, its gateway forwarding to `fake_openrouter` (started first).
+
+    `gateway_server.ledger(n)` waits until the gateway wrote n ledger rows, and returns all rows, oldest first.
+    """
     return GatewayServer(url=live_asgi.url, api_url=f"{live_asgi.url}/api/v1", fake=fake_openrouter)
 
 

@@ -83,6 +83,7 @@ class Gateway:
         self.key_seconds = settings.GATEWAY_KEY_CACHE_SECONDS
         self.catalogue_seconds = settings.GATEWAY_CATALOG_REFRESH_SECONDS
         self.keys = {}
+        self.models_cache = None
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60),
             timeout=aiohttp.ClientTimeout(

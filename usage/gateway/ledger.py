@@ -61,12 +61,13 @@ class LedgerWriter:
         self.written = 0
         self.spilled = 0
         self._spill_seq = 0
-        self.idle = threading.Event()
-        self.idle.set()
+        self.pending = 0  # rows queued and not yet written or spilled
+        self.changed = threading.Condition()
 
     # ---- the event loop's side ----
     def record(self, row: dict[str, Any]) -> None:
-        self.idle.clear()
+        with self.changed:
+            self.pending += 1
         self.queue.put(row)
 
     def start(self) -> None:
@@ -82,8 +83,14 @@ class LedgerWriter:
         self.thread = None
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Until every queued row is written or spilled (tests, shutdown)."""
-        return self.idle.wait(timeout)
+        """Until every queued row is written or spilled."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.pending == 0, timeout)
+
+    def wait_written(self, count: int, timeout: float = 10.0) -> bool:
+        """Until `count` rows in all were written or spilled since the start (tests)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.written + self.spilled >= count, timeout)
 
     # ---- the thread ----
     def _run(self) -> None:
@@ -94,7 +101,6 @@ class LedgerWriter:
                 try:
                     item = self.queue.get(timeout=1.0)
                 except queue.Empty:
-                    self.idle.set()
                     continue
                 rows = []
                 while True:
@@ -109,11 +115,11 @@ class LedgerWriter:
                     except queue.Empty:
                         break
                 self._write(rows)
-                if self.queue.empty():
-                    self.idle.set()
+                with self.changed:
+                    self.pending -= len(rows)
+                    self.changed.notify_all()
         finally:
             connection.close()
-            self.idle.set()
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
