@@ -121,7 +121,7 @@ def _decode(payload: bytes | str | dict | list) -> Any:
     if not text:
         raise PayloadError("the body is empty")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         start = " ".join(text[:40].split())
         if text.startswith("<"):
@@ -131,6 +131,10 @@ def _decode(payload: bytes | str | dict | list) -> Any:
         raise PayloadError(
             f"the body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
+
+
+def _no_constant(name: str) -> None:
+    raise PayloadError(f"the body is not valid JSON ({name} is not a JSON number)")
 
 
 def _json_type(value: Any) -> str:

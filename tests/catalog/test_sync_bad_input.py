@@ -54,6 +54,10 @@ BAD_BODIES = {
     "empty body": (b"", "the body is empty"),
     "blank body": (b"  \n", "the body is empty"),
     "not JSON": (b"OK", "the body is not valid JSON (Expecting value at line 1, column 1)"),
+    "NaN": (
+        b'[{"id": "a/b", "pricing": {"prompt": NaN, "completion": "0"}}]',
+        "the body is not valid JSON (NaN is not a JSON number)",
+    ),
     "no models": (b'{"data": []}', "the listing has no models: refusing to retire the whole catalogue"),
     "data not a list": (b'{"data": {"id": "x"}}', '"data" is not a list but an object'),
     "no data key": (
