@@ -170,7 +170,7 @@ class Gateway:
         headers = [(b"retry-after", str(exc.retry_after).encode())] if exc.retry_after else None
         await send_json(send, exc.status, error_body(exc.status, exc.message, exc.code), headers)
 
-    async def authenticate(self, scope, now_s: float) -> KeyInfo:
+    async def authenticate(self, scope, now_s: float, check: bool = True) -> KeyInfo:
         secret = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -202,11 +202,16 @@ class Gateway:
             key = cached[1]
         if key is None:
             raise GatewayError(401, "Unknown API key", "invalid_key")
+        if check:
+            self.check_key(key, now_s)
+        return key
+
+    @staticmethod
+    def check_key(key: KeyInfo, now_s: float) -> None:
         if key.revoked_at is not None:
             raise GatewayError(401, f"API key {key.prefix}… was revoked", "revoked_key")
         if key.expires_at is not None and key.expires_at.timestamp() <= now_s:
             raise GatewayError(401, f"API key {key.prefix}… has expired", "expired_key")
-        return key
 
     # ---- completions ----
     async def complete(self, endpoint: str, scope, receive, send) -> None:
@@ -217,8 +222,9 @@ class Gateway:
         ticket = None
         try:
             try:
-                key = await self.authenticate(scope, now.timestamp())
+                key = await self.authenticate(scope, now.timestamp(), check=False)
                 row["api_key_id"] = key.id
+                self.check_key(key, now.timestamp())
                 raw = await self.read_body(scope, receive)
                 body = self.check_body(raw, endpoint, row)
                 catalogue = await self.current_catalogue()
