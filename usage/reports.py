@@ -18,6 +18,8 @@ from django.db.models import F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
+# The budget periods exactly as the gateway counts them.
+from usage.gateway.limits import period_end, period_start
 from usage.models import ApiKey, DailyRollup, HourlyRollup, LedgerEntry
 from usage.rollups import (
     AGGREGATE_FIELDS,
@@ -443,28 +445,6 @@ def cost_breakdown(entry: LedgerEntry) -> list[CostLine]:
 
 
 # --- keys ---------------------------------------------------------------------------------------------------
-def period_start(*, budget_period: str, now: datetime) -> datetime | None:
-    """When the key's current budget period began (None: the budget never resets)."""
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    if budget_period == ApiKey.Period.DAILY:
-        return day
-    if budget_period == ApiKey.Period.WEEKLY:
-        return day - timedelta(days=day.weekday())
-    if budget_period == ApiKey.Period.MONTHLY:
-        return day.replace(day=1)
-    return None
-
-
-def period_end(*, budget_period: str, start: datetime | None) -> datetime | None:
-    if start is None:
-        return None
-    if budget_period == ApiKey.Period.DAILY:
-        return start + timedelta(days=1)
-    if budget_period == ApiKey.Period.WEEKLY:
-        return start + timedelta(days=7)
-    return (start + timedelta(days=32)).replace(day=1)
-
-
 def spend_by_key(*, key_ids: list[int], start: datetime | None, end: datetime) -> dict[int, Decimal]:
     """Spend (reported cost, else computed) per key over [start, end) (start None: since the beginning)."""
     start = start or EPOCH
@@ -515,7 +495,7 @@ def keys_overview(*, user, now: datetime | None = None) -> list[KeyRow]:
     recent = spend_by_key(key_ids=ids, start=now - timedelta(days=FORECAST_DAYS), end=now) if ids else {}
     by_period: dict[datetime | None, list[int]] = defaultdict(list)
     for key in keys:
-        by_period[period_start(budget_period=key.budget_period, now=now)].append(key.id)
+        by_period[period_start(key.budget_period, now)].append(key.id)
     spent: dict[int, Decimal] = {}
     for start, key_ids in by_period.items():
         spent.update(spend_by_key(key_ids=key_ids, start=start, end=now))
@@ -523,9 +503,7 @@ def keys_overview(*, user, now: datetime | None = None) -> list[KeyRow]:
     for key in keys:
         key_spent = spent.get(key.id, ZERO)
         rate = recent.get(key.id, ZERO) / FORECAST_DAYS
-        resets_at = period_end(
-            budget_period=key.budget_period, start=period_start(budget_period=key.budget_period, now=now)
-        )
+        resets_at = period_end(key.budget_period, period_start(key.budget_period, now))
         remaining = None if key.budget_usd is None else max(key.budget_usd - key_spent, ZERO)
         runs_out_at, forecast = _forecast(remaining=remaining, rate=rate, now=now, resets_at=resets_at)
         rows.append(

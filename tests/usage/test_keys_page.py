@@ -166,3 +166,15 @@ def test_weekly_and_daily_periods_count_from_their_start(client, member, ledger)
 
     assert rows["weekly"][1:3] == (D("0.25"), D("0.75"))
     assert rows["zdaily"][1:3] == (D("0.125"), D("0.875"))
+
+
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["raw ledger", "rollups"])
+def test_spend_this_period_is_what_the_gateways_budget_counts(client, admin_user, ledger, rolled_up):
+    from usage.selectors import key_spend_in_period
+
+    if rolled_up:
+        rollup_catch_up(now=NOW)
+
+    rows = log_in(client, admin_user).get("/keys/").context["rows"]
+
+    assert [row.spent for row in rows] == [key_spend_in_period(api_key=row.key, now=NOW) for row in rows]
