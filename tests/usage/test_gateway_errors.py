@@ -148,13 +148,24 @@ def test_the_tokens_per_minute_limit_counts_tokens_used(gateway_server, catalogu
 
 
 def test_a_spent_budget_is_402(gateway_server, catalogue, make_api_key):
-    secret = make_api_key(budget_usd=Decimal("0.0002"), budget_period="daily")
+    secret = make_api_key(budget_usd=Decimal("0.0001"), budget_period="daily")
     gateway_server.fake.reply(cost="0.00015")
+    chat(gateway_server, secret)  # a first request is admitted: spent 0.00015
+    gateway_server.ledger(1)
+    with pytest.raises(openai.APIStatusError, match="daily budget of \\$0.0001 is spent") as error:
+        chat(gateway_server, secret)
+    assert error.value.status_code == 402
+    assert gateway_server.ledger(2)[1].error_code == "budget_exceeded"
+
+
+def test_a_budget_left_below_a_requests_cost_is_402(gateway_server, catalogue, make_api_key):
+    secret = make_api_key(budget_usd=Decimal("0.0002"), budget_period="monthly")
     gateway_server.fake.reply(cost="0.00015")
-    chat(gateway_server, secret)  # spent 0.00015
-    chat(gateway_server, secret)  # spent 0.0003: over the budget from now on
-    gateway_server.ledger(2)
-    with pytest.raises(openai.APIStatusError, match="daily budget of \\$0.0002 is spent") as error:
+    chat(gateway_server, secret)  # 0.00005 left, less than the 0.00015 a request costs
+    gateway_server.ledger(1)
+    with pytest.raises(
+        openai.APIStatusError, match="monthly budget of \\$0.0002 is less than a request"
+    ) as error:
         chat(gateway_server, secret)
     assert error.value.status_code == 402
 

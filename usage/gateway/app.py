@@ -9,6 +9,7 @@ request path except the first sight of a key (and the first budget check of a ke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -165,6 +166,10 @@ class Gateway:
                 raise GatewayError(404, f"No such endpoint: {path}")
         except GatewayError as exc:
             await self.send_error(send, exc)
+        except Exception:
+            log.exception("gateway failure on %s", path)
+            with contextlib.suppress(Exception):  # fails if the response had started
+                await self.send_error(send, GatewayError(500, "Internal gateway error", "internal_error"))
 
     async def send_error(self, send, exc: GatewayError) -> None:
         headers = [(b"retry-after", str(exc.retry_after).encode())] if exc.retry_after else None
@@ -230,7 +235,13 @@ class Gateway:
                 catalogue = await self.current_catalogue()
                 self.check_models(body, key, catalogue)
                 if key.limited:
-                    refusal, ticket = await self.limits.admit(key, now)
+                    try:
+                        refusal, ticket = await self.limits.admit(key, now)
+                    except Exception:
+                        log.exception("limits unavailable")
+                        raise GatewayError(
+                            503, "Limits store unavailable, try again", "limits_unavailable"
+                        ) from None
                     if refusal is not None:
                         raise GatewayError(refusal.status, refusal.message, refusal.code, refusal.retry_after)
             except GatewayError as exc:
@@ -501,9 +512,15 @@ class Gateway:
             if cost is None:
                 cost = row.get("computed_cost")
             tokens = row.get("prompt_tokens", 0) + row.get("completion_tokens", 0)
-            task = asyncio.ensure_future(self.limits.settle(key, ticket, cost, tokens, now))
+            task = asyncio.ensure_future(self.settle(key, ticket, cost, tokens, now))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
+
+    async def settle(self, key, ticket, cost, tokens, now) -> None:
+        try:
+            await self.limits.settle(key, ticket, cost, tokens, now)
+        except Exception:
+            log.exception("limits not settled for key %s", key.prefix)
 
     # ---- GET endpoints ----
     async def models(self, key: KeyInfo) -> bytes:

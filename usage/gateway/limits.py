@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
-PICO = Decimal(10) ** 12  # Redis counts money in integer picodollars
+NANO = Decimal(10) ** 9  # counters hold money in integer nanodollars (exact in Lua up to $100 000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Ticket:
 
     key_id: int
     period: str  # the period's id, e.g. "monthly:2026-11-01"
-    reserved: int = 0  # picodollars
+    reserved: int = 0  # nanodollars
     budget: bool = False
 
 
@@ -59,14 +59,14 @@ def period_end(period: str, start: datetime | None) -> datetime | None:
     return (start + timedelta(days=32)).replace(day=1)
 
 
-def to_pico(amount: Decimal | None) -> int:
+def to_nano(amount: Decimal | None) -> int:
     if amount is None or amount <= 0:
         return 0
-    return int((amount * PICO).to_integral_value(rounding=ROUND_CEILING))
+    return int((amount * NANO).to_integral_value(rounding=ROUND_CEILING))
 
 
-def from_pico(amount: int) -> Decimal:
-    return Decimal(amount) / PICO
+def from_nano(amount: int) -> Decimal:
+    return Decimal(amount) / NANO
 
 
 def _period_id(key, now: datetime) -> str:
@@ -81,6 +81,11 @@ def _retry_minute(now_s: float) -> int:
 RPM = Refusal(429, "rate_limited", "Requests per minute limit of this key reached ({limit}/min)")
 TPM = Refusal(429, "rate_limited", "Tokens per minute limit of this key reached ({limit}/min)")
 SPENT = Refusal(402, "budget_exceeded", "This key's {period} budget of ${budget} is spent")
+LOW = Refusal(
+    402,
+    "budget_exceeded",
+    "What is left of this key's {period} budget of ${budget} is less than a request costs",
+)
 BUSY = Refusal(
     429, "budget_pending", "This key's budget admits one request at a time until its first request completes"
 )
@@ -123,18 +128,20 @@ class LocalLimits:
             return None, ticket
         slot = (key.id, ticket.period)
         if slot not in self.spent:
-            spent = to_pico(await self.load_spend(key, period_start(key.budget_period, now)))
+            spent = to_nano(await self.load_spend(key, period_start(key.budget_period, now)))
             self.spent.setdefault(slot, spent)
-        spent, budget = self.spent[slot], to_pico(key.budget_usd)
+        spent, budget = self.spent[slot], to_nano(key.budget_usd)
         inflight = self.inflight.setdefault(slot, [0, 0])
         average = self.average.get(key.id)
         if spent >= budget:
             return _refusal(SPENT, period=key.budget_period, budget=key.budget_usd), None
-        if inflight[0] > 0:
-            if average is None:
+        if average is None:
+            if inflight[0] > 0:
                 return _refusal(BUSY, 1), None
-            if spent + inflight[1] + average > budget:
-                return _refusal(RESERVED, 1), None
+        elif spent + inflight[1] + average > budget:
+            if inflight[0] == 0:
+                return _refusal(LOW, period=key.budget_period, budget=key.budget_usd), None
+            return _refusal(RESERVED, 1), None
         ticket.budget = True
         ticket.reserved = average or 0
         inflight[0] += 1
@@ -152,11 +159,11 @@ class LocalLimits:
         inflight = self.inflight[slot]
         inflight[0] -= 1
         inflight[1] -= ticket.reserved
-        pico = to_pico(cost)
-        self.spent[slot] = self.spent.get(slot, 0) + pico
+        nano = to_nano(cost)
+        self.spent[slot] = self.spent.get(slot, 0) + nano
         if cost is not None:
             previous = self.average.get(key.id)
-            self.average[key.id] = pico if previous is None else (3 * previous + pico) // 4
+            self.average[key.id] = nano if previous is None else (3 * previous + nano) // 4
 
 
 ADMIT = """
@@ -182,11 +189,13 @@ local ikey = prefix .. 'inflight:' .. key_id .. ':' .. period
 local inflight = redis.call('HMGET', ikey, 'n', 'r')
 local count, reserved = tonumber(inflight[1] or '0'), tonumber(inflight[2] or '0')
 local average = redis.call('GET', prefix .. 'avg:' .. key_id)
-if count > 0 then
-  if not average then return {4, 1} end
-  if spent + reserved + tonumber(average) > budget then return {5, 1} end
+if not average then
+  if count > 0 then return {4, 1} end
+elseif spent + reserved + tonumber(average) > budget then
+  if count == 0 then return {6, 0} end
+  return {5, 1}
 end
-local reserve = tonumber(average or '0')
+local reserve = average or '0'
 redis.call('HINCRBY', ikey, 'n', 1)
 redis.call('HINCRBY', ikey, 'r', reserve)
 redis.call('EXPIRE', ikey, 900)
@@ -196,7 +205,7 @@ return {0, reserve}
 SETTLE = """
 local prefix, key_id, period = ARGV[1], ARGV[2], ARGV[3]
 local minute, tokens, budgeted = ARGV[4], tonumber(ARGV[5]), ARGV[6]
-local reserved, cost, has_cost = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+local release, cost, has_cost = ARGV[7], ARGV[8], ARGV[9]
 if tokens > 0 then
   local mkey = prefix .. 'min:' .. key_id .. ':' .. minute
   redis.call('HINCRBY', mkey, 't', tokens)
@@ -205,12 +214,12 @@ end
 if budgeted == '1' then
   local ikey = prefix .. 'inflight:' .. key_id .. ':' .. period
   redis.call('HINCRBY', ikey, 'n', -1)
-  redis.call('HINCRBY', ikey, 'r', -reserved)
+  redis.call('HINCRBY', ikey, 'r', release)
   redis.call('INCRBY', prefix .. 'spent:' .. key_id .. ':' .. period, cost)
   if has_cost == '1' then
     local akey = prefix .. 'avg:' .. key_id
     local previous = redis.call('GET', akey)
-    if previous then cost = math.floor((3 * tonumber(previous) + cost) / 4) end
+    if previous then cost = string.format('%d', math.floor((3 * tonumber(previous) + tonumber(cost)) / 4)) end
     redis.call('SET', akey, cost, 'EX', 2678400)
   end
 end
@@ -236,7 +245,7 @@ class RedisLimits:
     async def admit(self, key, now: datetime) -> tuple[Refusal | None, Ticket | None]:
         now_s = now.timestamp()
         ticket = Ticket(key.id, _period_id(key, now))
-        budget = to_pico(key.budget_usd) if key.budget_usd is not None else -1
+        budget = to_nano(key.budget_usd) if key.budget_usd is not None else -1
         args = [
             self.prefix,
             key.id,
@@ -250,7 +259,7 @@ class RedisLimits:
         outcome, value = await self.admit_script(args=args)
         if outcome == 9:  # the period's spend is not in Redis yet: start it from the ledger
             start = period_start(key.budget_period, now)
-            spent = to_pico(await self.load_spend(key, start))
+            spent = to_nano(await self.load_spend(key, start))
             end = period_end(key.budget_period, start)
             ttl = int((end - now).total_seconds()) + 86400 if end else None
             await self.client.set(f"{self.prefix}spent:{key.id}:{ticket.period}", spent, nx=True, ex=ttl)
@@ -266,6 +275,8 @@ class RedisLimits:
             return _refusal(BUSY, 1), None
         if outcome == 5:
             return _refusal(RESERVED, 1), None
+        if outcome == 6:
+            return _refusal(LOW, period=key.budget_period, budget=key.budget_usd), None
         ticket.budget = budget >= 0
         ticket.reserved = int(value)
         return None, ticket
@@ -280,8 +291,8 @@ class RedisLimits:
             int(now.timestamp() // 60),
             tokens if key.tpm_limit else 0,
             "1" if ticket.budget else "0",
-            ticket.reserved,
-            to_pico(cost),
+            str(-ticket.reserved),
+            to_nano(cost),
             "1" if cost is not None else "0",
         ]
         await self.settle_script(args=args)
