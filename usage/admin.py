@@ -1,0 +1,110 @@
+"""Admin: API keys (the secret is shown once, on creation; revoke; limits) and the ledger (read-only)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from usage.models import ApiKey, LedgerEntry
+
+
+class ApiKeyForm(forms.ModelForm):
+    allowed_models = forms.CharField(
+        required=False,
+        help_text='Comma-separated exact model ids or "author/*"; empty: every model.',
+        widget=forms.TextInput(attrs={"size": 80}),
+    )
+    tags = forms.CharField(required=False, help_text="Comma-separated.")
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "name",
+            "owner",
+            "budget_usd",
+            "budget_period",
+            "rpm_limit",
+            "tpm_limit",
+            "allowed_models",
+            "tags",
+            "expires_at",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("allowed_models", "tags"):
+            value = self.initial.get(name)
+            if isinstance(value, list):
+                self.initial[name] = ", ".join(value)
+
+    @staticmethod
+    def _split(raw: str) -> list[str]:
+        return [part.strip() for part in (raw or "").split(",") if part.strip()]
+
+    def clean_allowed_models(self):
+        return self._split(self.cleaned_data.get("allowed_models"))
+
+    def clean_tags(self):
+        return self._split(self.cleaned_data.get("tags"))
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyForm
+    list_display = ["name", "prefix", "owner", "budget_usd", "budget_period", "rpm_limit", "tpm_limit"]
+    list_display += ["expires_at", "revoked_at", "last_used_at"]
+    list_filter = ["budget_period", "is_playground"]
+    search_fields = ["name", "prefix", "owner__username"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        from usage.services import api_key_create
+
+        data = form.cleaned_data
+        key, secret = api_key_create(
+            name=data["name"],
+            owner=data.get("owner"),
+            budget_usd=data.get("budget_usd"),
+            budget_period=data.get("budget_period") or ApiKey.Period.MONTHLY,
+            rpm_limit=data.get("rpm_limit"),
+            tpm_limit=data.get("tpm_limit"),
+            allowed_models=data.get("allowed_models") or [],
+            tags=data.get("tags") or [],
+            expires_at=data.get("expires_at"),
+        )
+        obj.pk = key.pk
+        obj.prefix, obj.secret_hash = key.prefix, key.secret_hash
+        messages.warning(request, f"The secret of {key.name}, shown only now: {secret}")
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset):
+        from usage.services import api_key_revoke
+
+        now = timezone.now()
+        keys = list(queryset.filter(revoked_at__isnull=True))
+        for key in keys:
+            api_key_revoke(api_key=key, now=now)
+        self.message_user(request, f"{len(keys)} key(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "api_key", "requested_model", "served_model", "status", "http_status"]
+    list_display += ["prompt_tokens", "completion_tokens", "reported_cost", "computed_cost"]
+    list_filter = ["status", "stream"]
+    search_fields = ["requested_model", "served_model", "generation_id"]
+    raw_id_fields = ["api_key", "catalog_model", "price_version"]
+    date_hierarchy = "created_at"
+    list_select_related = ["api_key"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
