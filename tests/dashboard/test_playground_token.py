@@ -71,3 +71,18 @@ def test_a_token_stops_working_when_the_key_changes_hands_or_the_user_is_deactiv
     member.is_active = False
     member.save(update_fields=["is_active"])
     assert playground_api_key(token) is None
+
+
+def test_the_gateway_loads_the_key_a_playground_token_stands_for(member, outsider):
+    from usage.gateway.playground import is_playground_token, load_playground_key
+
+    key = make_key(member)
+    token = playground_token_issue(user=member, api_key=key)
+
+    assert is_playground_token(token)
+    assert not is_playground_token("tl-" + token[5:])
+    assert load_playground_key(token).id == key.pk
+    assert load_playground_key(token[:-1]) is None
+    key.owner = outsider
+    key.save(update_fields=["owner"])
+    assert load_playground_key(token) is None
