@@ -18,6 +18,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from catalog.models import CatalogModel, PriceVersion
+from usage.gateway.usage import computed_cost
 from usage.models import ApiKey, LedgerEntry
 
 # Models people use a lot, when the catalogue has them; otherwise the first priced ones.
@@ -112,18 +113,6 @@ def demo_keys(*, owner=None) -> list[tuple[ApiKey, float]]:
     return keys
 
 
-def computed_cost(version: PriceVersion, *, prompt: int, cached: int, write: int, completion: int) -> Decimal:
-    """The gateway's formula: (prompt - cached) x prompt + cached x cache read + writes x cache write
-    + completion x completion (reasoning is inside completion) + the per-request price."""
-    return (
-        (prompt - cached) * version.prompt
-        + cached * (version.input_cache_read or 0)
-        + write * (version.input_cache_write or 0)
-        + completion * version.completion
-        + (version.request or 0)
-    )
-
-
 def demo_rows(
     *,
     keys: list[tuple[ApiKey, float]],
@@ -190,7 +179,16 @@ def demo_rows(
                 if "o4" in model.catalog_model.model_id or rng.random() < 0.15
                 else 0
             )
-            cost = computed_cost(version, prompt=prompt, cached=cached, write=write, completion=completion)
+            cost = computed_cost(
+                version.prices(),
+                {
+                    "prompt_tokens": prompt,
+                    "cached_tokens": cached,
+                    "cache_write_tokens": write,
+                    "completion_tokens": completion,
+                    "reasoning_tokens": reasoning,
+                },
+            )
             reported = (
                 cost * Decimal("1.1") if rng.random() < 0.01 else cost
             )  # a provider billing differently

@@ -81,8 +81,8 @@ class Totals:
 
     @property
     def input_tokens(self) -> int:
-        """Input tokens not read from the cache (the prompt price applies)."""
-        return self.prompt_tokens - self.cached_tokens
+        """Input tokens neither read from nor written to the cache (the input price applies)."""
+        return max(self.prompt_tokens - self.cached_tokens - self.cache_write_tokens, 0)
 
     @property
     def output_tokens(self) -> int:
@@ -425,23 +425,36 @@ class CostLine:
     cost: Decimal | None
 
 
+def _or_base(price: Decimal | None, base: Decimal | None) -> Decimal | None:
+    """A category the model does not price (0) is billed at its base price (catalog.pricing.usage_cost)."""
+    return price if price else base
+
+
 def cost_breakdown(entry: LedgerEntry) -> list[CostLine]:
-    """The computed cost of a request per category, at the unit prices of its price version."""
+    """The computed cost of a request per category, at the unit prices of its price version, line by line
+    as the gateway computes it (usage.gateway.usage.computed_cost, catalog.pricing.usage_cost)."""
     version = entry.price_version
     if version is None:
         return []
-
-    def line(label: str, units: int, price: Decimal | None) -> CostLine:
-        return CostLine(label, units, price, None if price is None else units * price)
-
+    reasoning = min(entry.reasoning_tokens, entry.completion_tokens)
     lines = [
-        line("Input (not cached)", entry.prompt_tokens - entry.cached_tokens, version.prompt),
-        line("Cache read", entry.cached_tokens, version.input_cache_read),
-        line("Cache write", entry.cache_write_tokens, version.input_cache_write),
-        line("Output (reasoning included)", entry.completion_tokens, version.completion),
-        line("Request", 1, version.request),
+        (
+            "Input",
+            max(entry.prompt_tokens - entry.cached_tokens - entry.cache_write_tokens, 0),
+            version.prompt,
+        ),
+        ("Cache read", entry.cached_tokens, _or_base(version.input_cache_read, version.prompt)),
+        ("Cache write", entry.cache_write_tokens, _or_base(version.input_cache_write, version.prompt)),
+        ("Output", entry.completion_tokens - reasoning, version.completion),
+        ("Reasoning", reasoning, _or_base(version.internal_reasoning, version.completion)),
+        ("Request", 1, version.request),
+        ("Web search", entry.web_search_requests, version.web_search),
     ]
-    return [item for item in lines if item.units and (item.unit_price is None or item.unit_price)]
+    return [
+        CostLine(label, units, price, None if price is None else units * price)
+        for label, units, price in lines
+        if units and (price is None or price)
+    ]
 
 
 # --- keys ---------------------------------------------------------------------------------------------------

@@ -47,10 +47,11 @@ ZERO = Value(Decimal(0), output_field=MONEY)
 MODEL_NAME = Coalesce(NullIf(F("served_model"), Value("")), F("requested_model"))
 
 # Cache savings of one ledger row: cached tokens x (input price - cache-read price) from its price version;
-# 0 when it has no price version or one of the two prices is variable.
+# 0 without a price version, with a variable price, or without a cache-read price (cached input is then
+# billed at the input price: catalog.pricing.usage_cost).
 CACHE_SAVINGS = Case(
     When(
-        Q(price_version__prompt__isnull=False) & Q(price_version__input_cache_read__isnull=False),
+        Q(price_version__prompt__isnull=False) & Q(price_version__input_cache_read__gt=0),
         then=ExpressionWrapper(
             F("cached_tokens") * (F("price_version__prompt") - F("price_version__input_cache_read")),
             output_field=MONEY,

@@ -4,15 +4,17 @@ Now is 2026-11-30 12:30 UTC; hours before 12:00 are final (the rollup grace is 1
 
 | # | key   | model                    | provider  | status   | at    | prompt | cached | write | compl | reas | reported | computed |
 | 1 | alpha | openai/gpt-4o            | OpenAI    | ok       | 09:10 | 1000   | 400    | 0     | 200   | 0    | 0.004    | 0.004    |
-| 2 | alpha | anthropic/claude-sonnet-4| Anthropic | ok       | 10:20 | 2000   | 1000   | 500   | 300   | 100  | 0.0097   | 0.009675 |
+| 2 | alpha | anthropic/claude-sonnet-4| Anthropic | ok       | 10:20 | 2000   | 1000   | 500   | 300   | 100  | 0.0082   | 0.008175 |
 | 3 | ops   | openai/gpt-4o            | Azure     | error    | 11:05 | 0      | 0      | 0     | 0     | 0    | None     | 0        |
 | 4 | ops   | anthropic/claude-sonnet-4| Anthropic | ok       | 12:10 | 100    | 0      | 0     | 50    | 0    | 0.0021   | 0.00105  |
 | 5 | alpha | openai/gpt-4o (requested)| ""        | rejected | 12:15 | 0      | 0      | 0     | 0     | 0    | None     | None     |
 
 gpt-4o: input 2.5/M, output 10/M, cache read 1.25/M. claude: input 3/M, output 15/M, cache read 0.3/M, write 3.75/M.
+The gateway's formula (catalog.pricing.usage_cost): (prompt - cached - writes) x input + cached x cache read
++ writes x cache write + (completion - reasoning) x output + reasoning x reasoning price (output when unpriced).
 #1 computed: 600*2.5e-6 + 400*1.25e-6 + 200*1e-5 = 0.0015 + 0.0005 + 0.002 = 0.004; savings 400*1.25e-6 = 0.0005
-#2 computed: 1000*3e-6 + 1000*3e-7 + 500*3.75e-6 + 300*1.5e-5 = 0.003 + 0.0003 + 0.001875 + 0.0045 = 0.009675;
-   savings 1000*(3e-6 - 3e-7) = 0.0027
+#2 computed: 500*3e-6 + 1000*3e-7 + 500*3.75e-6 + 200*1.5e-5 + 100*1.5e-5
+   = 0.0015 + 0.0003 + 0.001875 + 0.003 + 0.0015 = 0.008175; savings 1000*(3e-6 - 3e-7) = 0.0027
 #4 computed: 100*3e-6 + 50*1.5e-5 = 0.00105 (reported 0.0021: they disagree)
 """
 
@@ -112,8 +114,8 @@ def build_ledger(*, member, admin) -> dict:
             cache_write_tokens=500,
             completion_tokens=300,
             reasoning_tokens=100,
-            reported_cost=D("0.0097"),
-            computed_cost=D("0.009675"),
+            reported_cost=D("0.0082"),
+            computed_cost=D("0.008175"),
             latency_ms=1200,
             generation_id="gen-2",
         ),

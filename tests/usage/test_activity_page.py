@@ -187,19 +187,32 @@ def test_the_detail_page_breaks_the_cost_down_at_the_version_prices(client, memb
     assert response.status_code == 200
     lines = [(line.label, line.units, line.unit_price, line.cost) for line in response.context["breakdown"]]
     assert lines == [
-        ("Input (not cached)", 1000, D("0.000003"), D("0.003")),
+        ("Input", 500, D("0.000003"), D("0.0015")),
         ("Cache read", 1000, D("0.0000003"), D("0.0003")),
         ("Cache write", 500, D("0.00000375"), D("0.001875")),
-        ("Output (reasoning included)", 300, D("0.000015"), D("0.0045")),
+        ("Output", 200, D("0.000015"), D("0.003")),
+        ("Reasoning", 100, D("0.000015"), D("0.0015")),  # not priced apart: the output price
     ]
-    assert response.context["breakdown_total"] == D("0.009675")
+    assert response.context["breakdown_total"] == D("0.008175")
     assert response.context["savings"] == D("0.0027")
     html = response.content.decode()
     assert "valid from 2026-01-01 00:00 UTC until now" in html
-    assert '<div class="value" id="reported-cost">$0.009700</div>' in html
-    assert '<div class="value" id="computed-cost">$0.009675</div>' in html
+    assert '<div class="value" id="reported-cost">$0.008200</div>' in html
+    assert '<div class="value" id="computed-cost">$0.008175</div>' in html
     assert "gen-2" in html
     assert "differs from the reported cost" not in html
+
+
+def test_the_breakdown_adds_up_to_the_gateways_computed_cost(client, admin_user, ledger):
+    from usage.gateway.usage import computed_cost
+
+    for entry in LedgerEntry.objects.exclude(price_version=None).select_related("price_version"):
+        fields = {
+            name: getattr(entry, name)
+            for name in ("prompt_tokens", "cached_tokens", "cache_write_tokens", "completion_tokens")
+        } | {"reasoning_tokens": entry.reasoning_tokens}
+        response = log_in(client, admin_user).get(f"/activity/{entry.id}/")
+        assert response.context["breakdown_total"] == computed_cost(entry.price_version.prices(), fields)
 
 
 def test_the_detail_page_flags_a_cost_disagreement(client, admin_user, ledger):

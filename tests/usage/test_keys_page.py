@@ -51,7 +51,7 @@ def test_a_member_sees_their_keys_with_spend_and_forecast(client, member, ledger
 
     assert response.status_code == 200
     assert rows_of(response) == [
-        ("alpha", D("0.0137"), D("0.9863"), D("0.0137") / 7, "lasts until the period resets"),
+        ("alpha", D("0.0122"), D("0.9878"), D("0.0122") / 7, "lasts until the period resets"),
         ("burn", D("0.079"), D("0.021"), D("0.007"), "runs out around 2026-12-03 12:00 UTC"),
     ]
     html = response.content.decode()
@@ -64,7 +64,7 @@ def test_staff_see_every_key(client, admin_user, ledger):
     response = log_in(client, admin_user).get("/keys/")
 
     assert [(name, spent, forecast) for name, spent, _, _, forecast in rows_of(response)] == [
-        ("alpha", D("0.0137"), "lasts until the period resets"),
+        ("alpha", D("0.0122"), "lasts until the period resets"),
         ("burn", D("0.079"), "runs out around 2026-12-03 12:00 UTC"),
         ("ops", D("0.0021"), "no budget"),
     ]

@@ -50,7 +50,7 @@ def test_it_rolls_up_every_final_hour_with_exact_sums(admin_user, member):
         (at(9, 0), "alpha", "openai/gpt-4o", "OpenAI", "ok", 1, 1000, 400, 0, 200, 0,
          D("0.004"), D("0.004"), D("0.004"), D("0.0005"), 800),
         (at(10, 0), "alpha", "anthropic/claude-sonnet-4", "Anthropic", "ok", 1, 2000, 1000, 500, 300, 100,
-         D("0.0097"), D("0.009675"), D("0.0097"), D("0.0027"), 1200),
+         D("0.0082"), D("0.008175"), D("0.0082"), D("0.0027"), 1200),
         (at(11, 0), "ops", "openai/gpt-4o", "Azure", "error", 1, 0, 0, 0, 0, 0,
          D("0"), D("0"), D("0"), D("0"), 100),
     ]  # fmt: skip
@@ -201,7 +201,7 @@ def test_daily_rollups_sum_the_hours_of_each_day(admin_user, member):
             "ok",
             1,
             2000,
-            D("0.0097"),
+            D("0.0082"),
             D("0.0027"),
         ),
         (at(0, 0), "ops", "openai/gpt-4o", "Azure", "error", 1, 0, D("0"), D("0")),

@@ -48,14 +48,14 @@ def totals_of(response) -> dict:
 ADMIN_TOTALS = {
     "requests": 5,
     "failed": 2,
-    "input": 1700,
+    "input": 1200,
     "cache_read": 1400,
     "cache_write": 500,
     "output": 450,
     "reasoning": 100,
-    "cost": D("0.0158"),
-    "reported": D("0.0158"),
-    "computed": D("0.014725"),
+    "cost": D("0.0143"),
+    "reported": D("0.0143"),
+    "computed": D("0.013225"),
     "savings": D("0.0032"),
     "disagree": True,
     "error_rate": D("0.4"),
@@ -72,7 +72,7 @@ def test_staff_see_exact_totals_whether_rolled_up_or_not(client, admin_user, led
     assert response.status_code == 200
     assert totals_of(response) == ADMIN_TOTALS
     html = response.content.decode()
-    assert '<div class="value" id="total-cost">$0.015800</div>' in html
+    assert '<div class="value" id="total-cost">$0.014300</div>' in html
     assert "differ by $0.001075" in html
 
 
@@ -84,14 +84,14 @@ def test_a_member_sees_only_their_keys(client, member, ledger):
     assert totals_of(response) == {
         "requests": 3,
         "failed": 1,
-        "input": 1600,
+        "input": 1100,
         "cache_read": 1400,
         "cache_write": 500,
         "output": 400,
         "reasoning": 100,
-        "cost": D("0.0137"),
-        "reported": D("0.0137"),
-        "computed": D("0.013675"),
+        "cost": D("0.0122"),
+        "reported": D("0.0122"),
+        "computed": D("0.012175"),
         "savings": D("0.0032"),
         "disagree": False,
         "error_rate": D(1) / D(3),
@@ -118,12 +118,12 @@ def test_groups_have_shares_and_flag_disagreeing_costs(client, admin_user, ledge
         (g.label, g.totals.requests, g.totals.cost, g.share, g.totals.costs_disagree) for g in report.by_model
     ]
     assert by_model == [
-        ("anthropic/claude-sonnet-4", 2, D("0.0118"), D("0.0118") / D("0.0158"), True),
-        ("openai/gpt-4o", 3, D("0.004"), D("0.004") / D("0.0158"), False),
+        ("anthropic/claude-sonnet-4", 2, D("0.0103"), D("0.0103") / D("0.0143"), True),
+        ("openai/gpt-4o", 3, D("0.004"), D("0.004") / D("0.0143"), False),
     ]
     by_provider = [(g.label, g.totals.cost) for g in report.by_provider]
     assert by_provider == [
-        ("Anthropic", D("0.0118")),
+        ("Anthropic", D("0.0103")),
         ("OpenAI", D("0.004")),
         ("(no provider)", D(0)),
         ("Azure", D(0)),
@@ -146,7 +146,7 @@ def test_the_chart_is_hourly_for_today_stacked_by_model(client, admin_user, ledg
     assert len(chart["labels"]) == 13
     series = {s["label"]: s["data"][9:13] for s in chart["datasets"]}
     assert {k: [D(v) for v in vals] for k, vals in series.items()} == {
-        "anthropic/claude-sonnet-4": [D(0), D("0.0097"), D(0), D("0.0021")],
+        "anthropic/claude-sonnet-4": [D(0), D("0.0082"), D(0), D("0.0021")],
         "openai/gpt-4o": [D("0.004"), D(0), D(0), D(0)],
     }
     assert 'id="spend-chart-data"' in response.content.decode()
@@ -159,7 +159,7 @@ def test_the_chart_is_daily_for_thirty_days(client, admin_user, ledger):
     assert chart["unit"] == "day"
     assert chart["labels"][0] == "2026-10-31" and chart["labels"][-1] == "2026-11-30"
     totals = [sum(D(s["data"][-1]) for s in chart["datasets"])]
-    assert totals == [D("0.0158")]
+    assert totals == [D("0.0143")]
 
 
 def test_a_custom_range_includes_both_days(client, admin_user, ledger):
@@ -203,8 +203,8 @@ def test_the_model_table_exports_as_csv(client, admin_user, ledger):
     assert b"".join(response.streaming_content).decode() == (
         "model,requests,failed,input_tokens,cache_read_tokens,cache_write_tokens,output_tokens,"
         "reasoning_tokens,cost,reported_cost,computed_cost,cache_savings,share\r\n"
-        "anthropic/claude-sonnet-4,2,0,1100,1000,500,250,100,0.0118,0.0118,0.010725,0.0027,0.7468\r\n"
-        "openai/gpt-4o,3,2,600,400,0,200,0,0.004,0.004,0.004,0.0005,0.2532\r\n"
+        "anthropic/claude-sonnet-4,2,0,600,1000,500,250,100,0.0103,0.0103,0.009225,0.0027,0.7203\r\n"
+        "openai/gpt-4o,3,2,600,400,0,200,0,0.004,0.004,0.004,0.0005,0.2797\r\n"
     )
 
 
@@ -214,7 +214,7 @@ def test_the_key_table_export_shows_only_own_keys(client, member, ledger):
     response = client.get("/spend/export/key.csv?range=7d")
 
     lines = b"".join(response.streaming_content).decode().splitlines()
-    assert lines[1:] == ["alpha (tl-alpha…),3,1,1600,1400,500,400,100,0.0137,0.0137,0.013675,0.0032,1.0000"]
+    assert lines[1:] == ["alpha (tl-alpha…),3,1,1100,1400,500,400,100,0.0122,0.0122,0.012175,0.0032,1.0000"]
 
 
 def test_an_unknown_table_is_not_found(client, admin_user, ledger):
@@ -246,11 +246,11 @@ def test_long_ranges_read_daily_rollups_and_give_the_same_figures_as_the_raw_led
     rolled = get_spend(client, admin_user, "range=30d").context["report"]
 
     assert rolled.totals == raw.totals
-    assert rolled.totals.cost == D("0.8908")
+    assert rolled.totals.cost == D("0.8893")
     assert rolled.chart == raw.chart
     day_totals = [sum(D(s["data"][i]) for s in rolled.chart["datasets"]) for i in (-11, -3, -2, -1)]
-    assert day_totals == [D("0.5"), D("0.25"), D("0.125"), D("0.0158")]
+    assert day_totals == [D("0.5"), D("0.25"), D("0.125"), D("0.0143")]
     assert [(g.label, g.totals.cost) for g in rolled.by_key] == [
         ("ops (tl-ops…)", D("0.8771")),
-        ("alpha (tl-alpha…)", D("0.0137")),
+        ("alpha (tl-alpha…)", D("0.0122")),
     ]
