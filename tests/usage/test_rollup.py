@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.usage.spend_data import NOW, at, build_ledger, entry
+from tests.usage.spend_data import NOW, at, build_ledger, entry, make_model
 from usage.models import DailyRollup, HourlyRollup, LedgerEntry, RollupState
 from usage.rollups import ledger_prune, rollup_catch_up
 
@@ -212,3 +212,16 @@ def test_daily_rollups_sum_the_hours_of_each_day(admin_user, member):
     rollup_catch_up(now=at(13, 30))
     assert DailyRollup.objects.filter(day=at(0, 0)).count() == 5
     assert sum(DailyRollup.objects.values_list("requests", flat=True)) == 6
+
+
+def test_no_cache_savings_without_a_cache_read_price(db):
+    # Cached input of a model without a cache-read price is billed at the input price: nothing saved.
+    _, plain = make_model(
+        "meta-llama/llama-3.3-70b-instruct", prompt=D("0.0000001"), completion=D("0.0000003")
+    )
+    entry(at(9, 0), version=plain, provider="DeepInfra", prompt_tokens=1000, cached_tokens=800,
+          computed_cost=D("0.0001"))  # fmt: skip
+
+    rollup_catch_up(now=NOW)
+
+    assert HourlyRollup.objects.get().cache_savings == D(0)
