@@ -123,7 +123,7 @@ def test_stop_mid_stream_cancels_the_request_and_its_ledger_row(playground, page
 
     send(page, "Count slowly")
     reply = page.locator(".pg-reply")
-    page.wait_for_function("document.querySelector('.pg-reply .pg-text').textContent.length > 0")
+    page.wait_for_function("(document.querySelector('.pg-reply .pg-text')?.textContent || '').length > 0")
     page.click("#pg-stop")
 
     reply.locator(".pg-ledger-link").wait_for()
