@@ -202,3 +202,20 @@ def test_a_reply_containing_markup_is_shown_as_text(playground, page):
     assert reply.locator(".pg-text").text_content() == markup
     assert reply.locator(".pg-text script, .pg-text img, .pg-text b").count() == 0
     assert page.evaluate("window.pwned") is None
+
+
+def test_a_spent_budget_is_shown_as_a_message(catalogue, gateway_server, member, page):
+    from usage.services import api_key_create
+
+    key, _secret = api_key_create(name="spent", owner=member, budget_usd=Decimal(0))
+    log_in(page, gateway_server.url, "member")
+    page.goto(f"{gateway_server.url}/playground/")
+    page.select_option("#pg-key", str(key.pk))
+    page.select_option("select[name=model0]", "openai/gpt-4o")
+
+    send(page, "Anything")
+
+    error = page.locator(".pg-reply[data-status=error] .pg-error")
+    error.wait_for()
+    assert error.text_content().startswith("Budget spent (402): This key's monthly budget of $")
+    assert gateway_server.fake.requests == []
