@@ -40,7 +40,7 @@ from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion  # noqa: E402
-from usage import reports  # noqa: E402
+from usage import activity_log  # noqa: E402
 from usage.demo_traffic import DEMO_KEYS, demo_models, demo_rows, ledger_rows_insert  # noqa: E402
 from usage.models import ApiKey, DailyRollup, HourlyRollup, LedgerEntry, RollupState  # noqa: E402
 from usage.rollups import ledger_grouped, rollup_catch_up  # noqa: E402
@@ -192,7 +192,7 @@ def deep_cursor(depth_share: float) -> str:
         .order_by("-created_at", "-id")
         .values("created_at", "id")[0]
     )
-    return reports.encode_cursor(row["created_at"], row["id"])
+    return activity_log.encode_cursor(row["created_at"], row["id"])
 
 
 def explain(label: str, queryset) -> None:
@@ -210,7 +210,7 @@ def explains(keys) -> None:
     now = timezone.now()
     newest = LedgerEntry.objects.order_by("-created_at", "-id")
     explain("activity, first page", newest[:51])
-    moment, entry_id = reports.decode_cursor(deep_cursor(0.9))
+    moment, entry_id = activity_log.decode_cursor(deep_cursor(0.9))
     deep = newest.filter(created_at__lte=moment).filter(Q(created_at__lt=moment) | Q(id__lt=entry_id))
     explain("activity, a deep page", deep[:51])
     explain("activity filtered by key", newest.filter(api_key=key)[:51])

@@ -1,20 +1,19 @@
-"""Selectors for the spend, activity and keys pages (and their CSV exports).
+"""Selectors for the spend and keys pages (and the spend CSV exports); the request log is in activity_log.py.
 
-Aggregates come from hourly rollups for the hours rolled up and from the raw ledger for the rest (the current
-hour, or more if the rollup task lags), so figures are exact and pages stay fast at millions of rows. The
-request log reads the raw ledger newest first with keyset pagination on (created_at, id), never OFFSET.
+Aggregates come from daily rollups for whole days, hourly rollups for the other hours rolled up and the raw
+ledger for the rest (the current hour, or more if the rollup task lags), so figures are exact and pages
+stay fast at millions of rows.
 Visibility: staff see everything, other users only the keys they own and those keys' ledger rows.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
@@ -278,183 +277,6 @@ def spend_groups(*, user, start: datetime, end: datetime, group: str) -> list[Gr
     """One of the spend page's tables (group = "model", "key" or "provider")."""
     report = spend_report(user=user, start=start, end=end)
     return {"model": report.by_model, "key": report.by_key, "provider": report.by_provider}[group]
-
-
-# --- the request log ----------------------------------------------------------------------------------------
-class CursorError(ValueError):
-    """A pagination cursor that was not made by us (tampered, truncated)."""
-
-
-def encode_cursor(entry_created_at: datetime, entry_id: int) -> str:
-    micros = (entry_created_at - EPOCH) // timedelta(microseconds=1)
-    return f"{micros}.{entry_id}"
-
-
-def decode_cursor(raw: str) -> tuple[datetime, int]:
-    micros, dot, entry_id = raw.partition(".")
-    if not dot or not micros.lstrip("-").isdigit() or not entry_id.isdigit() or len(raw) > 40:
-        raise CursorError(raw)
-    try:
-        return EPOCH + timedelta(microseconds=int(micros)), int(entry_id)
-    except OverflowError:
-        raise CursorError(raw) from None
-
-
-@dataclass(frozen=True)
-class ActivityFilters:
-    api_key: ApiKey | None = None
-    model: str = ""
-    provider: str = ""
-    status: str = ""
-    start: datetime | None = None
-    end: datetime | None = None
-
-
-def activity_queryset(*, user, filters: ActivityFilters) -> QuerySet[LedgerEntry]:
-    entries = visible_ledger(user=user)
-    if filters.api_key is not None:
-        entries = entries.filter(api_key=filters.api_key)
-    if filters.model:
-        entries = entries.filter(
-            Q(served_model=filters.model) | Q(served_model="", requested_model=filters.model)
-        )
-    if filters.provider:
-        entries = entries.filter(provider=filters.provider)
-    if filters.status:
-        entries = entries.filter(status=filters.status)
-    if filters.start is not None:
-        entries = entries.filter(created_at__gte=filters.start)
-    if filters.end is not None:
-        entries = entries.filter(created_at__lt=filters.end)
-    return entries
-
-
-def activity_suggestions(*, user, days: int = 90) -> dict[str, list[str]]:
-    """Models and providers seen recently (from the daily rollups), for the log's filter inputs."""
-    rows = visible_rollups(user=user, model=DailyRollup).filter(
-        day__gte=timezone.now() - timedelta(days=days)
-    )
-    return {
-        "models": sorted(set(rows.exclude(model="").values_list("model", flat=True).distinct())),
-        "providers": sorted(set(rows.exclude(provider="").values_list("provider", flat=True).distinct())),
-    }
-
-
-@dataclass
-class ActivityPage:
-    entries: list[LedgerEntry]
-    older: str | None  # cursor of the next (older) page
-    newer: str | None  # cursor of the previous (newer) page
-
-
-def activity_page(
-    *, user, filters: ActivityFilters, before: str = "", after: str = "", size: int = 50
-) -> ActivityPage:
-    """One page of the log, newest first. `before`/`after` are cursors (CursorError when not ours)."""
-    entries = activity_queryset(user=user, filters=filters).select_related("api_key")
-    if after:
-        moment, entry_id = decode_cursor(after)
-        rows = list(
-            entries.filter(created_at__gte=moment)
-            .filter(Q(created_at__gt=moment) | Q(id__gt=entry_id))
-            .order_by("created_at", "id")[: size + 1]
-        )
-        has_newer = len(rows) > size
-        rows = rows[:size][::-1]
-        has_older = True
-    else:
-        if before:
-            moment, entry_id = decode_cursor(before)
-            entries = entries.filter(created_at__lte=moment).filter(
-                Q(created_at__lt=moment) | Q(id__lt=entry_id)
-            )
-        rows = list(entries.order_by("-created_at", "-id")[: size + 1])
-        has_older = len(rows) > size
-        rows = rows[:size]
-        has_newer = bool(before)
-    return ActivityPage(
-        entries=rows,
-        older=encode_cursor(rows[-1].created_at, rows[-1].id) if rows and has_older else None,
-        newer=encode_cursor(rows[0].created_at, rows[0].id) if rows and has_newer else None,
-    )
-
-
-ACTIVITY_EXPORT_FIELDS = (
-    "id",
-    "created_at",
-    "api_key__name",
-    "api_key__prefix",
-    "requested_model",
-    "served_model",
-    "provider",
-    "status",
-    "http_status",
-    "prompt_tokens",
-    "cached_tokens",
-    "cache_write_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "reported_cost",
-    "computed_cost",
-    "latency_ms",
-    "ttft_ms",
-    "generation_id",
-    "error_code",
-    "error_message",
-)
-
-
-def activity_export_rows(*, user, filters: ActivityFilters) -> Iterator[tuple]:
-    """Every row matching the filters, newest first, streamed from the database in chunks."""
-    entries = activity_queryset(user=user, filters=filters).order_by("-created_at", "-id")
-    return entries.values_list(*ACTIVITY_EXPORT_FIELDS).iterator(chunk_size=2000)
-
-
-def activity_entry(*, user, entry_id: int) -> LedgerEntry:
-    """One request the user may see (LedgerEntry.DoesNotExist otherwise, whoever's it is)."""
-    return (
-        visible_ledger(user=user).select_related("api_key", "price_version", "catalog_model").get(id=entry_id)
-    )
-
-
-@dataclass(frozen=True)
-class CostLine:
-    label: str
-    units: int
-    unit_price: Decimal | None
-    cost: Decimal | None
-
-
-def _or_base(price: Decimal | None, base: Decimal | None) -> Decimal | None:
-    """A category the model does not price (0) is billed at its base price (catalog.pricing.usage_cost)."""
-    return price if price else base
-
-
-def cost_breakdown(entry: LedgerEntry) -> list[CostLine]:
-    """The computed cost of a request per category, at the unit prices of its price version, line by line
-    as the gateway computes it (usage.gateway.usage.computed_cost, catalog.pricing.usage_cost)."""
-    version = entry.price_version
-    if version is None:
-        return []
-    reasoning = min(entry.reasoning_tokens, entry.completion_tokens)
-    lines = [
-        (
-            "Input",
-            max(entry.prompt_tokens - entry.cached_tokens - entry.cache_write_tokens, 0),
-            version.prompt,
-        ),
-        ("Cache read", entry.cached_tokens, _or_base(version.input_cache_read, version.prompt)),
-        ("Cache write", entry.cache_write_tokens, _or_base(version.input_cache_write, version.prompt)),
-        ("Output", entry.completion_tokens - reasoning, version.completion),
-        ("Reasoning", reasoning, _or_base(version.internal_reasoning, version.completion)),
-        ("Request", 1, version.request),
-        ("Web search", entry.web_search_requests, version.web_search),
-    ]
-    return [
-        CostLine(label, units, price, None if price is None else units * price)
-        for label, units, price in lines
-        if units and (price is None or price)
-    ]
 
 
 # --- keys ---------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from usage import reports
+from usage import activity_log, reports
 from usage.forms import RANGES, ActivityFilterForm, KeyCreateForm, RangeForm
 from usage.models import LedgerEntry
 
@@ -135,7 +135,7 @@ def _money(value) -> str:
     return text
 
 
-def _activity_filters(request) -> tuple[ActivityFilterForm, reports.ActivityFilters | None]:
+def _activity_filters(request) -> tuple[ActivityFilterForm, activity_log.ActivityFilters | None]:
     keys = reports.visible_keys(user=request.user).order_by("name", "id")
     form = ActivityFilterForm(request.GET, keys=keys)
     if not form.is_valid():
@@ -145,7 +145,7 @@ def _activity_filters(request) -> tuple[ActivityFilterForm, reports.ActivityFilt
         # Someone else's key (or none at all): not found, whoever's it is.
         api_key = get_object_or_404(keys, id=form.cleaned_data["key"])
     start, end = form.bounds()
-    return form, reports.ActivityFilters(
+    return form, activity_log.ActivityFilters(
         api_key=api_key,
         model=form.cleaned_data.get("model", "").strip(),
         provider=form.cleaned_data.get("provider", "").strip(),
@@ -162,22 +162,22 @@ def activity(request):
         "form": form,
         "page": None,
         "cursor_error": False,
-        "suggestions": reports.activity_suggestions(user=request.user),
+        "suggestions": activity_log.activity_suggestions(user=request.user),
     }
     status = 200
     if filters is None:
         status = 400
     else:
         try:
-            page = reports.activity_page(
+            page = activity_log.activity_page(
                 user=request.user,
                 filters=filters,
                 before=request.GET.get("before", ""),
                 after=request.GET.get("after", ""),
             )
-        except reports.CursorError:
+        except activity_log.CursorError:
             context["cursor_error"] = True
-            page = reports.activity_page(user=request.user, filters=filters)
+            page = activity_log.activity_page(user=request.user, filters=filters)
             status = 400
         context["page"] = page
         query = request.GET.copy()
@@ -196,12 +196,12 @@ def activity_export(request):
             status=400,
             content_type="text/plain; charset=utf-8",
         )
-    header = [name.replace("api_key__", "key_") for name in reports.ACTIVITY_EXPORT_FIELDS]
+    header = [name.replace("api_key__", "key_") for name in activity_log.ACTIVITY_EXPORT_FIELDS]
     money = {header.index("reported_cost"), header.index("computed_cost")}
     created = header.index("created_at")
 
     def lines():
-        for row in reports.activity_export_rows(user=request.user, filters=filters):
+        for row in activity_log.activity_export_rows(user=request.user, filters=filters):
             out = list(row)
             out[created] = out[created].isoformat()
             for index in money:
@@ -215,10 +215,10 @@ def activity_export(request):
 @require_GET
 def activity_detail(request, entry_id: int):
     try:
-        entry = reports.activity_entry(user=request.user, entry_id=entry_id)
+        entry = activity_log.activity_entry(user=request.user, entry_id=entry_id)
     except LedgerEntry.DoesNotExist:
         raise Http404("No such request") from None
-    breakdown = reports.cost_breakdown(entry)
+    breakdown = activity_log.cost_breakdown(entry)
     version = entry.price_version
     savings = None
     if version is not None and version.prompt is not None and version.input_cache_read is not None:

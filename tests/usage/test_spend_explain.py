@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import Q
 
 from tests.usage.spend_data import make_key
-from usage import reports
+from usage import activity_log
 from usage.models import LedgerEntry
 
 pytestmark = [
@@ -52,7 +52,7 @@ def plan(queryset) -> str:
 
 
 def test_the_first_and_a_deep_page_walk_the_recent_index(admin_user, ledger):
-    log = reports.activity_queryset(user=admin_user, filters=reports.ActivityFilters())
+    log = activity_log.activity_queryset(user=admin_user, filters=activity_log.ActivityFilters())
     newest = log.order_by("-created_at", "-id")
     moment, entry_id = START + timedelta(days=3), 2000  # a cursor, as activity_page applies it
 
@@ -67,7 +67,7 @@ def test_the_first_and_a_deep_page_walk_the_recent_index(admin_user, ledger):
 
 
 def test_a_members_log_and_a_key_filter_use_the_key_index(member, ledger):
-    own = reports.activity_queryset(user=member, filters=reports.ActivityFilters(api_key=ledger[0]))
+    own = activity_log.activity_queryset(user=member, filters=activity_log.ActivityFilters(api_key=ledger[0]))
 
     text = plan(own.order_by("-created_at", "-id")[:51])
 
