@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -169,6 +171,26 @@ def test_compare_mode_streams_two_models_side_by_side_with_the_cost_of_each(play
         ("anthropic/claude-sonnet-4", Decimal("0.000156")),
         ("openai/gpt-4o", Decimal("0.00011")),
     ]
+
+    # The conversation lives in the browser: it survives a reload, exports as JSON, and clears.
+    page.reload()
+    assert page.locator(".pg-reply [data-stat=cost]").all_text_contents() == [
+        "cost $0.00011",
+        "cost $0.000156",
+    ]
+    assert page.locator("#pg-compare").is_checked()
+    with page.expect_download() as download:
+        page.click("#pg-export")
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert exported["total_cost"] == "0.000266"
+    assert [(t["user"], [r["model"] for r in t["replies"]]) for t in exported["turns"]] == [
+        ("Hi both", ["openai/gpt-4o", "anthropic/claude-sonnet-4"])
+    ]
+    page.click("#pg-clear")
+    assert page.locator(".pg-reply").count() == 0
+    assert page.locator("#pg-total").text_content() == "Conversation total: $0 (0 replies)"
+    page.reload()
+    assert page.locator(".pg-reply").count() == 0
 
 
 def test_an_upstream_error_is_shown_as_a_message_in_the_conversation(playground, page):
