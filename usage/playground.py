@@ -110,10 +110,17 @@ def playground_most_used_models(
     return [row["requested_model"] for row in rows]
 
 
-def playground_ledger_entry(*, user, generation_id: str) -> LedgerEntry | None:
-    """The ledger row of one of the user's requests, by the upstream generation id."""
+def playground_ledger_entry(
+    *, user, generation_id: str, within: timedelta = timedelta(days=1), now: datetime | None = None
+) -> LedgerEntry | None:
+    """The ledger row of one of the user's recent requests, by the upstream generation id.
+
+    Only rows of the last `within` are searched: the page asks right after a reply, and the (key,
+    created_at) index then reads a few rows however long the ledger is.
+    """
+    since = (now or timezone.now()) - within
     return (
-        LedgerEntry.objects.filter(api_key__owner=user, generation_id=generation_id)
+        LedgerEntry.objects.filter(api_key__owner=user, created_at__gte=since, generation_id=generation_id)
         .order_by("-created_at", "-id")
         .first()
     )

@@ -396,8 +396,15 @@
       parts.push(stat("cost", "cost", "…"));
     }
     if (reply.client) {
-      parts.push(stat("latency", "latency", reply.client.latency_ms + " ms"));
-      if (reply.client.ttft_ms !== null && reply.client.ttft_ms !== undefined) parts.push(stat("ttft", "TTFT", reply.client.ttft_ms + " ms"));
+      // Measured in this browser; the gateway's own figures (what the ledger keeps) in the tooltip.
+      const latency = stat("latency", "latency", reply.client.latency_ms + " ms");
+      if (row) latency.title = "gateway: " + row.latency_ms + " ms";
+      parts.push(latency);
+      if (reply.client.ttft_ms !== null && reply.client.ttft_ms !== undefined) {
+        const ttft = stat("ttft", "TTFT", reply.client.ttft_ms + " ms");
+        if (row && row.ttft_ms !== null) ttft.title = "gateway: " + row.ttft_ms + " ms";
+        parts.push(ttft);
+      }
     }
     view.stats.replaceChildren();
     parts.forEach((part, i) => {

@@ -269,3 +269,30 @@ def test_the_ledger_row_needs_a_generation_id(member_client):
 
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "generation_id is required."
+
+
+def test_the_ledger_row_of_an_old_request_is_not_searched(member_client, member):
+    make_entry(
+        make_key(member),
+        "openai/gpt-4o",
+        generation_id="gen-old",
+        created_at=timezone.now() - timedelta(days=2),
+    )
+
+    response = member_client.get("/playground/ledger-row/", {"generation_id": "gen-old"})
+
+    assert response.status_code == 404
+
+
+def test_the_page_reads_the_catalogue_in_a_constant_number_of_queries(
+    member_client, member, django_assert_max_num_queries
+):
+    key = make_key(member)
+    for number in range(30):
+        make_model(f"author{number}/model")
+        make_entry(key, f"author{number}/model")
+
+    with django_assert_max_num_queries(8):
+        response = member_client.get("/playground/")
+
+    assert len(config_of(response)["models"]) == 30
