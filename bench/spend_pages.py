@@ -22,6 +22,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
@@ -35,7 +36,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
-from django.db.models import Q  # noqa: E402
+from django.db.models import Q, Sum  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -195,6 +196,17 @@ def deep_cursor(depth_share: float) -> str:
     return activity_log.encode_cursor(row["created_at"], row["id"])
 
 
+def rare_filter() -> str:
+    """The query string of the rarest (model, provider, status) combination in the ledger."""
+    row = (
+        DailyRollup.objects.values("model", "provider", "status")
+        .annotate(n=Sum("requests"))
+        .order_by("n", "model", "provider", "status")
+        .first()
+    )
+    return urlencode({"model": row["model"], "provider": row["provider"], "status": row["status"]})
+
+
 def explain(label: str, queryset) -> None:
     plan = queryset.explain()
     uses_index = "Index" in plan
@@ -276,6 +288,8 @@ def main() -> None:
         ("staff /activity/ deep page (90% back)", staff, f"/activity/?before={deep_cursor(0.9)}"),
         ("staff /activity/?status=error", staff, "/activity/?status=error"),
         ("staff /activity/?key=", staff, f"/activity/?key={keys[2][0].id}"),
+        ("staff /activity/?model=(none such)", staff, "/activity/?model=no/such-model"),
+        ("staff /activity/ rare model+provider+status", staff, f"/activity/?{rare_filter()}"),
         ("member /activity/ first page", owner, "/activity/"),
         ("member /activity/ deep page", owner, f"/activity/?before={deep_cursor(0.9)}"),
         ("staff /activity/<id>/", staff, f"/activity/{entry_id}/"),

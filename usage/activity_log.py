@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from usage.models import ApiKey, DailyRollup, LedgerEntry
 from usage.reports import visible_ledger, visible_rollups
+from usage.rollups import rollups_complete_until
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -79,6 +80,33 @@ def activity_suggestions(*, user, days: int = 90) -> dict[str, list[str]]:
     }
 
 
+def _narrowed(entries: QuerySet[LedgerEntry], *, user, filters: ActivityFilters) -> QuerySet | None:
+    """The log's rows, bounded to the days whose rollups have matching requests (None: there are none).
+
+    A model, provider or status filter that matches rare (or no) rows would otherwise walk the whole
+    newest-first index looking for a page of them; the daily rollups say which days to look at.
+    """
+    if not (filters.model or filters.provider or filters.status):
+        return entries
+    complete_until = rollups_complete_until()
+    if complete_until is None:
+        return entries
+    days = visible_rollups(user=user, model=DailyRollup)
+    if filters.api_key is not None:
+        days = days.filter(api_key=filters.api_key)
+    for name in ("model", "provider", "status"):
+        if getattr(filters, name):
+            days = days.filter(**{name: getattr(filters, name)})
+    span = days.aggregate(first=Min("day"), last=Max("day"))
+    in_tail = entries.filter(created_at__gte=complete_until).exists()
+    if span["first"] is None:
+        return entries.filter(created_at__gte=complete_until) if in_tail else None
+    entries = entries.filter(created_at__gte=span["first"])
+    if not in_tail:
+        entries = entries.filter(created_at__lt=span["last"] + timedelta(days=1))
+    return entries
+
+
 @dataclass
 class ActivityPage:
     entries: list[LedgerEntry]
@@ -90,7 +118,12 @@ def activity_page(
     *, user, filters: ActivityFilters, before: str = "", after: str = "", size: int = 50
 ) -> ActivityPage:
     """One page of the log, newest first. `before`/`after` are cursors (CursorError when not ours)."""
-    entries = activity_queryset(user=user, filters=filters).select_related("api_key")
+    if before:
+        decode_cursor(before)  # a bad cursor is an error even when nothing would match
+    entries = _narrowed(activity_queryset(user=user, filters=filters), user=user, filters=filters)
+    if entries is None:
+        return ActivityPage(entries=[], older=None, newer=None)
+    entries = entries.select_related("api_key")
     if after:
         moment, entry_id = decode_cursor(after)
         rows = list(

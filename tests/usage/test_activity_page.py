@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import PASSWORD
 from tests.usage.spend_data import NOW, at, build_ledger, make_key
 from usage.models import LedgerEntry
+from usage.rollups import rollup_catch_up
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -68,9 +69,16 @@ def test_an_outsider_sees_an_empty_log(client, outsider, ledger):
         ("start=2026-11-30&end=2026-11-30&status=ok", [3, 1, 0]),
         ("start=2026-11-29&end=2026-11-29", []),
         ("model=no/such-model", []),
+        ("provider=Azure&status=ok", []),
+        ("model=openai/gpt-4o&status=rejected", [4]),
+        ("provider=OpenAI&status=ok&start=2026-11-30", [0]),
     ],
 )
-def test_filters(client, admin_user, ledger, query, expected):
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["raw ledger", "rolled up"])
+def test_filters(client, admin_user, ledger, query, expected, rolled_up):
+    if rolled_up:  # the rollups then bound the days searched (the 12:00 hour is still raw)
+        rollup_catch_up(now=NOW)
+
     response = log_in(client, admin_user).get(f"/activity/?{query}")
 
     assert response.status_code == 200
@@ -255,8 +263,6 @@ def test_the_csv_export_of_a_member_has_only_their_rows(client, member, ledger):
 
 
 def test_the_filter_suggests_only_models_and_providers_of_visible_traffic(client, member, ledger):
-    from usage.rollups import rollup_catch_up
-
     rollup_catch_up(now=NOW)
 
     response = log_in(client, member).get("/activity/")
