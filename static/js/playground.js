@@ -26,7 +26,7 @@
   const SDK_NATIVE = new Set(["temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty", "seed"]);
 
   let state = { system: "", turns: [], models: [slots[0].value, "", ""], compare: false, params: {} };
-  let tokenCache = null; // {token, key, expiresAt}
+  let tokenCache = null; // {choice (the key select's value), token, expiresAt (ms)}
   const controllers = new Set();
   const replyViews = new Map(); // reply object -> its DOM nodes (kept out of the saved state)
 
@@ -43,8 +43,8 @@
   function fromUnits(units) {
     const negative = units < 0n;
     const digits = (negative ? -units : units).toString().padStart(SCALE + 1, "0");
-    let whole = digits.slice(0, -SCALE);
-    let frac = digits.slice(-SCALE).replace(/0+$/, "");
+    const whole = digits.slice(0, -SCALE);
+    const frac = digits.slice(-SCALE).replace(/0+$/, "");
     return (negative ? "-" : "") + whole + (frac ? "." + frac : "");
   }
   const money = (text) => (text === null || text === undefined ? "n/a" : "$" + text);
@@ -64,7 +64,7 @@
     } catch (err) {
       saved = null;
     }
-    if (!saved || !Array.isArray(saved.turns)) return;
+    if (!saved || !Array.isArray(saved.turns) || !Array.isArray(saved.models)) return;
     state = Object.assign(state, saved);
     for (const turn of state.turns) {
       for (const reply of turn.replies || []) {
@@ -195,7 +195,7 @@
   }
   function describeError(status, body, headers) {
     const error = (body && body.error) || {};
-    let message = error.message || (typeof body === "string" && body) || "no message";
+    let message = error.message || (typeof body === "string" && body.slice(0, 300)) || "no message";
     const meta = error.metadata || {};
     if (meta.provider_name) message += " (provider: " + meta.provider_name + ")";
     if (meta.raw && typeof meta.raw === "string" && meta.raw !== error.message) message += " — " + meta.raw;
