@@ -29,7 +29,7 @@ from catalog.pricing import (
     usd_cost,
     usd_per_m,
 )
-from usage import traffic
+from usage import selectors as usage_selectors
 
 MAX_COMPARED = 6
 TRAFFIC_DAYS = 30
@@ -168,7 +168,7 @@ def model_detail(request, author: str, slug: str):
             "chart": _chart_data(model, versions),
             "max_output": max_output,
             "moderated": (model.top_provider or {}).get("is_moderated"),
-            "traffic": traffic.model_traffic(user=request.user, model_id=model.model_id),
+            "traffic": usage_selectors.model_traffic(user=request.user, model_id=model.model_id),
         },
     )
 
@@ -283,7 +283,7 @@ def compare(request):
     if len(rows) < 2:
         hint = "Pick at least two models to compare (up to six)."
 
-    keys = list(traffic.traffic_keys(user=request.user))
+    keys = list(usage_selectors.traffic_keys(user=request.user))
     form = CalculatorForm(
         request.GET if any(f in request.GET for f in CalculatorForm.base_fields) else None, keys=keys
     )
@@ -301,7 +301,7 @@ def compare(request):
     costs = [scenario_cost(row.prices, scenario) for row in rows]
 
     start, end = _traffic_range(values)
-    totals = traffic.traffic_totals(user=request.user, start=start, end=end, api_key_id=values["key"])
+    totals = usage_selectors.traffic_totals(user=request.user, start=start, end=end, api_key_id=values["key"])
     usage = Usage(
         input_tokens=totals.prompt_tokens,
         cached_tokens=totals.cached_tokens,

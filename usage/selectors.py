@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Count, DecimalField, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from usage.models import ApiKey, LedgerEntry
+from usage.models import COST, ApiKey, LedgerEntry
 
 # ---- Keys and budgets (gateway) ----
 
@@ -33,3 +34,71 @@ def key_spend_since(*, api_key_id: int, since: datetime | None) -> Decimal:
 def key_spend_in_period(*, api_key: ApiKey, now: datetime | None = None) -> Decimal:
     """What the key spent in its current budget period (as the gateway's budget counts it)."""
     return key_spend_since(api_key_id=api_key.pk, since=key_period_start(api_key=api_key, now=now))
+
+
+# ---- Traffic on models (model and compare pages: "your traffic on these models") ----
+# Visibility as on the spend pages: staff see every ledger row, other users the rows of the keys they own.
+# One aggregate query per call, whatever the number of rows or models.
+
+
+@dataclass(frozen=True)
+class TrafficTotals:
+    """Token volumes of a set of ledger rows. prompt_tokens include cached and cache-written ones;
+    completion_tokens include reasoning ones. requests counts rows that reached the model (ok/cancelled)."""
+
+    entries: int = 0
+    requests: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    web_search_requests: int = 0
+    cost: Decimal = Decimal(0)  # OpenRouter's reported cost, else ours
+    last_at: datetime | None = None
+
+
+def traffic_keys(*, user) -> QuerySet[ApiKey]:
+    """The keys whose traffic this user may see."""
+    keys = ApiKey.objects.order_by("name", "pk")
+    return keys if user.is_staff else keys.filter(owner=user)
+
+
+def _traffic_visible(*, user) -> QuerySet[LedgerEntry]:
+    entries = LedgerEntry.objects.all()
+    return entries if user.is_staff else entries.filter(api_key__owner=user)
+
+
+def _traffic_sum(entries: QuerySet[LedgerEntry]) -> TrafficTotals:
+    row = entries.aggregate(
+        entries=Count("pk"),
+        requests=Count("pk", filter=Q(status__in=[LedgerEntry.Status.OK, LedgerEntry.Status.CANCELLED])),
+        prompt_tokens=Coalesce(Sum("prompt_tokens"), 0),
+        cached_tokens=Coalesce(Sum("cached_tokens"), 0),
+        cache_write_tokens=Coalesce(Sum("cache_write_tokens"), 0),
+        completion_tokens=Coalesce(Sum("completion_tokens"), 0),
+        reasoning_tokens=Coalesce(Sum("reasoning_tokens"), 0),
+        web_search_requests=Coalesce(Sum("web_search_requests"), 0),
+        cost=Coalesce(
+            Sum(Coalesce("reported_cost", "computed_cost")), Decimal(0), output_field=DecimalField(**COST)
+        ),
+        last_at=Max("created_at"),
+    )
+    row["cost"] = Decimal(row["cost"])
+    return TrafficTotals(**row)
+
+
+def traffic_totals(*, user, start: datetime, end: datetime, api_key_id: int | None = None) -> TrafficTotals:
+    """All of the user's visible traffic in [start, end), optionally of one key."""
+    entries = _traffic_visible(user=user).filter(created_at__gte=start, created_at__lt=end)
+    if api_key_id is not None:
+        entries = entries.filter(api_key_id=api_key_id)
+    return _traffic_sum(entries)
+
+
+def model_traffic(*, user, model_id: str) -> TrafficTotals:
+    """All of the user's visible traffic served by one model (or requested, when nothing was served)."""
+    entries = _traffic_visible(user=user).filter(
+        Q(served_model=model_id) | Q(served_model="", requested_model=model_id)
+    )
+    return _traffic_sum(entries)
