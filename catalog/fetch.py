@@ -1,6 +1,6 @@
 """GET the OpenRouter Models API: explicit timeouts, attribution headers, retries with backoff on 429/5xx.
 
-Settings (read at call time, all optional): CATALOG_FETCH_ATTEMPTS (3), CATALOG_FETCH_BACKOFF_SECONDS (1.0,
+Settings (environment variables, see .env.example): CATALOG_FETCH_ATTEMPTS (3), CATALOG_FETCH_BACKOFF_SECONDS (1.0,
 doubled each retry; a Retry-After header wins, up to 60 s), CATALOG_FETCH_TIMEOUT_SECONDS (30).
 """
 
@@ -47,9 +47,9 @@ def fetch_models(
     sleep: Callable[[float], None] = time.sleep,
 ) -> bytes:
     """The response body of GET url, or FetchError after the configured attempts."""
-    attempts = max(1, int(getattr(settings, "CATALOG_FETCH_ATTEMPTS", 3)))
-    backoff = float(getattr(settings, "CATALOG_FETCH_BACKOFF_SECONDS", 1.0))
-    timeout_seconds = float(getattr(settings, "CATALOG_FETCH_TIMEOUT_SECONDS", 30.0))
+    attempts = settings.CATALOG_FETCH_ATTEMPTS
+    backoff = settings.CATALOG_FETCH_BACKOFF_SECONDS
+    timeout_seconds = settings.CATALOG_FETCH_TIMEOUT_SECONDS
     timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0))
     problem = ""
     with httpx.Client(

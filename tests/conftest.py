@@ -102,6 +102,7 @@ def run_manage(
     """Run manage.py in a child process (for exit codes and exact output), with the given environment."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("DJANGO_SETTINGS_MODULE", None)
+    full_env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for browser tests; never for the product
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
         cwd=ROOT,
