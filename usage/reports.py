@@ -196,17 +196,32 @@ def spend_report(*, user, start: datetime, end: datetime) -> SpendReport:
     totals = Totals()
     groups: dict[str, dict] = {"model": {}, "api_key_id": {}, "provider": {}}
     series: dict[tuple[datetime, str], Decimal] = defaultdict(Decimal)
+    bucket = "day" if daily else "hour"
+
+    def add(kind: str, row: dict) -> None:
+        value = row[kind]
+        group = groups[kind].get(value)
+        if group is None:
+            group = groups[kind][value] = Group(key=value, label=str(value or ""))
+        group.totals.add(row)
+
     for part in _parts(start=start, end=end, use_days=daily):
-        for kind, by_value in groups.items():
+        if part.kind == "raw":
+            # A few hours of raw rows: one scan, grouped by everything, folded here.
+            dims = ("api_key_id", "model", "provider", "status")
+            for row in _grouped(part, user=user, dims=dims, bucket=bucket):
+                totals.add(row)
+                for kind in groups:
+                    add(kind, row)
+                series[(row["bucket"], row["model"])] += row["cost"]
+            continue
+        # Rollups: the database groups per table, so only a few rows come back whatever the range.
+        for kind in groups:
             for row in _grouped(part, user=user, dims=(kind, "status")):
                 if kind == "model":
                     totals.add(row)
-                value = row[kind]
-                group = by_value.get(value)
-                if group is None:
-                    group = by_value[value] = Group(key=value, label=str(value or ""))
-                group.totals.add(row)
-        for row in _grouped(part, user=user, dims=("model",), bucket="day" if daily else "hour"):
+                add(kind, row)
+        for row in _grouped(part, user=user, dims=("model",), bucket=bucket):
             series[(row["bucket"], row["model"])] += row["cost"]
     groups["key"] = groups.pop("api_key_id")
 
