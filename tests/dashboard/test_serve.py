@@ -41,3 +41,21 @@ def test_it_migrates_and_creates_the_admin_once(tmp_path):
         == "log in with your admin user (manage.py changepassword <name> if you forgot it)"
     )
     assert (tmp_path / "db.sqlite3").exists()
+
+
+def test_offline_it_loads_the_bundled_catalogue_snapshot(tmp_path):
+    from tests.conftest import free_port
+
+    environment = {
+        "TOKENLEDGER_DATA_DIR": str(tmp_path),
+        "DATABASE_URL": "",
+        "OPENROUTER_BASE_URL": f"http://127.0.0.1:{free_port()}/api/v1",
+        "CATALOG_FETCH_ATTEMPTS": "1",
+    }
+    result = run_manage("serve", "--prepare-only", env=environment)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "loading the bundled snapshot" in lines[-2]
+    assert lines[-1] == "sync ok: models=414 added=414 repriced=0 retired=0 unchanged=0"
+    again = run_manage("serve", "--prepare-only", env=environment)
+    assert again.stdout.splitlines()[-1] == "catalogue: 414 models (synced hourly)"
