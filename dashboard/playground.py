@@ -17,14 +17,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.models import PER_MILLION, CatalogModel, PriceVersion
-from usage.playground import (
-    PLAYGROUND_TOKEN_MAX_AGE,
-    playground_key_get_or_create,
-    playground_keys,
-    playground_ledger_entry,
-    playground_most_used_models,
-    playground_token_issue,
-)
+from usage.playground import PLAYGROUND_TOKEN_MAX_AGE, playground_key_get_or_create, playground_token_issue
+from usage.selectors import playground_keys, playground_ledger_entry, playground_most_used_models
 
 PLAYGROUND_KEY = "playground"  # the key choice meaning "my playground key, created on first use"
 MOST_USED_LIMIT = 8

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, DecimalField, Max, Q, QuerySet, Sum
@@ -102,3 +102,47 @@ def model_traffic(*, user, model_id: str) -> TrafficTotals:
         Q(served_model=model_id) | Q(served_model="", requested_model=model_id)
     )
     return _traffic_sum(entries)
+
+
+# ---- Playground (dashboard/playground.py) ----
+
+
+def playground_keys(*, user, now: datetime | None = None) -> list[ApiKey]:
+    """The user's own usable keys (not revoked, not expired), the playground key first."""
+    now = now or timezone.now()
+    return list(
+        ApiKey.objects.filter(owner=user, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by("-is_playground", "name", "pk")
+    )
+
+
+def playground_most_used_models(
+    *, user, limit: int = 8, days: int = 30, now: datetime | None = None
+) -> list[str]:
+    """Model ids the user's keys requested most in the last `days` days, most used first."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    rows = (
+        LedgerEntry.objects.filter(api_key__owner=user, created_at__gte=since)
+        .exclude(requested_model="")
+        .values("requested_model")
+        .annotate(requests=Count("id"))
+        .order_by("-requests", "requested_model")[:limit]
+    )
+    return [row["requested_model"] for row in rows]
+
+
+def playground_ledger_entry(
+    *, user, generation_id: str, within: timedelta = timedelta(days=1), now: datetime | None = None
+) -> LedgerEntry | None:
+    """The ledger row of one of the user's recent requests, by the upstream generation id.
+
+    Only rows of the last `within` are searched: the page asks right after a reply, and the (key,
+    created_at) index then reads a few rows however long the ledger is.
+    """
+    since = (now or timezone.now()) - within
+    return (
+        LedgerEntry.objects.filter(api_key__owner=user, created_at__gte=since, generation_id=generation_id)
+        .order_by("-created_at", "-id")
+        .first()
+    )
