@@ -28,6 +28,26 @@ RECORD_PIECES = """() => {
   }).observe(document.getElementById('pg-conversation'), {subtree: true, childList: true, characterData: true});
 }"""
 
+PYTHON_CODE = """import os
+
+from openai import OpenAI
+
+client = OpenAI(base_url="{base}", api_key=os.environ["TOKENLEDGER_API_KEY"])
+stream = client.chat.completions.create(
+    model="openai/gpt-4o",
+    messages=[
+        {{
+            "role": "user",
+            "content": "Say hello"
+        }}
+    ],
+    stream=True,
+)
+for chunk in stream:
+    if chunk.choices and chunk.choices[0].delta.content:
+        print(chunk.choices[0].delta.content, end="", flush=True)
+print()"""
+
 
 @pytest.fixture
 def catalogue(transactional_db):
@@ -116,8 +136,17 @@ def test_a_prompt_streams_its_reply_in_pieces_with_the_cost_line_and_a_ledger_ro
     assert (entry.computed_cost, entry.reported_cost) == (Decimal("0.00575"), Decimal("0.0057"))
     assert entry.api_key.owner == member and entry.api_key.is_playground
     assert reply.locator(".pg-ledger-link").get_attribute("href") == f"/activity/{entry.pk}/"
-    # The browser authenticated with a short-lived playground token, never a key's secret.
     assert playground.fake.last.json["messages"] == [{"role": "user", "content": "Say hello"}]
+
+    # View code: the exact request just sent, with the key as a placeholder (never the page's token).
+    page.click("#pg-view-code")
+    assert page.locator("#pg-code-python").text_content() == PYTHON_CODE.format(base=playground.api_url)
+    curl = page.locator("#pg-code-curl").text_content()
+    assert curl.startswith(
+        f"curl {playground.api_url}/chat/completions \\\n"
+        '  -H "Authorization: Bearer $TOKENLEDGER_API_KEY" \\\n'
+    )
+    assert "tlpg_" not in curl + page.locator("#pg-code-python").text_content()
 
 
 def test_stop_mid_stream_cancels_the_request_and_its_ledger_row(playground, page):
