@@ -180,6 +180,9 @@
     form.append("csrfmiddlewaretoken", els.form.querySelector("[name=csrfmiddlewaretoken]").value);
     const res = await fetch(config.token_url, { method: "POST", body: form, credentials: "same-origin" });
     const data = await res.json().catch(() => ({}));
+    if (res.redirected || res.status === 403 || (res.ok && !data.token)) {
+      throw new Error("Your session has ended: reload the page to log in again.");
+    }
     if (!res.ok) throw new Error((data.error && data.error.message) || "Could not get a playground token (" + res.status + ").");
     tokenCache = { choice: choice, token: data.token, expiresAt: Date.now() + (data.expires_in - 60) * 1000 };
     if (choice === "playground") {

@@ -270,3 +270,17 @@ def test_a_spent_budget_is_shown_as_a_message(catalogue, gateway_server, member,
     error.wait_for()
     assert error.text_content().startswith("Budget spent (402): This key's monthly budget of $")
     assert gateway_server.fake.requests == []
+
+
+def test_an_ended_session_says_so_instead_of_sending(playground, page):
+    page.context.clear_cookies(name="sessionid")
+
+    send(page, "Still there?")
+
+    page.wait_for_function("document.getElementById('pg-status').textContent !== ''")
+    assert (
+        page.locator("#pg-status").text_content()
+        == "Your session has ended: reload the page to log in again."
+    )
+    assert page.locator(".pg-reply").count() == 0
+    assert playground.fake.requests == []
