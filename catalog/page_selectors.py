@@ -6,7 +6,9 @@ Every function runs a constant number of queries whatever the number of models.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
@@ -39,7 +41,7 @@ CAPABILITIES = (
 
 @dataclass
 class CatalogueRow:
-    model: CatalogModel
+    model: CatalogModel | TableModel
     prices: dict[str, Decimal | None]  # USD per token / request / image, None = variable
     free: bool
     variable: bool
@@ -131,7 +133,25 @@ TABLE_MODEL_FIELDS = (
 TABLE_PRICE_FIELDS = ("prompt", "completion", "input_cache_read", "input_cache_write", "request", "image")
 
 
-def _rows(models: list[CatalogModel], prices_by_version: dict[int, dict]) -> list[CatalogueRow]:
+class TableModel(NamedTuple):
+    """The columns of a CatalogModel the /models/ table reads (no model instances on the hot path)."""
+
+    model_id: str
+    name: str
+    author: str
+    description: str
+    context_length: int | None
+    input_modalities: list
+    output_modalities: list
+    supported_parameters: list
+    created: datetime | None
+    retired_at: datetime | None
+    latest_price_version_id: int | None
+
+
+def _rows(
+    models: list[CatalogModel] | list[TableModel], prices_by_version: dict[int, dict]
+) -> list[CatalogueRow]:
     rows = []
     for m in models:
         prices = prices_by_version.get(m.latest_price_version_id)
@@ -157,12 +177,15 @@ def catalogue_models(
     table=True loads only what the /models/ table shows (it is the hot path: all models on every view).
     """
     models_qs = CatalogModel.objects.annotate(latest_price_version_id=_latest_price_version_id())
-    models_qs = models_qs.only(*TABLE_MODEL_FIELDS) if table else models_qs.defer("raw")
     if not include_retired:
         models_qs = models_qs.filter(retired_at__isnull=True)
     if model_ids is not None:
         models_qs = models_qs.filter(model_id__in=[i for i in model_ids if _storable(i)])
-    models = list(models_qs)
+    if table:
+        values = models_qs.values_list(*TABLE_MODEL_FIELDS, "latest_price_version_id")
+        models = [TableModel._make(v) for v in values]
+    else:
+        models = list(models_qs.defer("raw"))
     version_ids = [m.latest_price_version_id for m in models if m.latest_price_version_id]
     fields = TABLE_PRICE_FIELDS if table else PRICE_FIELDS
     prices = {}

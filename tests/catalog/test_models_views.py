@@ -240,3 +240,13 @@ def test_query_count_does_not_grow_with_the_number_of_models(client, member, cat
 
 def test_capabilities_sort_most_capable_first_on_a_first_click(get):
     assert 'href="?sort=-capabilities" data-sort="capabilities">Capabilities</a>' in get()
+
+
+def test_catalogue_strings_are_escaped_in_the_table(get):
+    make_model('evil/"x"<i>', name="<script>alert(1)</script>", author="<b>", input_modalities=["<img>"])
+    html = get()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert '<tr data-model="evil/&quot;x&quot;&lt;i&gt;">' in html
+    assert "<td>&lt;b&gt;</td>" in html
+    assert "&lt;img&gt; → text" in html
