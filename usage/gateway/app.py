@@ -148,6 +148,8 @@ class Gateway:
 
     # ---- ASGI ----
     async def __call__(self, scope, receive, send) -> None:
+        if self.session is None:  # served without an ASGI lifespan
+            await self.startup()
         path = scope["path"]
         method = scope["method"]
         endpoint = COMPLETIONS.get(path)
