@@ -65,9 +65,24 @@ def test_filter_sort_and_go_back_in_the_catalogue(page, catalogue):
     page.wait_for_url(f"{base}/models/")
     assert page.locator(ROWS).count() == 414
 
+    # a narrow screen: the page does not scroll sideways (the table scrolls in its own box)
+    page.set_viewport_size({"width": 390, "height": 800})
+    for path in ("/models/", "/compare/?models=openai/gpt-4o,anthropic/claude-sonnet-4"):
+        page.goto(f"{base}{path}")
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), path
+
 
 def test_a_models_page_draws_its_price_history(page, catalogue):
     base = catalogue.url
+    outside = []
+    page.route(  # offline: nothing but the app itself is ever fetched
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(base)
+            else (outside.append(route.request.url), route.abort())
+        ),
+    )
     log_in(page, base, "admin")
     page.goto(f"{base}/models/?q=llama-3.3-70b-instruct")
     page.click("#catalog-table a:has-text('Llama 3.3 70B Instruct')")
@@ -85,6 +100,7 @@ def test_a_models_page_draws_its_price_history(page, catalogue):
         {"label": "Input", "points": 3, "ys": [0.12, 0.1, 0.1]},
         {"label": "Output", "points": 3, "ys": [0.38, 0.32, 0.32]},
     ]
+    assert outside == []
     # the canvas really has ink on it
     assert page.evaluate(
         """() => {
