@@ -40,7 +40,7 @@ def test_a_stop_writes_every_queued_row(transactional_db, tmp_path):
     assert key.last_used_at == WHEN
 
 
-def test_rows_the_database_refuses_are_spilled_then_replayed(db, tmp_path, monkeypatch):
+def test_rows_the_database_refuses_are_spilled_then_replayed(transactional_db, tmp_path, monkeypatch):
     import usage.services
 
     key, _ = api_key_create(name="k")
@@ -66,7 +66,7 @@ def test_rows_the_database_refuses_are_spilled_then_replayed(db, tmp_path, monke
     assert entries[0].extra_usage == {"cost_details": {"upstream_inference_cost": None}}
 
 
-def test_a_spill_file_stays_until_the_database_takes_it(db, tmp_path, monkeypatch):
+def test_a_spill_file_stays_until_the_database_takes_it(transactional_db, tmp_path, monkeypatch):
     import usage.services
 
     key, _ = api_key_create(name="k")
