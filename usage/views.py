@@ -22,6 +22,16 @@ from usage.models import LedgerEntry
 GROUPS = {"model": "Model", "key": "Key", "provider": "Provider"}
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    """Text a spreadsheet would run as a formula (a key named "=HYPERLINK(...)") is kept as text."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 class _Echo:
     """A file-like object whose write() returns the line, for csv.writer in a streamed response."""
 
@@ -37,7 +47,7 @@ def _csv_response(
     def lines() -> Iterator[str]:
         yield writer.writerow(header)
         for row in rows:
-            yield writer.writerow(row)
+            yield writer.writerow([_cell(value) for value in row])
 
     # Under ASGI Django would read a sync iterator whole into memory before sending it: hand it an async one
     # that pulls a batch of lines at a time from the database thread.

@@ -274,3 +274,18 @@ def test_the_filter_suggests_only_models_and_providers_of_visible_traffic(client
     assert '<datalist id="providers"><option value="Anthropic"><option value="OpenAI"></datalist>' in (
         response.content.decode()
     )
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_kept_as_text(client, admin_user, ledger):
+    key = make_key('=HYPERLINK("http://evil")', admin_user)
+    LedgerEntry.objects.create(
+        api_key=key, created_at=NOW, requested_model="@sum", http_status=400, status="rejected",
+        error_message="-1 is not a valid max_tokens",
+    )  # fmt: skip
+
+    response = log_in(client, admin_user).get(f"/activity/export.csv?key={key.id}")
+
+    line = b"".join(response.streaming_content).decode().splitlines()[1]
+    assert ',"\'=HYPERLINK(""http://evil"")",tl-=HYPERLINK("h,' in line
+    assert ",'@sum,," in line
+    assert line.endswith(",'-1 is not a valid max_tokens")
