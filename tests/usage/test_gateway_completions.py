@@ -205,3 +205,10 @@ def test_a_client_that_leaves_mid_stream_closes_the_upstream_and_is_logged_cance
     assert (row.status, row.http_status, row.error_code) == ("cancelled", 499, "client_closed")
     assert 2 <= row.completion_tokens < 20  # the content chunks relayed before the client left
     assert row.computed_cost == row.completion_tokens * Decimal("0.0000006")
+
+
+def test_nul_characters_in_the_user_tag_do_not_lose_the_row(gateway_server, client):
+    client.chat.completions.create(model="openai/gpt-4o-mini", messages=MESSAGES, user="a\x00b")
+
+    [row] = gateway_server.ledger(1)
+    assert row.user_tag == "a\ufffdb"

@@ -76,3 +76,42 @@ def test_a_spill_file_stays_until_the_database_takes_it(transactional_db, tmp_pa
 
     assert writer.replay() == 0
     assert len(list((tmp_path / "spill").glob("*.jsonl"))) == 1
+
+
+def test_a_row_that_began_before_a_reprice_is_costed_at_the_old_price(transactional_db, tmp_path):
+    from datetime import timedelta
+
+    from catalog.models import PriceVersion
+    from tests.usage.gateway_data import make_catalogue
+
+    old = make_catalogue()["openai/gpt-4o-mini"]
+    old.valid_to = WHEN
+    old.save()
+    PriceVersion.objects.create(
+        catalog_model=old.catalog_model, valid_from=WHEN, prompt=Decimal("1"), completion=Decimal("1")
+    )
+    key, _ = api_key_create(name="k")
+    late = row(key, 12) | {
+        "created_at": WHEN - timedelta(seconds=1),
+        "catalog_model_id": old.catalog_model_id,
+        "computed_cost": None,
+        "_reprice": True,
+    }
+    writer = LedgerWriter(tmp_path / "spill")
+
+    writer._write([late])
+
+    entry = LedgerEntry.objects.get()
+    assert entry.price_version == old
+    assert entry.computed_cost == Decimal("0.0000066")  # 12 × 0.00000015 + 8 × 0.0000006
+
+
+def test_one_bad_row_does_not_take_its_batch_down(transactional_db, tmp_path):
+    key, _ = api_key_create(name="k")
+    bad = row(key, 2) | {"http_status": -1}  # refused by the database (a positive integer column)
+    writer = LedgerWriter(tmp_path / "spill")
+
+    writer._write([row(key, 1), bad, row(key, 3)])
+
+    assert sorted(LedgerEntry.objects.values_list("prompt_tokens", flat=True)) == [1, 3]
+    assert writer.spilled == 1

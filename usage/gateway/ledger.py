@@ -41,6 +41,18 @@ def _load(line: bytes) -> dict[str, Any]:
     return row
 
 
+def _clean(row: dict[str, Any]) -> None:
+    """NUL characters (which PostgreSQL refuses in text and JSON) become U+FFFD."""
+    for name, value in row.items():
+        if isinstance(value, str):
+            if "\x00" in value:
+                row[name] = value.replace("\x00", "\ufffd")
+        elif isinstance(value, dict) and value:
+            dumped = orjson.dumps(value)
+            if b"\\u0000" in dumped:
+                row[name] = orjson.loads(dumped.replace(b"\\u0000", b"\\ufffd"))
+
+
 def _reprice(row: dict[str, Any]) -> None:
     """The cost at the price version valid when the request began (older than the one in memory)."""
     from catalog.selectors import price_at
@@ -129,13 +141,24 @@ class LedgerWriter:
         try:
             close_old_connections()
             for row in rows:
+                _clean(row)
                 if row.pop("_reprice", False):
                     _reprice(row)
             self.written += ledger_record_many(rows=rows)
+            return
         except Exception:
-            log.exception("ledger write failed; %d rows spilled to %s", len(rows), self.spill_dir)
+            log.exception("ledger batch of %d rows not written; trying them one by one", len(rows))
             connection.close()
-            self._spill(rows)
+        refused = []
+        for row in rows:  # one bad row must not take its batch down with it
+            try:
+                self.written += ledger_record_many(rows=[row])
+            except Exception:
+                connection.close()
+                refused.append(row)
+        if refused:
+            log.error("ledger: %d rows spilled to %s", len(refused), self.spill_dir)
+            self._spill(refused)
 
     def _spill(self, rows: list[dict[str, Any]]) -> None:
         self.spill_dir.mkdir(parents=True, exist_ok=True)
@@ -161,11 +184,13 @@ class LedgerWriter:
         for path in sorted(self.spill_dir.glob("*.jsonl")):
             try:
                 rows = [_load(line) for line in path.read_bytes().splitlines() if line.strip()]
+                for row in rows:
+                    _clean(row)
                 ledger_record_many(rows=rows)
             except Exception:
                 log.exception("ledger spill %s not replayed yet", path)
                 connection.close()
-                return replayed
+                continue
             path.unlink()
             replayed += len(rows)
         if replayed:
