@@ -296,3 +296,28 @@ def test_the_page_reads_the_catalogue_in_a_constant_number_of_queries(
         response = member_client.get("/playground/")
 
     assert len(config_of(response)["models"]) == 30
+
+
+def test_most_used_models_count_rolled_up_hours_and_the_raw_ledger_since(member_client, member):
+    from usage.rollups import rollup_catch_up
+
+    for model_id in ("a/one", "b/two", "c/three"):
+        make_model(model_id)
+    key = make_key(member)
+    for _ in range(3):
+        make_entry(key, "a/one", created_at=timezone.now() - timedelta(days=2))
+    for _ in range(2):
+        # Requested through a router: the model that served counts.
+        make_entry(
+            key, "openrouter/auto", served_model="b/two", created_at=timezone.now() - timedelta(days=2)
+        )
+    for _ in range(5):
+        make_entry(key, "b/two", created_at=timezone.now() - timedelta(days=40))  # too long ago
+    rollup_catch_up()
+    LedgerEntry.objects.all().delete()  # as retention would: the rollups keep the counts
+    for _ in range(4):
+        make_entry(key, "c/three")  # not rolled up yet
+
+    models = config_of(member_client.get("/playground/"))["models"]
+
+    assert [(m["id"], m["frequent"]) for m in models] == [("c/three", True), ("a/one", True), ("b/two", True)]
