@@ -130,7 +130,7 @@ class Gateway:
     async def load_spend(self, key: KeyInfo, since: datetime | None) -> Decimal:
         from usage.selectors import key_spend_since
 
-        await asyncio.get_running_loop().run_in_executor(None, self.writer.wait_idle, 5.0)
+        await asyncio.get_running_loop().run_in_executor(None, self.writer.wait_flushed, 5.0)
         return await self.in_db(lambda: key_spend_since(api_key_id=key.id, since=since))
 
     async def refresh_catalogue(self) -> None:
@@ -454,10 +454,13 @@ class Gateway:
                     if not event.startswith(b"data: {"):
                         continue
                     events += 1
-                    if events == 1:
-                        row["ttft_ms"] = int((time.monotonic() - started) * 1000)
-                        self.read_reply(_event_json(event), row)
-                    elif b'"usage"' in event or b'"error"' in event:
+                    if events == 1 or "ttft_ms" not in row:
+                        parsed = _event_json(event)
+                        if events == 1:
+                            self.read_reply(parsed, row)
+                        if _has_output(parsed):
+                            row["ttft_ms"] = int((time.monotonic() - started) * 1000)
+                    if b'"usage"' in event or b'"error"' in event:
                         parsed = _event_json(event)
                         if isinstance(parsed.get("usage"), dict):
                             usage = parsed["usage"]
@@ -545,7 +548,7 @@ class Gateway:
         from usage.selectors import key_spend_since
 
         since = limits_module.period_start(key.budget_period, datetime.now(UTC))
-        await asyncio.get_running_loop().run_in_executor(None, self.writer.wait_idle, 5.0)
+        await asyncio.get_running_loop().run_in_executor(None, self.writer.wait_flushed, 5.0)
         spent = await self.in_db(lambda: key_spend_since(api_key_id=key.id, since=since))
         limit = key.budget_usd
         data = {
@@ -561,6 +564,17 @@ class Gateway:
             "allowed_models": list(key.allowed_models) or None,
         }
         return orjson.dumps({"data": data})
+
+
+def _has_output(chunk: dict) -> bool:
+    """Does this stream chunk carry output (content, text, reasoning or a tool call)?"""
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return False
+    delta = choices[0].get("delta")
+    if isinstance(delta, dict):
+        return bool(delta.get("content") or delta.get("reasoning") or delta.get("tool_calls"))
+    return bool(choices[0].get("text"))
 
 
 def _event_json(event: bytes) -> dict:

@@ -74,12 +74,15 @@ class LedgerWriter:
         self.spilled = 0
         self._spill_seq = 0
         self.pending = 0  # rows queued and not yet written or spilled
+        self.queued = 0  # rows queued since the start
+        self.done = 0  # rows written or spilled since the start
         self.changed = threading.Condition()
 
     # ---- the event loop's side ----
     def record(self, row: dict[str, Any]) -> None:
         with self.changed:
             self.pending += 1
+            self.queued += 1
         self.queue.put(row)
 
     def start(self) -> None:
@@ -98,6 +101,12 @@ class LedgerWriter:
         """Until every queued row is written or spilled."""
         with self.changed:
             return self.changed.wait_for(lambda: self.pending == 0, timeout)
+
+    def wait_flushed(self, timeout: float = 10.0) -> bool:
+        """Until the rows queued so far are written or spilled (later ones need not be)."""
+        with self.changed:
+            target = self.queued
+            return self.changed.wait_for(lambda: self.done >= target, timeout)
 
     def wait_written(self, count: int, timeout: float = 10.0) -> bool:
         """Until `count` rows in all were written or spilled since the start (tests)."""
@@ -129,6 +138,7 @@ class LedgerWriter:
                 self._write(rows)
                 with self.changed:
                     self.pending -= len(rows)
+                    self.done += len(rows)
                     self.changed.notify_all()
         finally:
             connection.close()
