@@ -19,12 +19,13 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
-def _plain_http(settings):
-    """Tests talk plain http to the test client and loopback servers."""
+def _test_settings(settings):
+    """Plain http to the test client and loopback servers; a fast password hasher."""
     settings.SECURE_SSL_REDIRECT = False
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     settings.SECURE_HSTS_SECONDS = 0
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 
 
 @pytest.fixture

@@ -16,11 +16,6 @@ pytestmark = pytest.mark.django_db
 CURRENT = [SMALL, VISION, FREE, AUTO, IMAGE_GEN]
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def catalogue():
     build_catalogue()

@@ -27,7 +27,6 @@ def oracle(keep) -> set[str]:
 
 @pytest.fixture
 def get(client, django_user_model, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     sync_snapshot()
     client.force_login(django_user_model.objects.create_user("reader", password="x"))
 

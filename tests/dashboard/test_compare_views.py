@@ -18,11 +18,6 @@ from tests.dashboard.ledger_data import build_ledger
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def get(client, member):
     build_catalogue()

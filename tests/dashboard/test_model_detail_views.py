@@ -21,11 +21,6 @@ T2 = datetime(2026, 5, 1, tzinfo=UTC)
 SEEN = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def repriced():
     return make_model(
