@@ -22,8 +22,6 @@ from usage.selectors import playground_keys, playground_ledger_entry, playground
 
 PLAYGROUND_KEY = "playground"  # the key choice meaning "my playground key, created on first use"
 MOST_USED_LIMIT = 8
-# Request parameters the page offers, shown for a model when its supported_parameters lists them.
-PARAMETERS = ("temperature", "max_tokens", "top_p", "top_k", "frequency_penalty", "presence_penalty", "seed")
 
 
 def _error(message: str, status: int) -> JsonResponse:
@@ -98,7 +96,6 @@ def playground(request):
     config = {
         "models": models,
         "keys": keys,
-        "parameters": PARAMETERS,
         "endpoint": "/api/v1/chat/completions",
         "token_url": reverse("playground_token"),
         "ledger_url": reverse("playground_ledger_row"),

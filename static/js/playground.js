@@ -21,9 +21,11 @@
   };
   const slots = Array.from(document.querySelectorAll("select.pg-model"));
   const slotLabels = Array.from(document.querySelectorAll(".pg-model-slot"));
-  const NUMERIC = ["temperature", "max_tokens", "top_p", "top_k", "frequency_penalty", "presence_penalty", "seed"];
+  // The parameters the page offers, each shown when a chosen model lists it in supported_parameters.
+  const NUMERIC = ["temperature", "max_tokens", "top_p", "top_k", "frequency_penalty", "presence_penalty",
+    "repetition_penalty", "min_p", "seed"];
   const INTEGER = new Set(["max_tokens", "top_k", "seed"]);
-  const SDK_NATIVE = new Set(["temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty", "seed"]);
+  const SDK_NATIVE = new Set(["temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty", "seed", "stop"]);
 
   let state = { system: "", turns: [], models: [slots[0].value, "", ""], compare: false, params: {} };
   let tokenCache = null; // {choice (the key select's value), token, expiresAt (ms)}
@@ -91,6 +93,8 @@
       const value = INTEGER.has(name) ? parseInt(raw, 10) : parseFloat(raw);
       if (Number.isFinite(value)) params[name] = value;
     }
+    const stop = $("pg-stop-seq").value;
+    if (stop) params.stop = stop;
     if (els.reasoning.value) params.reasoning = { effort: els.reasoning.value };
     return params;
   }
@@ -131,6 +135,7 @@
     els.system.value = state.system || "";
     const params = state.params || {};
     for (const name of NUMERIC) $("pg-" + name).value = params[name] === undefined ? "" : params[name];
+    $("pg-stop-seq").value = typeof params.stop === "string" ? params.stop : "";
     els.reasoning.value = params.reasoning ? params.reasoning.effort : "";
   }
   function filterModels() {

@@ -41,6 +41,8 @@ stream = client.chat.completions.create(
             "content": "Say hello"
         }}
     ],
+    temperature=0.3,
+    max_tokens=50,
     stream=True,
 )
 for chunk in stream:
@@ -101,6 +103,8 @@ def test_a_prompt_streams_its_reply_in_pieces_with_the_cost_line_and_a_ledger_ro
         cost="0.0057",
     )
     page.evaluate(RECORD_PIECES)
+    page.fill("#pg-temperature", "0.3")
+    page.fill("#pg-max_tokens", "50")
 
     send(page, "Say hello")
 
@@ -136,7 +140,13 @@ def test_a_prompt_streams_its_reply_in_pieces_with_the_cost_line_and_a_ledger_ro
     assert (entry.computed_cost, entry.reported_cost) == (Decimal("0.00575"), Decimal("0.0057"))
     assert entry.api_key.owner == member and entry.api_key.is_playground
     assert reply.locator(".pg-ledger-link").get_attribute("href") == f"/activity/{entry.pk}/"
-    assert playground.fake.last.json["messages"] == [{"role": "user", "content": "Say hello"}]
+    assert playground.fake.last.json == {
+        "model": "openai/gpt-4o",
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "stream": True,
+        "temperature": 0.3,
+        "max_tokens": 50,
+    }
 
     # View code: the exact request just sent, with the key as a placeholder (never the page's token).
     page.click("#pg-view-code")
