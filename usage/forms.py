@@ -55,6 +55,8 @@ class RangeForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        if not cleaned.get("range") and (cleaned.get("start") or cleaned.get("end")):
+            cleaned["range"] = "custom"  # dates alone mean a custom range
         if cleaned.get("range") == "custom" and not (cleaned.get("start") and cleaned.get("end")):
             self.add_error("start", "A custom range needs a start and an end date.")
         _check_dates(cleaned, self)

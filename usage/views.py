@@ -79,7 +79,14 @@ def _range(request) -> tuple[RangeForm, reports.SpendReport | None]:
 @require_GET
 def spend(request):
     form, report = _range(request)
-    context = {"form": form, "report": report, "ranges": RANGES, "groups": GROUPS}
+    period_name = form.cleaned_data.get("range") if form.is_valid() else form.data.get("range")
+    context = {
+        "form": form,
+        "report": report,
+        "ranges": RANGES,
+        "groups": GROUPS,
+        "period_name": period_name or "7d",
+    }
     if report is not None:
         context["chart"] = report.chart
     return render(request, "usage/spend.html", context, status=200 if report else 400)

@@ -46,6 +46,10 @@
   if (form) {
     form.addEventListener("change", function (event) {
       if (event.target.name === "range" && event.target.value !== "custom") form.submit();
+      if (event.target.type === "date") {
+        var custom = form.querySelector("input[name=range][value=custom]");
+        if (custom) custom.checked = true;
+      }
     });
   }
 })();

@@ -254,3 +254,11 @@ def test_long_ranges_read_daily_rollups_and_give_the_same_figures_as_the_raw_led
         ("ops (tl-ops…)", D("0.8771")),
         ("alpha (tl-alpha…)", D("0.0122")),
     ]
+
+
+def test_dates_alone_mean_a_custom_range(client, admin_user, ledger):
+    response = get_spend(client, admin_user, "start=2026-11-30&end=2026-11-30")
+
+    report = response.context["report"]
+    assert (report.start.isoformat(), report.totals.requests) == ("2026-11-30T00:00:00+00:00", 5)
+    assert '<input type="radio" name="range" value="custom" checked>' in response.content.decode()
