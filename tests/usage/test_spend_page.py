@@ -262,3 +262,20 @@ def test_dates_alone_mean_a_custom_range(client, admin_user, ledger):
     report = response.context["report"]
     assert (report.start.isoformat(), report.totals.requests) == ("2026-11-30T00:00:00+00:00", 5)
     assert '<input type="radio" name="range" value="custom" checked>' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "name, start, unit",
+    [
+        ("today", "2026-11-30T00:00:00+00:00", "hour"),
+        ("7d", "2026-11-23T13:00:00+00:00", "day"),  # the last 7 × 24 hours, this one included
+        ("30d", "2026-10-31T13:00:00+00:00", "day"),
+        ("month", "2026-11-01T00:00:00+00:00", "day"),
+    ],
+)
+def test_preset_ranges_end_now(client, admin_user, ledger, name, start, unit):
+    response = get_spend(client, admin_user, f"range={name}")
+
+    report = response.context["report"]
+    assert (report.start.isoformat(), report.end, report.granularity) == (start, NOW, unit)
+    assert f'<input type="radio" name="range" value="{name}" checked>' in response.content.decode()
