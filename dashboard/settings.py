@@ -154,6 +154,10 @@ CATALOG_SYNC_SCHEDULE = env.env_cron("CATALOG_SYNC_SCHEDULE", "17 * * * *")
 ROLLUP_SCHEDULE = env.env_cron("ROLLUP_SCHEDULE", "*/5 * * * *")
 RETENTION_SCHEDULE = env.env_cron("RETENTION_SCHEDULE", "40 3 * * *")
 LEDGER_RETENTION_DAYS = env.env_int("LEDGER_RETENTION_DAYS", 0, minimum=0)  # 0 keeps raw rows for ever
+UPSTREAM_PROBE_SCHEDULE = env.env_cron("UPSTREAM_PROBE_SCHEDULE", "*/5 * * * *")
+UPSTREAM_PROBE_KEEP = env.env_int("UPSTREAM_PROBE_KEEP", 288, minimum=1)  # probes kept per upstream
+UPSTREAM_PROBE_TIMEOUT_SECONDS = env.env_float("UPSTREAM_PROBE_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+PROVIDER_ENDPOINTS_SCHEDULE = env.env_cron("PROVIDER_ENDPOINTS_SCHEDULE", "23 */6 * * *")
 
 # --- OpenRouter and the gateway -----------------------------------------------------------------------------
 OPENROUTER_API_KEY = env.env_str("OPENROUTER_API_KEY")

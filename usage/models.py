@@ -190,3 +190,61 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} rollups complete until {self.complete_until}"
+
+
+class Upstream(TimestampedModel):
+    """An OpenAI-compatible server the gateway may send requests to (docs/routing.md).
+
+    The key's value is never stored: `api_key_env` names the environment variable holding it. The row named
+    "openrouter" (created by a migration, empty prefix) is the default; an empty `base_url` means
+    settings.OPENROUTER_BASE_URL. Validation (http(s) URL, variable present, no overlapping prefixes) is in
+    usage.upstreams.upstream_validate, called by clean().
+    """
+
+    DEFAULT_NAME = "openrouter"
+
+    name = models.SlugField(max_length=50, unique=True)
+    base_url = models.CharField(
+        max_length=500, blank=True, help_text="e.g. http://127.0.0.1:8001/v1; empty: OPENROUTER_BASE_URL"
+    )
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Name of the environment variable holding the key; empty for a keyless server",
+    )
+    model_prefix = models.CharField(
+        max_length=100, blank=True, help_text='Model ids starting with this go here, e.g. "local/"'
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from usage.upstreams import upstream_validate
+
+        upstream_validate(upstream=self)
+
+
+class UpstreamProbe(models.Model):
+    """One health check of an upstream (GET <base_url>/models); the last UPSTREAM_PROBE_KEEP are kept."""
+
+    upstream = models.ForeignKey(Upstream, on_delete=models.CASCADE, related_name="probes")
+    checked_at = models.DateTimeField()
+    ok = models.BooleanField()
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-checked_at"]
+        indexes = [
+            # Status page and pruning: an upstream's latest probes.
+            models.Index(fields=["upstream", "-checked_at"], name="probe_upstream_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.upstream_id} {self.checked_at:%Y-%m-%d %H:%M} {'up' if self.ok else 'down'}"
