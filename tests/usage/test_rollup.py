@@ -225,3 +225,18 @@ def test_no_cache_savings_without_a_cache_read_price(db):
     rollup_catch_up(now=NOW)
 
     assert HourlyRollup.objects.get().cache_savings == D(0)
+
+
+def test_prune_says_why_it_deleted_nothing(db, settings):
+    settings.LEDGER_RETENTION_DAYS = 0
+    out = StringIO()
+
+    call_command("prune_ledger", stdout=out)
+    call_command("prune_ledger", "--days", "5", stdout=out)
+
+    assert out.getvalue().splitlines() == [
+        "prune ok: deleted=0 (LEDGER_RETENTION_DAYS=0 keeps every row)",
+        "prune ok: deleted=0 (nothing is rolled up yet)",
+    ]
+    with pytest.raises(CommandError, match="--days must be 0 or more; got -1"):
+        call_command("prune_ledger", "--days", "-1")

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         result = ledger_prune(days=days)
         if result.cutoff is None:
             kept = days if days is not None else settings.LEDGER_RETENTION_DAYS
-            reason = "retention is 0 (keep all)" if not kept else "nothing rolled up yet"
+            reason = "LEDGER_RETENTION_DAYS=0 keeps every row" if not kept else "nothing is rolled up yet"
             self.stdout.write(f"prune ok: deleted=0 ({reason})")
             return
         self.stdout.write(f"prune ok: deleted={result.deleted} older_than={result.cutoff.isoformat()}")
