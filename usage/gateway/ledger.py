@@ -11,6 +11,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -124,15 +125,17 @@ class LedgerWriter:
                 except queue.Empty:
                     continue
                 rows = []
+                deadline = time.monotonic() + self.interval  # gather a batch: few transactions, few wake-ups
                 while True:
                     if item is STOP:
                         stopping = True
                     else:
                         rows.append(item)
-                    if len(rows) >= BATCH:
+                    wait = deadline - time.monotonic()
+                    if len(rows) >= BATCH or stopping or wait <= 0:
                         break
                     try:
-                        item = self.queue.get_nowait()
+                        item = self.queue.get(timeout=wait)
                     except queue.Empty:
                         break
                 self._write(rows)
