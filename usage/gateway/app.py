@@ -255,6 +255,8 @@ class Gateway:
             await self.forward(endpoint, scope, receive, send, raw, body, row, catalogue, started)
         finally:
             row["latency_ms"] = int((time.monotonic() - started) * 1000)
+            if "status" not in row:  # an unexpected failure (answered 500 by __call__): still a row
+                row.update(http_status=500, status="error", error_code="internal_error")
             self.finish(row, key, ticket, now)
 
     async def read_body(self, scope, receive) -> bytes:
