@@ -9,6 +9,7 @@ NAV = [
     ("Activity", "activity"),
     ("Keys", "keys"),
     ("Playground", "playground"),
+    ("Status", "status"),
 ]
 
 

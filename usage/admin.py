@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from usage.models import ApiKey, LedgerEntry
+from usage.models import ApiKey, LedgerEntry, Upstream, UpstreamProbe
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -102,6 +102,27 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["api_key"]
     show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# --- Upstreams (docs/routing.md): validation in Upstream.clean(); the key's value is never shown ---
+@admin.register(Upstream)
+class UpstreamAdmin(admin.ModelAdmin):
+    list_display = ["name", "base_url", "model_prefix", "api_key_env", "enabled", "updated_at"]
+    list_filter = ["enabled"]
+    fields = ["name", "base_url", "api_key_env", "model_prefix", "enabled"]
+
+
+@admin.register(UpstreamProbe)
+class UpstreamProbeAdmin(admin.ModelAdmin):
+    list_display = ["checked_at", "upstream", "ok", "http_status", "latency_ms", "error"]
+    list_filter = ["ok", "upstream"]
+    list_select_related = ["upstream"]
 
     def has_add_permission(self, request):
         return False

@@ -24,3 +24,24 @@ def prune_ledger() -> int:
     from usage.rollups import ledger_prune
 
     return ledger_prune().deleted
+
+
+# --- Upstream health and provider endpoints (docs/routing.md) ---
+PROBE_EXPIRES_SECONDS = 4 * 60  # the default UPSTREAM_PROBE_SCHEDULE runs every 5 minutes
+PROVIDER_ENDPOINTS_EXPIRES_SECONDS = 5 * 60 * 60  # the default PROVIDER_ENDPOINTS_SCHEDULE runs every 6 hours
+
+
+@shared_task(name="usage.probe_upstreams", ignore_result=True, expires=PROBE_EXPIRES_SECONDS)
+def probe_upstreams() -> int:
+    from usage.upstreams import upstream_probe_all
+
+    return len(upstream_probe_all())
+
+
+@shared_task(
+    name="usage.sync_provider_endpoints", ignore_result=True, expires=PROVIDER_ENDPOINTS_EXPIRES_SECONDS
+)
+def sync_provider_endpoints() -> int:
+    from usage.provider_endpoints import provider_endpoints_sync_recent
+
+    return provider_endpoints_sync_recent().fetched
