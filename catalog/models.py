@@ -176,3 +176,38 @@ class SyncLock(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ProviderEndpoint(models.Model):
+    """One provider serving a model, from GET /models/{author}/{slug}/endpoints (replaced whole per fetch).
+
+    Prices are USD per token (None: variable); latency/throughput are kept as OpenRouter reports them.
+    """
+
+    catalog_model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="endpoints")
+    name = models.CharField(max_length=300, blank=True)  # "OpenAI: GPT-4"
+    provider_name = models.CharField(max_length=100)  # "OpenAI"
+    tag = models.CharField(max_length=100, blank=True)  # "openai" or "deepinfra/fp8"
+    quantization = models.CharField(max_length=40, blank=True)
+    context_length = models.PositiveBigIntegerField(null=True, blank=True)
+    max_completion_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    max_prompt_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    pricing = models.JSONField(default=dict, blank=True)  # as received
+    prompt = models.DecimalField(**PRICE, null=True, blank=True)
+    completion = models.DecimalField(**PRICE, null=True, blank=True)
+    uptime_last_30m = models.FloatField(null=True, blank=True)  # percent
+    latency_last_30m = models.JSONField(null=True, blank=True)  # {"p50": ..} or a number, as received
+    throughput_last_30m = models.JSONField(null=True, blank=True)
+    supported_parameters = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=40, blank=True)
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["catalog_model", "provider_name", "tag"]
+        indexes = [
+            # The model page's providers table: one model's endpoints.
+            models.Index(fields=["catalog_model", "provider_name"], name="endpoint_model_provider_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.catalog_model_id} via {self.provider_name}"
