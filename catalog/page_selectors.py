@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion, SyncRun
+from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion, ProviderEndpoint, SyncRun
 from catalog.pricing import is_free, is_variable, per_million
 
 # Columns the /models/ table sorts by: key -> how to read the value from a CatalogueRow.
@@ -274,4 +274,19 @@ def model_choices() -> list[tuple[str, str]]:
         CatalogModel.objects.filter(retired_at__isnull=True)
         .order_by("model_id")
         .values_list("model_id", "name")
+    )
+
+
+def provider_endpoints(*, catalog_model_id: int) -> list[ProviderEndpoint]:
+    """A model's provider endpoints (model page), cheapest output first, unknown prices last."""
+    rows = list(ProviderEndpoint.objects.filter(catalog_model_id=catalog_model_id))
+    return sorted(
+        rows,
+        key=lambda e: (
+            e.completion is None,
+            e.completion or 0,
+            e.prompt is None,
+            e.prompt or 0,
+            e.provider_name,
+        ),
     )

@@ -169,6 +169,7 @@ def model_detail(request, author: str, slug: str):
             "max_output": max_output,
             "moderated": (model.top_provider or {}).get("is_moderated"),
             "traffic": usage_selectors.model_traffic(user=request.user, model_id=model.model_id),
+            "providers": catalog_selectors.provider_endpoints(catalog_model_id=model.pk),
         },
     )
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import health, model_pages, views
+from dashboard import health, model_pages, provider_pages, views
 from dashboard import playground as playground_views
 
 urlpatterns = [
@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("catalog.urls")),  # catalog:models, catalog:changes, catalog:changes_feed
     path("models/<str:author>/<path:slug>/", model_pages.model_detail, name="model_detail"),
     path("compare/", model_pages.compare, name="compare"),
+    path("providers/refresh/", provider_pages.providers_refresh, name="providers_refresh"),
     path("playground/", playground_views.playground, name="playground"),
     path("playground/token/", playground_views.playground_token, name="playground_token"),
     path("playground/ledger-row/", playground_views.playground_ledger_row, name="playground_ledger_row"),

@@ -168,3 +168,18 @@ def playground_ledger_entry(
         .order_by("-created_at", "-id")
         .first()
     )
+
+
+# ---- Models with traffic (the scheduled provider-endpoints fetch, usage/provider_endpoints.py) ----
+
+
+def models_with_recent_traffic(*, since: datetime) -> list[str]:
+    """Catalogue model ids requests were served or asked for since `since` (raw ledger + hourly rollups)."""
+    from catalog.models import CatalogModel
+    from usage.models import HourlyRollup
+
+    served = LedgerEntry.objects.filter(created_at__gte=since, catalog_model__isnull=False)
+    ids = set(served.values_list("catalog_model__model_id", flat=True).distinct())
+    rolled = HourlyRollup.objects.filter(hour__gte=since).exclude(model="")
+    ids |= set(rolled.values_list("model", flat=True).distinct())
+    return sorted(CatalogModel.objects.filter(model_id__in=ids).values_list("model_id", flat=True))
