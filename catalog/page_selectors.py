@@ -290,3 +290,12 @@ def provider_endpoints(*, catalog_model_id: int) -> list[ProviderEndpoint]:
             e.provider_name,
         ),
     )
+
+
+def endpoints_of_provider(*, provider_name: str) -> list[ProviderEndpoint]:
+    """Every fetched endpoint of one provider (the provider page linked from the spend page), by model id."""
+    return list(
+        ProviderEndpoint.objects.filter(provider_name=provider_name)
+        .select_related("catalog_model")
+        .order_by("catalog_model__model_id", "tag")
+    )

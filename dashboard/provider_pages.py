@@ -1,12 +1,13 @@
-"""The model page's "Refresh providers" button: fetch the model's provider endpoints now, then go back."""
+"""Provider endpoints on pages: the model page's "Refresh providers" button, and one provider's models."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
+from catalog import page_selectors
 from catalog.endpoints import EndpointsError, catalog_fetch_endpoints
 from catalog.models import CatalogModel
 
@@ -24,3 +25,10 @@ def providers_refresh(request):
         messages.success(request, f"Providers refreshed: {len(endpoints)} endpoint(s).")
     author, _, slug = model_id.partition("/")
     return redirect("model_detail", author=author, slug=slug)
+
+
+@require_GET
+def provider_detail(request, name: str):
+    """/providers/<name>/: the models this provider serves (last fetched), each linking to its providers."""
+    endpoints = page_selectors.endpoints_of_provider(provider_name=name)
+    return render(request, "dashboard/provider_detail.html", {"name": name, "endpoints": endpoints})

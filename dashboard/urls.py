@@ -15,6 +15,7 @@ urlpatterns = [
     path("models/<str:author>/<path:slug>/", model_pages.model_detail, name="model_detail"),
     path("compare/", model_pages.compare, name="compare"),
     path("providers/refresh/", provider_pages.providers_refresh, name="providers_refresh"),
+    path("providers/<path:name>/", provider_pages.provider_detail, name="provider_detail"),
     path("playground/", playground_views.playground, name="playground"),
     path("playground/token/", playground_views.playground_token, name="playground_token"),
     path("playground/ledger-row/", playground_views.playground_ledger_row, name="playground_ledger_row"),

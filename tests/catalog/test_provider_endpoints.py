@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from catalog.endpoints import EndpointsError, catalog_fetch_endpoints
-from catalog.models import ProviderEndpoint
+from catalog.models import CatalogModel, ProviderEndpoint
 from tests.catalog.page_factories import make_model
 from tests.conftest import LiveASGIServer
 
@@ -256,3 +256,31 @@ def test_refresh_needs_a_post_and_a_known_model(client, member):
     client.force_login(member)
     assert client.get("/providers/refresh/").status_code == 405
     assert client.post("/providers/refresh/", {"model": "nobody/nothing"}).status_code == 404
+
+
+def test_the_spend_page_links_each_provider_to_its_models_providers(client, admin_user, time_machine):
+    from tests.usage.spend_data import NOW as SPEND_NOW
+    from tests.usage.spend_data import build_ledger
+
+    time_machine.move_to(SPEND_NOW, tick=False)
+    build_ledger(member=admin_user, admin=admin_user)
+    gpt = CatalogModel.objects.get(model_id="openai/gpt-4o")
+    ProviderEndpoint.objects.create(
+        catalog_model=gpt, provider_name="Azure", tag="azure", prompt=Decimal("0.0000025"),
+        completion=Decimal("0.00001"), context_length=128000, uptime_last_30m=97.25, fetched_at=NOW,
+    )  # fmt: skip
+    client.force_login(admin_user)
+
+    spend = client.get("/spend/?range=today").content.decode()
+    assert '<td><a href="/providers/Azure/">Azure</a></td>' in spend
+    assert '<td><a href="/providers/Anthropic/">Anthropic</a></td>' in spend
+    assert "<td>(no provider)</td>" in spend
+
+    page = client.get("/providers/Azure/").content.decode()
+    start = page.index('<tr data-model="openai/gpt-4o">')
+    row = page[start : page.index("</tr>", start)]
+    assert '<a href="/models/openai/gpt-4o/#model-providers">openai/gpt-4o</a>' in row
+    for cell in ("azure", "128,000", "$2.50", "$10.00", "97.3%", "2026-11-30 12:00 UTC"):
+        assert f">{cell}<" in row
+    empty = client.get("/providers/Anthropic/").content.decode()
+    assert "No endpoints of Anthropic fetched yet" in empty
