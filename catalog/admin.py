@@ -7,7 +7,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 
-from catalog.models import CatalogModel, PriceVersion, SyncRun
+from catalog.models import CatalogModel, PriceVersion, ProviderEndpoint, SyncRun
 
 
 def enqueue_sync() -> None:
@@ -130,3 +130,20 @@ class SyncRunAdmin(admin.ModelAdmin):
             request, "Catalogue sync queued; reload this page to see its result.", messages.SUCCESS
         )
         return HttpResponseRedirect(changelist)
+
+
+@admin.register(ProviderEndpoint)
+class ProviderEndpointAdmin(admin.ModelAdmin):
+    """Read-only: rows come from the endpoints API (manage.py sync_provider_endpoints, docs/routing.md)."""
+
+    list_display = ["catalog_model", "provider_name", "tag", "quantization", "prompt", "completion"]
+    list_display += ["uptime_last_30m", "fetched_at"]
+    list_filter = ["provider_name"]
+    search_fields = ["catalog_model__model_id", "provider_name", "tag"]
+    list_select_related = ["catalog_model"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

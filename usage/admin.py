@@ -117,6 +117,13 @@ class UpstreamAdmin(admin.ModelAdmin):
     list_filter = ["enabled"]
     fields = ["name", "base_url", "api_key_env", "model_prefix", "enabled"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # The default upstream's name is what the docs and the status page call it: disable it, don't rename.
+        return ["name"] if obj is not None and obj.name == Upstream.DEFAULT_NAME else []
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None or obj.name != Upstream.DEFAULT_NAME
+
 
 @admin.register(UpstreamProbe)
 class UpstreamProbeAdmin(admin.ModelAdmin):

@@ -218,3 +218,22 @@ def test_the_command_reports_each_upstream_and_a_summary(tmp_path):
         "probe ok: upstreams=1 down=1",
     ]
     assert "sk-or-never-printed" not in result.stdout + result.stderr
+
+
+def test_the_default_upstream_can_be_disabled_but_not_renamed_or_deleted(client, admin_user):
+    default = Upstream.objects.get(name="openrouter")
+    client.force_login(admin_user)
+    assert client.get(f"/admin/usage/upstream/{default.pk}/delete/").status_code == 403
+    response = client.post(
+        f"/admin/usage/upstream/{default.pk}/change/",
+        {"name": "renamed", "base_url": "", "api_key_env": "", "model_prefix": ""},
+    )
+    assert response.status_code == 302
+    default.refresh_from_db()
+    assert (default.name, default.api_key_env, default.enabled) == ("openrouter", "", False)
+
+
+def test_provider_endpoints_are_listed_read_only_in_the_admin(client, admin_user):
+    client.force_login(admin_user)
+    assert client.get("/admin/catalog/providerendpoint/").status_code == 200
+    assert client.get("/admin/catalog/providerendpoint/add/").status_code == 403
