@@ -206,6 +206,8 @@ def test_the_task_probes_the_loopback_fake_openrouter(fake_openrouter, settings)
 def test_the_command_reports_each_upstream_and_a_summary(tmp_path):
     env = {
         "TOKENLEDGER_DATA_DIR": str(tmp_path),
+        "DATABASE_URL": "",  # a fresh SQLite database in tmp_path, whatever the suite runs on
+        "CELERY_BROKER_URL": "",
         "OPENROUTER_BASE_URL": "http://127.0.0.1:9/v1",
         "OPENROUTER_API_KEY": "sk-or-never-printed",
         "UPSTREAM_PROBE_TIMEOUT_SECONDS": "2",
