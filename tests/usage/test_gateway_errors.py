@@ -93,9 +93,10 @@ def test_a_revoked_key_is_refused(gateway_server, catalogue, make_api_key):
     secret = make_api_key()
     api_key_revoke(api_key=ApiKey.objects.get())
     with pytest.raises(openai.AuthenticationError, match="was revoked"):
-        chat(gateway_server, secret)
+        chat(gateway_server, secret, model="deepseek/deepseek-r1", stream=True)
     [row] = gateway_server.ledger(1)
     assert (row.api_key, row.status, row.error_code) == (ApiKey.objects.get(), "rejected", "revoked_key")
+    assert (row.requested_model, row.stream) == ("deepseek/deepseek-r1", True)
 
 
 def test_an_expired_key_is_refused(gateway_server, catalogue, make_api_key):

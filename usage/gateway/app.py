@@ -227,12 +227,13 @@ class Gateway:
         row: dict[str, Any] = {"created_at": now, "endpoint": endpoint, "api_key_id": None}
         key: KeyInfo | None = None
         ticket = None
+        raw = None
         try:
             try:
+                raw = await self.read_body(scope, receive)
                 key = await self.authenticate(scope, now.timestamp(), check=False)
                 row["api_key_id"] = key.id
                 self.check_key(key, now.timestamp())
-                raw = await self.read_body(scope, receive)
                 body = self.check_body(raw, endpoint, row)
                 catalogue = await self.current_catalogue()
                 self.check_models(body, key, catalogue)
@@ -247,6 +248,9 @@ class Gateway:
                     if refusal is not None:
                         raise GatewayError(refusal.status, refusal.message, refusal.code, refusal.retry_after)
             except GatewayError as exc:
+                if raw is not None and "requested_model" not in row:
+                    with contextlib.suppress(GatewayError):  # what was asked, for the row
+                        self.check_body(raw, endpoint, row)
                 row.update(http_status=exc.status, status="rejected", error_code=exc.code)
                 row["computed_cost"] = Decimal(0)
                 row["error_message"] = exc.message
