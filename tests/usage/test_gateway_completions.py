@@ -89,6 +89,7 @@ def test_a_stream_is_relayed_event_by_event_and_logged_from_its_usage_chunk(gate
         "POST", f"{gateway_server.api_url}/chat/completions", json=body, headers=headers
     ) as resp:
         raw = b"".join(resp.iter_raw())
+        assert resp.headers["x-generation-id"] == "gen-fake-1"
 
     assert raw.startswith(b": OPENROUTER PROCESSING\n\n")
     assert raw.endswith(b"data: [DONE]\n\n")

@@ -456,6 +456,8 @@ class Gateway:
                 data = pending + chunk if pending else chunk
                 parts = data.split(b"\n\n")
                 pending = parts.pop()
+                if len(pending) > 1_048_576:  # not SSE: relay it, stop looking for events
+                    pending = b""
                 for event in parts:
                     if not event.startswith(b"data: {"):
                         continue
