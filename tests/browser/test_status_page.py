@@ -32,5 +32,5 @@ def test_the_status_page_shows_states_and_draws_the_latency_chart(live_asgi, pag
     page.wait_for_selector("#status-chart[data-drawn='2']")
     assert page.inner_text("tr[data-upstream='openrouter'] .badge") == "up"
     assert page.inner_text("tr[data-upstream='local'] .badge") == "down"
-    assert page.inner_text("tr[data-upstream='local'] td:nth-child(7)") == "50.0%"
+    assert page.inner_text("tr[data-upstream='local'] td:nth-child(6)") == "50.0%"
     assert page.locator("nav a.active").inner_text() == "Status"

@@ -103,3 +103,10 @@ def test_an_upstream_never_probed_says_so_and_no_chart_is_drawn(client, member):
     html = response.content.decode()
     assert "not checked yet" in html
     assert "status-chart-data" not in html
+
+
+def test_only_staff_see_the_base_urls(client, member, admin_user, probed):
+    client.force_login(member)
+    assert "http://127.0.0.1:8001/v1" not in client.get("/status/").content.decode()
+    client.force_login(admin_user)
+    assert '<td class="mono">http://127.0.0.1:8001/v1</td>' in client.get("/status/").content.decode()
