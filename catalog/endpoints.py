@@ -37,14 +37,14 @@ def _uptime(value: Any) -> float | None:
 
 
 def _stat(value: Any) -> Any:
-    """A latency/throughput figure as reported: a number or an object of numbers, else None."""
+    """A latency/throughput figure as reported: a number or an object of numbers with a p50, else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return value
     if isinstance(value, dict):
         kept = {k: v for k, v in value.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        return kept or None
+        return kept if "p50" in kept else None
     return None
 
 
