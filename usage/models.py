@@ -109,6 +109,33 @@ class LedgerEntry(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.requested_model} {self.status}"
 
 
+class KeyCounter(models.Model):
+    """The gateway's limit counters for one key and window, when no Redis is configured.
+
+    A budget window ("monthly:2026-11-01", "none") holds the period's spend, what requests in flight
+    reserved, how many are in flight and the key's recent average cost; a minute window ("minute:<n>")
+    holds that minute's requests and tokens. Money in integer nanodollars. See usage/gateway/limits.py.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    window = models.CharField(max_length=40)
+    spent = models.BigIntegerField(default=0)
+    reserved = models.BigIntegerField(default=0)
+    inflight = models.IntegerField(default=0)
+    average = models.BigIntegerField(null=True, blank=True)
+    requests = models.IntegerField(default=0)
+    tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # The gateway's admit / settle: one row per (key, window), locked while it is checked.
+            models.UniqueConstraint(fields=["api_key", "window"], name="usage_key_counter_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} {self.window}"
+
+
 class HourlyRollup(models.Model):
     """Aggregates of the ledger per (hour, key, model, provider, status), rebuilt per hour (idempotent)."""
 

@@ -63,3 +63,21 @@ def test_a_fresh_key_admits_one_request_at_a_time(gateway_server, catalogue, mak
 
     assert statuses.count(200) == 1
     assert statuses.count(429) == 7
+
+
+def test_without_redis_the_counters_are_database_rows(gateway_server, catalogue, make_api_key, settings):
+    if settings.REDIS_URL:
+        pytest.skip("the counters are in Redis in this run")
+    from usage.models import KeyCounter
+
+    gateway_server.fake.default = Reply(cost="0.0006")
+    secret = make_api_key(budget_usd=Decimal("1"), budget_period="none", rpm_limit=10)
+    assert post_many(gateway_server, secret, 1) == [200]
+    assert post_many(gateway_server, secret, 1) == [200]  # admitted after the first one settled
+
+    gateway_server.ledger(2)
+    budget = KeyCounter.objects.get(window="none")
+    [minute] = KeyCounter.objects.filter(window__startswith="minute:")
+    assert minute.requests == 2
+    assert budget.spent in (600_000, 1_200_000)  # nanodollars: the second may not have settled yet
+    assert budget.average == 600_000

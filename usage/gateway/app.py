@@ -100,7 +100,9 @@ class Gateway:
             prefix = getattr(settings, "GATEWAY_REDIS_PREFIX", "tl:gw:")
             self.limits = limits_module.RedisLimits(redis_url, prefix, self.load_spend)
         else:
-            self.limits = limits_module.LocalLimits(self.load_spend)
+            from usage.gateway.db_limits import DatabaseLimits
+
+            self.limits = DatabaseLimits(self.load_spend, self.in_db)
         try:
             await self.refresh_catalogue()
         except Exception:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from django.db import close_old_connections, connection
+from django.db import OperationalError, close_old_connections, connection
 
 log = logging.getLogger("tokenledger.gateway")
 
@@ -157,8 +157,14 @@ class LedgerWriter:
                 _clean(row)
                 if row.pop("_reprice", False):
                     _reprice(row)
-            self.written += ledger_record_many(rows=rows)
-            return
+            for attempt in range(3):  # a busy database gets a moment
+                try:
+                    self.written += ledger_record_many(rows=rows)
+                    return
+                except OperationalError:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.05 * (attempt + 1))
         except Exception:
             log.exception("ledger batch of %d rows not written; trying them one by one", len(rows))
             connection.close()

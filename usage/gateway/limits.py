@@ -6,7 +6,7 @@ budget. With no history yet, requests are admitted one at a time until one compl
 spend reached its budget gets 402; a refusal that a moment can cure (rate, reservations) gets 429.
 
 Counters live in Redis when REDIS_URL is set (one Lua script per request: atomic across workers), else
-in this process (the event loop makes each check-and-reserve atomic; one worker process).
+in the database (usage.KeyCounter rows, locked while checked: usage/gateway/db_limits.py).
 The period's spend starts from the ledger (usage.selectors.key_spend_in_period) the first time a key is
 seen in a period, and grows with each completed request's cost (OpenRouter's, else ours).
 """
@@ -96,74 +96,30 @@ def _refusal(template: Refusal, retry_after: int | None = None, **values) -> Ref
     return Refusal(template.status, template.code, template.message.format(**values), retry_after)
 
 
-class LocalLimits:
-    """Counters in this process."""
+def rate_refusal(key, requests: int, tokens: int, now_s: float) -> Refusal | None:
+    if key.rpm_limit and requests >= key.rpm_limit:
+        return _refusal(RPM, _retry_minute(now_s), limit=key.rpm_limit)
+    if key.tpm_limit and tokens >= key.tpm_limit:
+        return _refusal(TPM, _retry_minute(now_s), limit=key.tpm_limit)
+    return None
 
-    def __init__(self, load_spend) -> None:
-        self.load_spend = load_spend  # async (key, start) -> Decimal
-        self.minute: dict[tuple[int, int], list[int]] = {}  # (key, minute) -> [requests, tokens]
-        self.spent: dict[tuple[int, str], int] = {}
-        self.inflight: dict[tuple[int, str], list[int]] = {}  # -> [count, reserved]
-        self.average: dict[int, int] = {}
 
-    async def close(self) -> None:
-        return None
+def budget_refusal(key, spent: int, reserved: int, inflight: int, average: int | None) -> Refusal | None:
+    """None: admit, reserving `average` (0 without history). Amounts in nanodollars."""
+    budget = to_nano(key.budget_usd)
+    if spent >= budget:
+        return _refusal(SPENT, period=key.budget_period, budget=key.budget_usd)
+    if average is None:
+        return _refusal(BUSY, 1) if inflight > 0 else None
+    if spent + reserved + average > budget:
+        if inflight == 0:
+            return _refusal(LOW, period=key.budget_period, budget=key.budget_usd)
+        return _refusal(RESERVED, 1)
+    return None
 
-    async def admit(self, key, now: datetime) -> tuple[Refusal | None, Ticket | None]:
-        now_s = now.timestamp()
-        if key.rpm_limit or key.tpm_limit:
-            minute = int(now_s // 60)
-            counts = self.minute.get((key.id, minute))
-            if counts is None:
-                if len(self.minute) > 10_000:
-                    self.minute = {k: v for k, v in self.minute.items() if k[1] >= minute - 1}
-                counts = self.minute[(key.id, minute)] = [0, 0]
-            if key.rpm_limit and counts[0] >= key.rpm_limit:
-                return _refusal(RPM, _retry_minute(now_s), limit=key.rpm_limit), None
-            if key.tpm_limit and counts[1] >= key.tpm_limit:
-                return _refusal(TPM, _retry_minute(now_s), limit=key.tpm_limit), None
-            counts[0] += 1
-        ticket = Ticket(key.id, _period_id(key, now))
-        if key.budget_usd is None:
-            return None, ticket
-        slot = (key.id, ticket.period)
-        if slot not in self.spent:
-            spent = to_nano(await self.load_spend(key, period_start(key.budget_period, now)))
-            self.spent.setdefault(slot, spent)
-        spent, budget = self.spent[slot], to_nano(key.budget_usd)
-        inflight = self.inflight.setdefault(slot, [0, 0])
-        average = self.average.get(key.id)
-        if spent >= budget:
-            return _refusal(SPENT, period=key.budget_period, budget=key.budget_usd), None
-        if average is None:
-            if inflight[0] > 0:
-                return _refusal(BUSY, 1), None
-        elif spent + inflight[1] + average > budget:
-            if inflight[0] == 0:
-                return _refusal(LOW, period=key.budget_period, budget=key.budget_usd), None
-            return _refusal(RESERVED, 1), None
-        ticket.budget = True
-        ticket.reserved = average or 0
-        inflight[0] += 1
-        inflight[1] += ticket.reserved
-        return None, ticket
 
-    async def settle(self, key, ticket: Ticket, cost: Decimal | None, tokens: int, now: datetime) -> None:
-        if key.tpm_limit and tokens:
-            counts = self.minute.get((key.id, int(now.timestamp() // 60)))
-            if counts is not None:
-                counts[1] += tokens
-        if not ticket.budget:
-            return
-        slot = (key.id, ticket.period)
-        inflight = self.inflight[slot]
-        inflight[0] -= 1
-        inflight[1] -= ticket.reserved
-        nano = to_nano(cost)
-        self.spent[slot] = self.spent.get(slot, 0) + nano
-        if cost is not None:
-            previous = self.average.get(key.id)
-            self.average[key.id] = nano if previous is None else (3 * previous + nano) // 4
+def next_average(previous: int | None, cost: int) -> int:
+    return cost if previous is None else (3 * previous + cost) // 4
 
 
 ADMIT = """
