@@ -1,8 +1,8 @@
 """Limit and budget counters in the database (KeyCounter rows), for gateways without Redis.
 
-Each admit / settle is one short transaction in the gateway's database thread that locks the key's rows
-(SELECT ... FOR UPDATE on PostgreSQL; SQLite's IMMEDIATE transactions serialise writers), so the checks
-hold across worker processes. Same rules as the Redis counters (usage/gateway/limits.py).
+Each check is one conditional UPDATE (atomic on SQLite and PostgreSQL, so the checks hold across worker
+processes), run in the gateway's database thread: the request is admitted when the UPDATE changed the
+row; otherwise a read says why. Same rules as the Redis counters (usage/gateway/limits.py).
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ import asyncio
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection
 
 from usage.gateway.limits import (
     Refusal,
     Ticket,
     _period_id,
     budget_refusal,
-    next_average,
     period_start,
     rate_refusal,
     to_nano,
@@ -28,71 +27,75 @@ from usage.models import KeyCounter
 NEEDS_SPEND = object()
 ATTEMPTS = 20
 
+ADMIT_RATE = """UPDATE usage_keycounter SET requests = requests + 1
+WHERE api_key_id = %s AND "window" = %s AND (%s = 0 OR requests < %s) AND (%s = 0 OR tokens < %s)"""
+ADMIT_BUDGET = """UPDATE usage_keycounter
+SET inflight = inflight + 1, reserved = reserved + COALESCE(average, 0)
+WHERE api_key_id = %s AND "window" = %s AND spent < %s
+AND ((average IS NULL AND inflight = 0) OR (average IS NOT NULL AND spent + reserved + average <= %s))
+RETURNING COALESCE(average, 0)"""
+SETTLE_BUDGET = """UPDATE usage_keycounter
+SET inflight = inflight - 1, reserved = reserved - %s, spent = spent + %s,
+average = CASE WHEN %s = 0 THEN average WHEN average IS NULL THEN %s ELSE (3 * average + %s) / 4 END
+WHERE api_key_id = %s AND "window" = %s"""
+SETTLE_TOKENS = """UPDATE usage_keycounter SET tokens = tokens + %s WHERE api_key_id = %s AND "window" = %s"""
 
-def _locked(key_id: int, window: str) -> KeyCounter | None:
-    return KeyCounter.objects.select_for_update().filter(api_key_id=key_id, window=window).first()
 
-
-def _row(key_id: int, window: str, **initial) -> KeyCounter:
-    row = _locked(key_id, window)
-    if row is None:
-        KeyCounter.objects.bulk_create(
-            [KeyCounter(api_key_id=key_id, window=window, **initial)], ignore_conflicts=True
-        )
-        row = _locked(key_id, window)
-    return row
+def _create(key_id: int, window: str, spent: int = 0) -> None:
+    KeyCounter.objects.bulk_create(
+        [KeyCounter(api_key_id=key_id, window=window, spent=spent)], ignore_conflicts=True
+    )
 
 
 def _admit(key, now: datetime, ticket: Ticket, spent_from_ledger: int | None):
+    """Rates, then budget; NEEDS_SPEND when the budget row is missing (call again with the spend)."""
     now_s = now.timestamp()
-    with transaction.atomic():
-        budget_row = None
-        if key.budget_usd is not None:
-            budget_row = _locked(key.id, ticket.period)
-            if budget_row is None:
-                if spent_from_ledger is None:
-                    return NEEDS_SPEND
-                budget_row = _row(key.id, ticket.period, spent=spent_from_ledger)
-        rate_row = None
-        if key.rpm_limit or key.tpm_limit:
-            rate_row = _row(key.id, f"minute:{int(now_s // 60)}")
-            refusal = rate_refusal(key, rate_row.requests, rate_row.tokens, now_s)
-            if refusal is not None:
-                return refusal
-        if budget_row is not None:
-            row = budget_row
-            refusal = budget_refusal(key, row.spent, row.reserved, row.inflight, row.average)
-            if refusal is not None:
-                return refusal
+    with connection.cursor() as cursor:
+        if spent_from_ledger is not None:  # second call: the rates were counted by the first
+            _create(key.id, ticket.period, spent_from_ledger)
+        elif key.rpm_limit or key.tpm_limit:
+            window = f"minute:{int(now_s // 60)}"
+            rpm, tpm = key.rpm_limit or 0, key.tpm_limit or 0
+            cursor.execute(ADMIT_RATE, [key.id, window, rpm, rpm, tpm, tpm])
+            if cursor.rowcount == 0:
+                row = KeyCounter.objects.filter(api_key_id=key.id, window=window).first()
+                if row is None:
+                    _create(key.id, window)
+                    cursor.execute(ADMIT_RATE, [key.id, window, rpm, rpm, tpm, tpm])
+                if row is not None or cursor.rowcount == 0:
+                    row = row or KeyCounter.objects.get(api_key_id=key.id, window=window)
+                    return rate_refusal(key, row.requests, row.tokens, now_s) or Refusal(
+                        429, "rate_limited", "Rate limit of this key reached", 1
+                    )
+        if key.budget_usd is None:
+            return None
+        budget = to_nano(key.budget_usd)
+        cursor.execute(ADMIT_BUDGET, [key.id, ticket.period, budget, budget])
+        admitted = cursor.fetchone()
+        if admitted is not None:
             ticket.budget = True
-            ticket.reserved = row.average or 0
-            row.inflight += 1
-            row.reserved += ticket.reserved
-            row.save(update_fields=["inflight", "reserved"])
-        if rate_row is not None:
-            rate_row.requests += 1
-            rate_row.save(update_fields=["requests"])
-    return None
+            ticket.reserved = int(admitted[0])
+            return None
+        row = KeyCounter.objects.filter(api_key_id=key.id, window=ticket.period).first()
+        if row is None:
+            return NEEDS_SPEND
+        return budget_refusal(key, row.spent, row.reserved, row.inflight, row.average) or Refusal(
+            429, "budget_reserved", "This key's remaining budget is reserved by requests in flight", 1
+        )
 
 
 def _settle(key, ticket: Ticket, cost: Decimal | None, tokens: int, now: datetime) -> None:
     minute = int(now.timestamp() // 60)
-    with transaction.atomic():
+    with connection.cursor() as cursor:
         if key.tpm_limit and tokens:
-            row = _row(key.id, f"minute:{minute}")
-            row.tokens += tokens
-            row.save(update_fields=["tokens"])
+            cursor.execute(SETTLE_TOKENS, [tokens, key.id, f"minute:{minute}"])
         if ticket.budget:
-            row = _locked(key.id, ticket.period)
-            if row is not None:
-                nano = to_nano(cost)
-                row.inflight = max(row.inflight - 1, 0)
-                row.reserved = max(row.reserved - ticket.reserved, 0)
-                row.spent += nano
-                if cost is not None:
-                    row.average = next_average(row.average, nano)
-                row.save(update_fields=["inflight", "reserved", "spent", "average"])
-    if minute % 10 == 0:  # now and then, forget minutes long gone
+            nano = to_nano(cost)
+            has_cost = 0 if cost is None else 1
+            cursor.execute(
+                SETTLE_BUDGET, [ticket.reserved, nano, has_cost, nano, nano, key.id, ticket.period]
+            )
+    if minute % 10 == 0 and (key.rpm_limit or key.tpm_limit):  # now and then, forget minutes long gone
         KeyCounter.objects.filter(api_key_id=key.id, window__startswith="minute:").exclude(
             window__in=[f"minute:{minute}", f"minute:{minute - 1}"]
         ).delete()
