@@ -125,6 +125,8 @@ class KeyCounter(models.Model):
     average = models.BigIntegerField(null=True, blank=True)
     requests = models.IntegerField(default=0)
     tokens = models.BigIntegerField(default=0)
+    # Last admit / settle: in-flight counts untouched for 15 minutes (a worker died) are void.
+    changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -81,3 +81,29 @@ def test_without_redis_the_counters_are_database_rows(gateway_server, catalogue,
     assert minute.requests == 2
     assert budget.spent in (600_000, 1_200_000)  # nanodollars: the second may not have settled yet
     assert budget.average == 600_000
+
+
+def test_without_redis_a_request_left_in_flight_by_a_dead_worker_expires(
+    gateway_server, catalogue, make_api_key, settings
+):
+    if settings.REDIS_URL:
+        pytest.skip("the counters are in Redis in this run")
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from usage.models import ApiKey, KeyCounter
+
+    live = make_api_key(name="live", budget_usd=Decimal("1"), budget_period="none")
+    dead = make_api_key(name="dead", budget_usd=Decimal("1"), budget_period="none")
+    # Each key's first request (no history yet) was admitted and not settled: a minute ago, and 16
+    # minutes ago by a worker that then died.
+    now = timezone.now()
+    for name, ago in (("live", 1), ("dead", 16)):
+        key = ApiKey.objects.get(name=name)
+        KeyCounter.objects.create(
+            api_key=key, window="none", inflight=1, changed_at=now - timedelta(minutes=ago)
+        )
+
+    assert post_many(gateway_server, live, 1) == [429]  # one at a time until the first completes
+    assert post_many(gateway_server, dead, 1) == [200]

@@ -8,7 +8,7 @@ row; otherwise a read says why. Same rules as the Redis counters (usage/gateway/
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import OperationalError, connection
@@ -26,17 +26,24 @@ from usage.models import KeyCounter
 
 NEEDS_SPEND = object()
 ATTEMPTS = 20
+STALE = timedelta(minutes=15)
 
 ADMIT_RATE = """UPDATE usage_keycounter SET requests = requests + 1
 WHERE api_key_id = %s AND "window" = %s AND (%s = 0 OR requests < %s) AND (%s = 0 OR tokens < %s)"""
-ADMIT_BUDGET = """UPDATE usage_keycounter
-SET inflight = inflight + 1, reserved = reserved + COALESCE(average, 0)
+# A row untouched for STALE has no live requests in flight (their worker died): its counts are void.
+LIVE = "(changed_at IS NULL OR changed_at >= %s)"
+ADMIT_BUDGET = f"""UPDATE usage_keycounter
+SET inflight = CASE WHEN {LIVE} THEN inflight ELSE 0 END + 1,
+reserved = CASE WHEN {LIVE} THEN reserved ELSE 0 END + COALESCE(average, 0), changed_at = %s
 WHERE api_key_id = %s AND "window" = %s AND spent < %s
-AND ((average IS NULL AND inflight = 0) OR (average IS NOT NULL AND spent + reserved + average <= %s))
-RETURNING COALESCE(average, 0)"""
+AND ((average IS NULL AND (inflight = 0 OR NOT {LIVE}))
+  OR (average IS NOT NULL AND spent + CASE WHEN {LIVE} THEN reserved ELSE 0 END + average <= %s))
+RETURNING COALESCE(average, 0)"""  # noqa: S608 (constant text, no input)
 SETTLE_BUDGET = """UPDATE usage_keycounter
-SET inflight = inflight - 1, reserved = reserved - %s, spent = spent + %s,
-average = CASE WHEN %s = 0 THEN average WHEN average IS NULL THEN %s ELSE (3 * average + %s) / 4 END
+SET inflight = CASE WHEN inflight > 0 THEN inflight - 1 ELSE 0 END,
+reserved = CASE WHEN reserved > %s THEN reserved - %s ELSE 0 END, spent = spent + %s,
+average = CASE WHEN %s = 0 THEN average WHEN average IS NULL THEN %s ELSE (3 * average + %s) / 4 END,
+changed_at = %s
 WHERE api_key_id = %s AND "window" = %s"""
 SETTLE_TOKENS = """UPDATE usage_keycounter SET tokens = tokens + %s WHERE api_key_id = %s AND "window" = %s"""
 
@@ -70,7 +77,9 @@ def _admit(key, now: datetime, ticket: Ticket, spent_from_ledger: int | None):
         if key.budget_usd is None:
             return None
         budget = to_nano(key.budget_usd)
-        cursor.execute(ADMIT_BUDGET, [key.id, ticket.period, budget, budget])
+        at = connection.ops.adapt_datetimefield_value(now)
+        stale = connection.ops.adapt_datetimefield_value(now - STALE)
+        cursor.execute(ADMIT_BUDGET, [stale, stale, at, key.id, ticket.period, budget, stale, stale, budget])
         admitted = cursor.fetchone()
         if admitted is not None:
             ticket.budget = True
@@ -79,7 +88,9 @@ def _admit(key, now: datetime, ticket: Ticket, spent_from_ledger: int | None):
         row = KeyCounter.objects.filter(api_key_id=key.id, window=ticket.period).first()
         if row is None:
             return NEEDS_SPEND
-        return budget_refusal(key, row.spent, row.reserved, row.inflight, row.average) or Refusal(
+        live = row.changed_at is None or row.changed_at >= now - STALE
+        inflight, reserved = (row.inflight, row.reserved) if live else (0, 0)
+        return budget_refusal(key, row.spent, reserved, inflight, row.average) or Refusal(
             429, "budget_reserved", "This key's remaining budget is reserved by requests in flight", 1
         )
 
@@ -92,9 +103,9 @@ def _settle(key, ticket: Ticket, cost: Decimal | None, tokens: int, now: datetim
         if ticket.budget:
             nano = to_nano(cost)
             has_cost = 0 if cost is None else 1
-            cursor.execute(
-                SETTLE_BUDGET, [ticket.reserved, nano, has_cost, nano, nano, key.id, ticket.period]
-            )
+            at = connection.ops.adapt_datetimefield_value(datetime.now(UTC))
+            params = [ticket.reserved, ticket.reserved, nano, has_cost, nano, nano, at, key.id, ticket.period]
+            cursor.execute(SETTLE_BUDGET, params)
     if minute % 10 == 0 and (key.rpm_limit or key.tpm_limit):  # now and then, forget minutes long gone
         KeyCounter.objects.filter(api_key_id=key.id, window__startswith="minute:").exclude(
             window__in=[f"minute:{minute}", f"minute:{minute - 1}"]
