@@ -1,7 +1,8 @@
 """GET the OpenRouter Models API: explicit timeouts, attribution headers, retries with backoff on 429/5xx.
 
-Settings (environment variables, see .env.example): CATALOG_FETCH_ATTEMPTS (3), CATALOG_FETCH_BACKOFF_SECONDS (1.0,
-doubled each retry; a Retry-After header wins, up to 60 s), CATALOG_FETCH_TIMEOUT_SECONDS (30).
+Settings (environment variables, see .env.example): CATALOG_FETCH_ATTEMPTS (3),
+CATALOG_FETCH_BACKOFF_SECONDS (1.0, doubled each retry; a Retry-After header wins, up to 60 s),
+CATALOG_FETCH_TIMEOUT_SECONDS (30).
 """
 
 from __future__ import annotations
