@@ -15,12 +15,13 @@ def test_healthz_names_the_broker_when_it_is_down(client, settings):
     from dashboard.celery import app
 
     closed = f"redis://127.0.0.1:{free_port()}/0"
-    previous = app.conf.broker_url
-    app.conf.broker_url = closed
+    # Celery resolves broker_write_url from broker_url once; point both at the closed port.
+    previous = app.conf.broker_url, app.conf.broker_write_url
+    app.conf.broker_url = app.conf.broker_write_url = closed
     try:
         response = client.get("/healthz")
     finally:
-        app.conf.broker_url = previous
+        app.conf.broker_url, app.conf.broker_write_url = previous
     assert response.status_code == 503
     assert response.json() == {"status": "error", "database": "ok", "broker": "error"}
 
