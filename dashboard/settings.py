@@ -91,7 +91,9 @@ if _db.engine == "sqlite":
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
                 ),
             },
-            "TEST": {"NAME": env.env_str("SQLITE_TEST_NAME") or None},
+            # Tests use a file in WAL mode like the product: the in-memory shared-cache database answers
+            # "table is locked" at once to concurrent writers, where a file waits out busy_timeout.
+            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
         }
     }
 else:
