@@ -175,6 +175,11 @@ CATALOG_FETCH_TIMEOUT_SECONDS = env.env_float("CATALOG_FETCH_TIMEOUT_SECONDS", 3
 GATEWAY_MAX_BODY_BYTES = env.env_int("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
 GATEWAY_KEY_CACHE_SECONDS = env.env_float("GATEWAY_KEY_CACHE_SECONDS", 5.0)
 GATEWAY_CATALOG_REFRESH_SECONDS = env.env_float("GATEWAY_CATALOG_REFRESH_SECONDS", 30.0)
+# Attempts per request across an alias's members / upstreams on 429, 5xx or a timeout before the first byte.
+GATEWAY_MAX_ATTEMPTS = env.env_int("GATEWAY_MAX_ATTEMPTS", 3, minimum=1)
+GATEWAY_CACHE_TTL_SECONDS = env.env_int("GATEWAY_CACHE_TTL_SECONDS", 3600, minimum=1)
+# Bearer token for GET /metrics (Prometheus); empty: /metrics answers 404.
+METRICS_TOKEN = env.env_str("METRICS_TOKEN")
 
 # --- Static files, i18n, logging ----------------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -38,6 +38,10 @@ class ApiKey(TimestampedModel):
     )
     tags = models.JSONField(default=list, blank=True)
     is_playground = models.BooleanField(default=False)  # the per-user key the playground creates
+    cache_responses = models.BooleanField(
+        default=False,
+        help_text="Answer repeated deterministic requests (temperature 0 or a seed) from the response cache",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -60,6 +64,7 @@ class LedgerEntry(models.Model):
         ERROR = "error"  # the upstream (or the connection to it) failed
         CANCELLED = "cancelled"  # the client went away before the end
         REJECTED = "rejected"  # we refused it: bad key, budget, rate limit, model not allowed, bad body
+        CACHED = "cached"  # answered from the response cache: cost 0, meta["saved_cost"] what it saved
 
     api_key = models.ForeignKey(
         ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger"
@@ -277,3 +282,66 @@ class UpstreamProbe(models.Model):
 
     def __str__(self) -> str:
         return f"{self.upstream_id} {self.checked_at:%Y-%m-%d %H:%M} {'up' if self.ok else 'down'}"
+
+
+class Alias(TimestampedModel):
+    """A model name of ours (e.g. "team/fast") standing for a list of models, chosen by a strategy.
+
+    See docs/gateway.md (Aliases). Validation (no loops, members that exist, no clash with a catalogue id or
+    an upstream prefix) is in usage.aliases, called by the admin's forms.
+    """
+
+    class Strategy(models.TextChoices):
+        ORDERED = "ordered", "ordered (first member first, the rest as fallbacks)"
+        CHEAPEST = "cheapest", "cheapest (current catalogue price for the request's token mix)"
+        FASTEST = "fastest", "fastest (p50 latency in our ledger over the last hour)"
+        WEIGHTED = "weighted", "weighted (random by weight, the rest as fallbacks)"
+
+    name = models.CharField(max_length=200, unique=True)
+    strategy = models.CharField(max_length=10, choices=Strategy.choices, default=Strategy.ORDERED)
+    description = models.CharField(max_length=300, blank=True)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "aliases"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AliasMember(models.Model):
+    """One model (or another alias, flattened in its place) of an alias, in order."""
+
+    alias = models.ForeignKey(Alias, on_delete=models.CASCADE, related_name="members")
+    position = models.PositiveSmallIntegerField(default=0)
+    model = models.CharField(max_length=200, help_text="A model id, or the name of another alias")
+    weight = models.PositiveIntegerField(default=1, help_text="For the weighted strategy")
+    max_price_per_million = models.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Skip this member when its blended price for the request is above this (USD per 1M tokens)",
+    )
+
+    class Meta:
+        ordering = ["alias", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["alias", "model"], name="usage_alias_member_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alias_id}: {self.model}"
+
+
+class CachedResponse(models.Model):
+    """A response cache entry when no Redis is configured (usage/gateway/cache.py); expired ones pruned."""
+
+    key = models.CharField(max_length=64, unique=True)  # sha256 hex of upstream + endpoint + normalized body
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    payload = models.BinaryField()
+
+    def __str__(self) -> str:
+        return self.key

@@ -23,6 +23,7 @@ class KeyInfo:
     tpm_limit: int | None
     allowed_models: tuple[str, ...]
     limited: bool  # any of budget / rpm / tpm
+    cache_responses: bool = False  # the response cache is on for this key (a request header can override)
 
     def allows(self, model_id: str) -> bool:
         if not self.allowed_models:
@@ -60,6 +61,7 @@ def load_key(digest: str) -> KeyInfo | None:
         tpm_limit=key.tpm_limit,
         allowed_models=allowed,
         limited=key.budget_usd is not None or bool(key.rpm_limit) or bool(key.tpm_limit),
+        cache_responses=key.cache_responses,
     )
 
 
