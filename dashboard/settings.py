@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from dashboard import env
@@ -93,7 +94,8 @@ if _db.engine == "sqlite":
             },
             # Tests use a file in WAL mode like the product: the in-memory shared-cache database answers
             # "table is locked" at once to concurrent writers, where a file waits out busy_timeout.
-            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
+            # One file per test run, so test runs side by side don't share it.
+            "TEST": {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")},
         }
     }
 else:
