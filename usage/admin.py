@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.utils import timezone
 
-from usage.models import ApiKey, LedgerEntry, Upstream, UpstreamProbe
+from usage.aliases import alias_members_number, alias_validate
+from usage.models import Alias, AliasMember, ApiKey, LedgerEntry, Upstream, UpstreamProbe
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -136,3 +139,61 @@ class UpstreamProbeAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# --- Aliases (docs/gateway.md): usage.aliases.alias_validate, called by the members' formset ---
+class AliasMemberFormSet(forms.BaseInlineFormSet):
+    def _kept_forms(self) -> list[forms.ModelForm]:
+        kept = []
+        for form in self.forms:
+            if not getattr(form, "cleaned_data", None) or not form.cleaned_data.get("model"):
+                continue
+            if self.can_delete and self._should_delete_form(form):
+                continue
+            kept.append(form)
+        # Rows in (position, row) order: positions left at 0 keep the order of the form.
+        return sorted(kept, key=lambda form: form.cleaned_data.get("position") or 0)
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        name = self.instance.name  # the parent form's cleaned name (set on the instance before formsets)
+        if not name:
+            return  # the name field shows its own error
+        members = [form.cleaned_data["model"] for form in self._kept_forms()]
+        try:
+            alias_validate(name=name, members=members, alias_id=self.instance.pk)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from exc
+
+    def save(self, commit=True):
+        kept = self._kept_forms()
+        saved = super().save(commit=commit)
+        if commit:
+            alias_members_number(alias_id=self.instance.pk, models=[f.cleaned_data["model"] for f in kept])
+        return saved
+
+
+class AliasMemberInline(admin.TabularInline):
+    model = AliasMember
+    formset = AliasMemberFormSet
+    fields = ["model", "position", "weight", "max_price_per_million"]
+    ordering = ["position", "id"]
+    extra = 3
+
+
+@admin.register(Alias)
+class AliasAdmin(admin.ModelAdmin):
+    list_display = ["name", "strategy", "enabled", "member_count"]
+    list_filter = ["strategy", "enabled"]
+    search_fields = ["name"]
+    fields = ["name", "strategy", "description", "enabled"]
+    inlines = [AliasMemberInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, obj) -> int:
+        return obj.member_count

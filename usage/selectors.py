@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from statistics import median_low
 
 from django.db.models import Count, DecimalField, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
@@ -183,3 +184,25 @@ def models_with_recent_traffic(*, since: datetime) -> list[str]:
     rolled = HourlyRollup.objects.filter(hour__gte=since).exclude(model="")
     ids |= set(rolled.values_list("model", flat=True).distinct())
     return sorted(CatalogModel.objects.filter(model_id__in=ids).values_list("model_id", flat=True))
+
+
+# ---- Latency per served model (the gateway's "fastest" alias strategy, usage/gateway/routing.py) ----
+
+LATENCY_SAMPLE_ROWS = 5000
+
+
+def model_latency_p50(*, since: datetime) -> dict[str, int]:
+    """Served model -> median latency_ms (the lower median: a measured value) of its "ok" rows since `since`.
+
+    Bounded: only the newest LATENCY_SAMPLE_ROWS such rows are read.
+    """
+    rows = (
+        LedgerEntry.objects.filter(status=LedgerEntry.Status.OK, created_at__gte=since)
+        .exclude(served_model="")
+        .order_by("-created_at", "-id")
+        .values_list("served_model", "latency_ms")[:LATENCY_SAMPLE_ROWS]
+    )
+    samples: dict[str, list[int]] = {}
+    for model, latency_ms in rows:
+        samples.setdefault(model, []).append(latency_ms)
+    return {model: median_low(values) for model, values in samples.items()}

@@ -1,0 +1,161 @@
+"""Which models an alias request goes to, in which order (pure: no ORM, no I/O). See docs/gateway.md.
+
+A plan skips members whose blended price for the request is above their ceiling, then orders the rest by
+the alias's strategy: ordered, cheapest, fastest or weighted. The first model is tried first; the others
+are fallbacks.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+DEFAULT_OUTPUT_TOKENS = 256
+MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class AliasMemberSpec:
+    model: str
+    weight: int
+    max_price_per_million: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class AliasSpec:
+    name: str  # "" for a request whose model is a list
+    strategy: str  # ordered | cheapest | fastest | weighted
+    members: tuple[AliasMemberSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    models: list[str]  # to try in this order; empty when every member was skipped
+    skipped: list[dict]  # {"model": ..., "reason": ...} in alias order
+    strategy: str
+
+
+def list_alias(models: list[str]) -> AliasSpec:
+    """An anonymous ordered alias for a request whose "model" is a list (Fusion style); repeats dropped."""
+    seen: dict[str, AliasMemberSpec] = {}
+    for model in models:
+        seen.setdefault(model, AliasMemberSpec(model=model, weight=1, max_price_per_million=None))
+    return AliasSpec(name="", strategy="ordered", members=tuple(seen.values()))
+
+
+def _text_chars(content) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        total = 0
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+                total += len(part["text"])
+        return total
+    return 0
+
+
+def _is_token_ids(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(type(v) is int for v in value)
+
+
+def expected_tokens(body: dict, endpoint: str) -> tuple[int, int]:
+    """(input, output) tokens expected: characters / 4 (ceil, at least 1), and max_tokens (else 256).
+
+    Input counts the string contents (and "text" parts) of chat messages, or the completions prompt: a string,
+    a list of strings, a list of token ids (its length, already in tokens) or a list of such lists.
+    """
+    chars = 0
+    token_ids = 0
+    if endpoint == "completions":
+        prompt = body.get("prompt")
+        if isinstance(prompt, str):
+            chars = len(prompt)
+        elif _is_token_ids(prompt):
+            token_ids = len(prompt)
+        elif isinstance(prompt, list):
+            for item in prompt:
+                if isinstance(item, str):
+                    chars += len(item)
+                elif _is_token_ids(item):
+                    token_ids += len(item)
+    else:
+        messages = body.get("messages")
+        if isinstance(messages, list):
+            for message in messages:
+                if isinstance(message, dict):
+                    chars += _text_chars(message.get("content"))
+    input_tokens = max(1, math.ceil(chars / 4) + token_ids)
+    output_tokens = DEFAULT_OUTPUT_TOKENS
+    for field in ("max_tokens", "max_completion_tokens"):
+        value = body.get(field)
+        if type(value) is int and value >= 0:
+            output_tokens = value
+            break
+    return input_tokens, output_tokens
+
+
+def blended_price_per_million(prices: dict | None, tokens: tuple[int, int]) -> Decimal | None:
+    """USD per 1M tokens for this input/output mix; None without non-negative prompt and completion prices."""
+    if not prices:
+        return None
+    prompt, completion = prices.get("prompt"), prices.get("completion")
+    if prompt is None or completion is None or prompt < 0 or completion < 0:
+        return None
+    input_tokens, output_tokens = tokens
+    total = input_tokens + output_tokens
+    if total <= 0:
+        return None
+    return (input_tokens * Decimal(prompt) + output_tokens * Decimal(completion)) * MILLION / total
+
+
+def format_price(value: Decimal) -> str:
+    """A price per 1M tokens as plain text: rounded to 6 decimals, no trailing zeros, no exponent."""
+    return format(value.quantize(Decimal("0.000001")).normalize(), "f")
+
+
+def plan(
+    alias: AliasSpec,
+    *,
+    body: dict,
+    endpoint: str,
+    price_for: Callable[[str], dict | None],
+    latency_p50: dict[str, int],
+    rng: random.Random,
+) -> Plan:
+    """The models to try for this request, best first, and the members skipped by their price ceiling."""
+    tokens = expected_tokens(body, endpoint)
+    kept: list[tuple[AliasMemberSpec, Decimal | None]] = []
+    skipped: list[dict] = []
+    for member in alias.members:
+        price = blended_price_per_million(price_for(member.model), tokens)
+        ceiling = member.max_price_per_million
+        if ceiling is not None:
+            if price is None:
+                skipped.append({"model": member.model, "reason": "no price"})
+                continue
+            if price > ceiling:
+                reason = f"price {format_price(price)} above ceiling {format_price(Decimal(ceiling))}"
+                skipped.append({"model": member.model, "reason": reason})
+                continue
+        kept.append((member, price))
+
+    if alias.strategy == "cheapest":
+        kept.sort(key=lambda pair: (pair[1] is None, pair[1] if pair[1] is not None else 0))
+    elif alias.strategy == "fastest":
+
+        def latency(pair):
+            model = pair[0].model
+            value = latency_p50.get(model, latency_p50.get(model.split(":", 1)[0]))
+            return (value is None, value if value is not None else 0)
+
+        kept.sort(key=latency)
+    elif alias.strategy == "weighted" and kept:
+        weights = [max(member.weight, 0) for member, _ in kept]
+        if sum(weights) > 0:
+            [first] = rng.choices(range(len(kept)), weights=weights, k=1)
+            kept.insert(0, kept.pop(first))
+    return Plan(models=[member.model for member, _ in kept], skipped=skipped, strategy=alias.strategy)
