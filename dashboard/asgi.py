@@ -1,4 +1,4 @@
-"""The one ASGI application: `/api/v1/` goes to the lean gateway, everything else to Django.
+"""The one ASGI application: `/api/v1/` and `/metrics` go to the lean gateway, everything else to Django.
 
 Django's own ASGI handler costs about 2 ms of CPU per request (../shared/bench), more than the gateway's
 whole budget, so the gateway is a pure-ASGI app that only shares Django's settings and models.
@@ -24,6 +24,7 @@ except ConfigError as exc:  # one clear line, not a traceback, when the environm
 from usage.gateway.app import gateway  # noqa: E402
 
 GATEWAY_PREFIX = "/api/v1/"
+METRICS_PATH = "/metrics"  # Prometheus scrapes, served by the gateway too
 
 
 class Dispatcher:
@@ -37,7 +38,7 @@ class Dispatcher:
         kind = scope["type"]
         if kind == "lifespan":
             await self.lifespan(receive, send)
-        elif kind == "http" and scope["path"].startswith(GATEWAY_PREFIX):
+        elif kind == "http" and (scope["path"].startswith(GATEWAY_PREFIX) or scope["path"] == METRICS_PATH):
             await self.gateway(scope, receive, send)
         else:
             await self.django_app(scope, receive, send)

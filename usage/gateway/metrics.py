@@ -1,0 +1,189 @@
+"""Prometheus metrics of the gateway: in-memory counters, exposed as text at GET /metrics.
+
+Updated from the event loop only (no locks), one `observe(row, key_prefix)` per finished request; the
+exposition text is written by hand (prometheus_client is only a test dependency).
+"""
+
+from __future__ import annotations
+
+import hmac
+from bisect import bisect_left
+from decimal import Decimal
+
+CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+MAX_SERIES = 5000  # label sets per family; further new ones are counted under model="other"
+OTHER = "other"
+# Upper bounds of the latency histogram, in seconds (and in milliseconds, as rows carry them).
+BUCKETS = ("0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60")
+BUCKETS_MS = tuple(int(Decimal(bound) * 1000) for bound in BUCKETS)
+TOKEN_KINDS = (
+    ("prompt", "prompt_tokens"),
+    ("completion", "completion_tokens"),
+    ("cached", "cached_tokens"),
+    ("reasoning", "reasoning_tokens"),
+)
+ERROR_STATUSES = frozenset(("error", "rejected"))
+
+
+def escape(value: str) -> str:
+    """A label value escaped for the text exposition format (backslash, double quote, newline)."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def number(value: int | float | Decimal) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+def bearer_matches(headers: list[tuple[bytes, bytes]], token: str) -> bool:
+    """Does the request carry `Authorization: Bearer <token>`? (constant-time comparison)"""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, given = value.partition(b" ")
+            if scheme.lower() == b"bearer":
+                return hmac.compare_digest(given.strip(), token.encode())
+    return False
+
+
+class Family:
+    """One metric's samples by label values, holding at most `limit` label sets."""
+
+    __slots__ = ("name", "help", "kind", "labels", "values", "limit")
+
+    def __init__(self, name: str, help: str, kind: str, labels: tuple[str, ...], limit: int) -> None:
+        self.name = name
+        self.help = help
+        self.kind = kind
+        self.labels = labels
+        self.values: dict[tuple[str, ...], int | Decimal] = {}
+        self.limit = limit
+
+    def add(self, labels: tuple[str, ...], amount: int | Decimal) -> None:
+        values = self.values
+        if labels in values:
+            values[labels] += amount
+        else:
+            labels = self.bounded(labels)
+            values[labels] = values.get(labels, 0) + amount
+
+    def bounded(self, labels: tuple[str, ...]) -> tuple[str, ...]:
+        """Where a new label set is counted: its own series below the limit, past it under model="other"
+        (other labels kept); past twice the limit, under a series whose labels are all "other"."""
+        if len(self.values) < self.limit:
+            return labels
+        other = (OTHER, *labels[1:])
+        if other in self.values or len(self.values) < 2 * self.limit:
+            return other
+        return (OTHER,) * len(labels)
+
+    def head(self) -> list[str]:
+        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
+
+    def lines(self) -> list[str]:
+        out = self.head()
+        names = self.labels
+        for labels, value in self.values.items():
+            pairs = ",".join(f'{n}="{escape(v)}"' for n, v in zip(names, labels, strict=True))
+            out.append(f"{self.name}{{{pairs}}} {number(value)}")
+        return out
+
+
+class Metrics:
+    def __init__(self, max_series: int = MAX_SERIES) -> None:
+        self.max_series = max_series
+        self.requests = Family(
+            "tokenledger_requests_total",
+            "Gateway completion requests by model, key prefix and ledger status.",
+            "counter",
+            ("model", "key_prefix", "status"),
+            max_series,
+        )
+        self.errors = Family(
+            "tokenledger_errors_total",
+            "Requests that ended in an error or were rejected, by error code (or HTTP status).",
+            "counter",
+            ("model", "key_prefix", "code"),
+            max_series,
+        )
+        self.tokens = Family(
+            "tokenledger_tokens_total",
+            "Tokens by model, key prefix and kind (prompt, completion, cached, reasoning).",
+            "counter",
+            ("model", "key_prefix", "kind"),
+            max_series,
+        )
+        self.cost = Family(
+            "tokenledger_cost_usd_total",
+            "Cost in USD (reported by the upstream, else computed from catalogue prices).",
+            "counter",
+            ("model", "key_prefix"),
+            max_series,
+        )
+        # upstream -> [count per bucket, not cumulative (BUCKETS, then +Inf)..., sum in ms]
+        self.latency: dict[str, list[int]] = {}
+
+    def observe(self, row: dict, key_prefix: str) -> None:
+        """Count one finished request from its ledger row."""
+        model = row.get("served_model") or row.get("requested_model") or ""
+        status = row.get("status") or ""
+        self.requests.add((model, key_prefix, status), 1)
+        if status in ERROR_STATUSES:
+            code = row.get("error_code") or str(row.get("http_status") or "")
+            self.errors.add((model, key_prefix, code), 1)
+        for kind, field in TOKEN_KINDS:
+            count = row.get(field)
+            if count:
+                self.tokens.add((model, key_prefix, kind), count)
+        cost = row.get("reported_cost")
+        if cost is None:
+            cost = row.get("computed_cost")
+        if cost:
+            self.cost.add((model, key_prefix), cost)
+        latency_ms = row.get("upstream_latency_ms")
+        if latency_ms is not None:
+            meta = row.get("meta")
+            upstream = (meta.get("upstream") if isinstance(meta, dict) else None) or "openrouter"
+            counts = self.latency.get(upstream)
+            if counts is None:
+                if len(self.latency) >= self.max_series:
+                    upstream = OTHER
+                counts = self.latency.setdefault(upstream, [0] * (len(BUCKETS_MS) + 2))
+            counts[bisect_left(BUCKETS_MS, latency_ms)] += 1
+            counts[-1] += latency_ms
+
+    def render(self, *, pending: int, written: int, spilled: int) -> bytes:
+        """The exposition text (format 0.0.4)."""
+        out: list[str] = []
+        for family in (self.requests, self.errors, self.tokens, self.cost):
+            out.extend(family.lines())
+        name = "tokenledger_upstream_latency_seconds"
+        out.append(f"# HELP {name} Time to the upstream's response headers, by upstream.")
+        out.append(f"# TYPE {name} histogram")
+        for upstream, counts in self.latency.items():
+            label = f'upstream="{escape(upstream)}"'
+            total = 0
+            for index, bound in enumerate(BUCKETS):
+                total += counts[index]
+                out.append(f'{name}_bucket{{{label},le="{bound}"}} {total}')
+            total += counts[len(BUCKETS)]
+            out.append(f'{name}_bucket{{{label},le="+Inf"}} {total}')
+            out.append(f"{name}_sum{{{label}}} {number(Decimal(counts[-1]) / 1000)}")
+            out.append(f"{name}_count{{{label}}} {total}")
+        out.extend(
+            [
+                "# HELP tokenledger_ledger_queue_depth Ledger rows queued and not yet written or spilled.",
+                "# TYPE tokenledger_ledger_queue_depth gauge",
+                f"tokenledger_ledger_queue_depth {pending}",
+                "# HELP tokenledger_ledger_rows_written_total Ledger rows written since the gateway started.",
+                "# TYPE tokenledger_ledger_rows_written_total counter",
+                f"tokenledger_ledger_rows_written_total {written}",
+                "# HELP tokenledger_ledger_rows_spilled_total Ledger rows spilled to files.",
+                "# TYPE tokenledger_ledger_rows_spilled_total counter",
+                f"tokenledger_ledger_rows_spilled_total {spilled}",
+            ]
+        )
+        out.append("")
+        return "\n".join(out).encode()
