@@ -32,6 +32,7 @@ class ApiKeyForm(forms.ModelForm):
             "allowed_models",
             "tags",
             "expires_at",
+            "cache_responses",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -79,6 +80,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             allowed_models=data.get("allowed_models") or [],
             tags=data.get("tags") or [],
             expires_at=data.get("expires_at"),
+            cache_responses=bool(data.get("cache_responses")),
         )
         obj.pk = key.pk
         obj.prefix, obj.secret_hash = key.prefix, key.secret_hash

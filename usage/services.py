@@ -35,6 +35,7 @@ def api_key_create(
     expires_at: datetime | None = None,
     tags: Iterable[str] = (),
     is_playground: bool = False,
+    cache_responses: bool = False,
 ) -> tuple[ApiKey, str]:
     """A new key; returns it with its secret, which is stored only as a SHA-256 hash (show it once)."""
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
@@ -51,6 +52,7 @@ def api_key_create(
         expires_at=expires_at,
         tags=list(tags or ()),
         is_playground=is_playground,
+        cache_responses=cache_responses,
     )
     key.full_clean(exclude=["owner"])
     with transaction.atomic():

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,9 +26,11 @@ import orjson
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from usage.gateway import cache as cache_module
 from usage.gateway import limits as limits_module
 from usage.gateway.ledger import LedgerWriter
-from usage.gateway.state import Catalogue, KeyInfo, hash_secret, load_key
+from usage.gateway.metrics import CONTENT_TYPE, Metrics, bearer_matches
+from usage.gateway.state import Catalogue, KeyInfo, Route, Routing, hash_secret, load_key
 from usage.gateway.usage import computed_cost, usage_fields
 
 log = logging.getLogger("tokenledger.gateway")
@@ -33,6 +38,21 @@ log = logging.getLogger("tokenledger.gateway")
 JSON = b"application/json"
 COMPLETIONS = {"/api/v1/chat/completions": "chat/completions", "/api/v1/completions": "completions"}
 NEGATIVE_CACHE_SECONDS = 2.0
+# Ledger fields a cache hit copies from the request that filled the entry.
+CACHED_FIELDS = ("served_model", "provider", "generation_id", "prompt_tokens", "completion_tokens")
+CACHED_FIELDS += ("cached_tokens", "cache_write_tokens", "reasoning_tokens", "audio_tokens", "image_tokens")
+CACHED_FIELDS += ("web_search_requests", "catalog_model_id")
+RETRY_STATUSES = frozenset({429, *range(500, 600)})  # a next attempt may succeed where these failed
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One request to one upstream: a model (and for OpenRouter, its `models` fallbacks)."""
+
+    route: Route
+    model: str  # our id of the (first) model
+    body: bytes
+    models: tuple[str, ...] = ()  # the ids sent as OpenRouter's `models` array
 
 
 class GatewayError(Exception):
@@ -66,21 +86,25 @@ class Gateway:
         self.session: aiohttp.ClientSession | None = None
         self.keys: dict[str, tuple[float, KeyInfo | None]] = {}
         self.catalogue = Catalogue()
+        self.routing = Routing()
+        self.rng = random.Random()
         self.catalogue_at = 0.0
         self.catalogue_task: asyncio.Task | None = None
         self.models_cache: tuple[float, list] | None = None
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
         self.writer: LedgerWriter | None = None
         self.limits = None
+        self.cache = None
         self.tasks: set[asyncio.Task] = set()
+        self.metrics = Metrics()
 
     # ---- lifespan ----
     async def startup(self) -> None:
-        self.base_url = settings.OPENROUTER_BASE_URL.rstrip("/")
-        self.api_key = settings.OPENROUTER_API_KEY or ""
         self.referer = (settings.OPENROUTER_REFERER or "").encode()
         self.title = (settings.OPENROUTER_TITLE or "").encode()
         self.max_body = settings.GATEWAY_MAX_BODY_BYTES
+        self.max_attempts = settings.GATEWAY_MAX_ATTEMPTS
+        self.cache_ttl = settings.GATEWAY_CACHE_TTL_SECONDS
         self.key_seconds = settings.GATEWAY_KEY_CACHE_SECONDS
         self.catalogue_seconds = settings.GATEWAY_CATALOG_REFRESH_SECONDS
         self.keys = {}
@@ -103,6 +127,8 @@ class Gateway:
             from usage.gateway.db_limits import DatabaseLimits
 
             self.limits = DatabaseLimits(self.load_spend, self.in_db)
+        prefix = getattr(settings, "GATEWAY_REDIS_PREFIX", "tl:gw:")
+        self.cache = cache_module.make_cache(redis_url, prefix, self.in_db)
         try:
             await self.refresh_catalogue()
         except Exception:
@@ -116,6 +142,8 @@ class Gateway:
             self.session = None
         if self.limits is not None:
             await self.limits.close()
+        if self.cache is not None:
+            await self.cache.close()
         if self.writer is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
         await self.in_db(connections.close_all)
@@ -136,7 +164,10 @@ class Gateway:
         return await self.in_db(lambda: key_spend_since(api_key_id=key.id, since=since))
 
     async def refresh_catalogue(self) -> None:
-        self.catalogue = await self.in_db(Catalogue.load)
+        def load():
+            return Catalogue.load(), Routing.load()
+
+        self.catalogue, self.routing = await self.in_db(load)
         self.catalogue_at = time.monotonic()
 
     async def current_catalogue(self) -> Catalogue:
@@ -166,6 +197,8 @@ class Gateway:
                 key = await self.authenticate(scope, time.time())
                 body = await (self.models(key) if path == "/api/v1/models" else self.key_info(key))
                 await send_json(send, 200, body)
+            elif path == "/metrics":
+                await self.metrics_endpoint(scope, send)
             else:
                 raise GatewayError(404, f"No such endpoint: {path}")
         except GatewayError as exc:
@@ -178,6 +211,25 @@ class Gateway:
     async def send_error(self, send, exc: GatewayError) -> None:
         headers = [(b"retry-after", str(exc.retry_after).encode())] if exc.retry_after else None
         await send_json(send, exc.status, error_body(exc.status, exc.message, exc.code), headers)
+
+    async def metrics_endpoint(self, scope, send) -> None:
+        """GET /metrics: Prometheus text for `Authorization: Bearer <METRICS_TOKEN>`; 404 if none is set."""
+        token = settings.METRICS_TOKEN
+        if not token:
+            raise GatewayError(404, "No such endpoint: /metrics")
+        if scope["method"] not in ("GET", "HEAD"):
+            raise GatewayError(405, "Use GET for /metrics")
+        if not bearer_matches(scope["headers"], token):
+            raise GatewayError(401, "Missing or wrong metrics token", "invalid_token")
+        writer = self.writer
+        body = self.metrics.render(
+            pending=writer.pending if writer else 0,
+            written=writer.written if writer else 0,
+            spilled=writer.spilled if writer else 0,
+        )
+        headers = [(b"content-type", CONTENT_TYPE), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
     async def authenticate(self, scope, now_s: float, check: bool = True) -> KeyInfo:
         secret = None
@@ -238,7 +290,17 @@ class Gateway:
                 self.check_key(key, now.timestamp())
                 body = self.check_body(raw, endpoint, row)
                 catalogue = await self.current_catalogue()
-                self.check_models(body, key, catalogue)
+                attempts = self.route_request(raw, body, endpoint, key, catalogue, self.routing, row)
+                cache_id = None
+                if cache_module.deterministic(body) and cache_module.cache_requested(
+                    scope["headers"], key.cache_responses
+                ):
+                    cache_id = cache_module.cache_key(attempts[0].route.name, endpoint, body)
+                    cached = await self.cache.get(cache_id)
+                    if cached is not None:
+                        await cache_module.replay(send, cached, [])
+                        self.cache_hit(cached, row)
+                        return
                 if key.limited:
                     try:
                         refusal, ticket = await self.limits.admit(key, now)
@@ -258,12 +320,38 @@ class Gateway:
                 row["error_message"] = exc.message
                 await self.send_error(send, exc)
                 return
-            await self.forward(endpoint, scope, receive, send, raw, body, row, catalogue, started)
+            capture = cache_module.Capture() if cache_id is not None else None
+            await self.forward(endpoint, scope, receive, send, attempts, row, catalogue, started, capture)
+            if capture is not None and row["status"] == "ok" and row["http_status"] == 200:
+                self.cache_fill(cache_id, capture, row)
         finally:
             row["latency_ms"] = int((time.monotonic() - started) * 1000)
             if "status" not in row:  # an unexpected failure (answered 500 by __call__): still a row
                 row.update(http_status=500, status="error", error_code="internal_error")
             self.finish(row, key, ticket, now)
+
+    @staticmethod
+    def cache_hit(cached: cache_module.CachedReply, row: dict) -> None:
+        """The ledger row of a request answered from the cache: cost 0, what it saved in meta."""
+        row.update({name: cached.row[name] for name in CACHED_FIELDS if name in cached.row})
+        row.update(http_status=cached.status, status="cached", computed_cost=Decimal(0))
+        meta = row.setdefault("meta", {})
+        meta.update(cache="hit", saved_cost=cached.row.get("cost"))
+
+    def cache_fill(self, cache_id: str, capture: cache_module.Capture, row: dict) -> None:
+        """Store a complete successful reply (in the background: the client has it already)."""
+        if capture.overflow:
+            return
+        cost = row.get("reported_cost")
+        if cost is None:
+            cost = row.get("computed_cost")
+        fields = {name: row[name] for name in CACHED_FIELDS if row.get(name) is not None}
+        fields["cost"] = None if cost is None else str(cost)
+        content_type = "text/event-stream" if row.get("stream") else "application/json"
+        reply = cache_module.CachedReply(200, content_type, capture.data, fields)
+        task = asyncio.ensure_future(self.cache.put(cache_id, reply, self.cache_ttl))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def read_body(self, scope, receive) -> bytes:
         for name, value in scope["headers"]:
@@ -302,9 +390,14 @@ class Gateway:
             raise GatewayError(400, "`models` must be an array of model ids", "invalid_request")
         if model is None and not models:
             raise GatewayError(400, "`model` is required", "invalid_request")
-        if model is not None and (not isinstance(model, str) or not model):
+        if isinstance(model, list):  # Fusion style: an ordered list of models, tried in turn
+            if not model or not all(isinstance(m, str) and m for m in model):
+                raise GatewayError(400, "`model` as a list must hold model id strings", "invalid_request")
+            row["requested_model"] = ",".join(model)[:200]
+        elif model is not None and (not isinstance(model, str) or not model):
             raise GatewayError(400, "`model` must be a model id string", "invalid_request")
-        row["requested_model"] = (model or models[0])[:200]
+        else:
+            row["requested_model"] = (model or models[0])[:200]
         stream = body.get("stream", False)
         if stream is not None and not isinstance(stream, bool):
             raise GatewayError(400, "`stream` must be true or false", "invalid_request")
@@ -326,65 +419,190 @@ class Gateway:
                 raise GatewayError(400, "`prompt` must be a string or an array", "invalid_request")
         return body
 
-    def check_models(self, body: dict, key: KeyInfo, catalogue: Catalogue) -> None:
-        wanted = []
-        if isinstance(body.get("model"), str):
-            wanted.append(body["model"])
-        wanted.extend(body.get("models") or ())
+    def check_models(self, wanted: list[str], key: KeyInfo, catalogue: Catalogue, routing: Routing) -> None:
         for model_id in wanted:
-            if len(model_id) > 200 or not catalogue.knows(model_id):
+            route = routing.route_for(model_id)
+            known = route is not None and not route.openrouter  # another upstream's ids are its own
+            if len(model_id) > 200 or not (known or catalogue.knows(model_id)):
                 raise GatewayError(400, f"{model_id[:200]} is not a model in the catalogue", "unknown_model")
             if not key.allows(model_id):
                 raise GatewayError(403, f"This key may not use {model_id}", "model_not_allowed")
 
-    def upstream_headers(self, scope) -> dict[str, str]:
+    def route_request(
+        self, raw: bytes, body: dict, endpoint: str, key: KeyInfo, catalogue: Catalogue, routing, row
+    ) -> list[Attempt]:
+        """The attempts for this request, in order (docs/gateway.md, Routing); raises GatewayError."""
+        model = body.get("model")
+        aliases = routing.aliases or {}
+        if isinstance(model, str) and model in aliases:
+            spec = aliases[model]
+        elif isinstance(model, list):
+            from usage.gateway.routing import list_alias
+
+            self.check_models(model, key, catalogue, routing)
+            spec = list_alias(model)
+        else:
+            wanted = [model] if isinstance(model, str) else []
+            wanted.extend(body.get("models") or ())
+            self.check_models(wanted, key, catalogue, routing)
+            route = routing.route_for(wanted[0])
+            if route is None:
+                raise GatewayError(502, f"No enabled upstream serves {wanted[0]}", "no_upstream")
+            if route.openrouter:
+                return [Attempt(route, wanted[0], raw)]
+            row["meta"] = {"upstream": route.name}
+            return [Attempt(route, wanted[0], with_model(raw, body, route.upstream_model(wanted[0])))]
+        return self.alias_attempts(body, endpoint, key, catalogue, routing, spec, row)
+
+    def alias_attempts(self, body, endpoint, key, catalogue, routing, spec, row) -> list[Attempt]:
+        from usage.gateway.routing import plan
+
+        whole = not spec.name or key.allows(spec.name)  # a key allowed the alias may use all its members
+        members, skipped = [], []
+        for member in spec.members:
+            route = routing.route_for(member.model)
+            if not (whole or key.allows(member.model)):
+                skipped.append({"model": member.model, "reason": "not allowed for this key"})
+            elif route is None:
+                skipped.append({"model": member.model, "reason": "no enabled upstream"})
+            elif route.openrouter and not catalogue.knows(member.model):
+                skipped.append({"model": member.model, "reason": "not in the catalogue"})
+            else:
+                members.append(member)
+        if not members and skipped and all(s["reason"] == "not allowed for this key" for s in skipped):
+            raise GatewayError(403, f"This key may not use {spec.name}", "model_not_allowed")
+
+        def price_for(model_id: str):
+            price = catalogue.price_for(model_id)
+            return price.prices if price is not None else None
+
+        chosen = plan(
+            replace(spec, members=tuple(members)),
+            body=body,
+            endpoint=endpoint,
+            price_for=price_for,
+            latency_p50=routing.latency_p50 or {},
+            rng=self.rng,
+        )
+        skipped.extend(chosen.skipped)
+        meta: dict[str, Any] = {"alias": spec.name or None, "strategy": chosen.strategy}
+        if skipped:
+            meta["skipped"] = skipped
+        row["meta"] = meta
+        if not chosen.models:
+            reasons = "; ".join(f"{s['model']}: {s['reason']}" for s in skipped)
+            name = spec.name or "the list"
+            raise GatewayError(
+                400, f"No model of {name} can serve this request ({reasons})", "no_eligible_model"
+            )
+        attempts: list[Attempt] = []
+        for model_id in chosen.models:  # consecutive OpenRouter models: one attempt with a `models` array
+            route = routing.route_for(model_id)
+            if route.openrouter and attempts and attempts[-1].route is route:
+                attempts[-1].models += (model_id,)
+            else:
+                attempts.append(Attempt(route, model_id, b"", (model_id,) if route.openrouter else ()))
+        for attempt in attempts:
+            outgoing = {**body, "model": attempt.route.upstream_model(attempt.model)}
+            outgoing.pop("models", None)
+            if len(attempt.models) > 1:
+                outgoing["models"] = list(attempt.models)
+            attempt.body = orjson.dumps(outgoing)
+        return attempts[: self.max_attempts]
+
+    def upstream_headers(self, scope, route: Route) -> dict[str, str]:
+        if not route.openrouter:
+            if not route.key:
+                return {"Content-Type": "application/json"}
+            return {"Authorization": f"Bearer {route.key}", "Content-Type": "application/json"}
         referer, title = self.referer, self.title
         for name, value in scope["headers"]:
             if name == b"http-referer" or name == b"referer":
                 referer = value
             elif name == b"x-title":
                 title = value
-        headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
+        headers = {"Authorization": f"Bearer {route.key}", "Content-Type": "application/json"}
         if referer:
             headers["HTTP-Referer"] = referer.decode("latin-1")
         if title:
             headers["X-Title"] = title.decode("latin-1")
         return headers
 
-    async def forward(self, endpoint, scope, receive, send, raw, body, row, catalogue, started) -> None:
-        url = f"{self.base_url}/{endpoint}"
+    async def forward(
+        self, endpoint, scope, receive, send, attempts, row, catalogue, started, capture
+    ) -> None:
+        """Try the attempts in turn: the next one on 429 / 5xx / no answer, never once a reply has started."""
         response = None
+        record: list[dict] = []
         try:
-            try:
-                response = await self.session.post(url, data=raw, headers=self.upstream_headers(scope))
-            except (TimeoutError, aiohttp.ServerTimeoutError):
-                raise GatewayError(504, "OpenRouter did not answer in time", "upstream_timeout") from None
-            except (aiohttp.ClientError, OSError) as exc:
-                raise GatewayError(
-                    502, f"OpenRouter unreachable: {type(exc).__name__}", "upstream_unreachable"
-                ) from None
-            row["upstream_latency_ms"] = int((time.monotonic() - started) * 1000)
-            content_type = response.headers.get("Content-Type", "")
-            if response.status == 200 and content_type.startswith("text/event-stream"):
-                await self.relay_stream(response, receive, send, row, started)
-            else:
-                await self.relay_json(response, send, row)
+            for index, attempt in enumerate(attempts):
+                last = index == len(attempts) - 1
+                route = attempt.route
+                began = time.monotonic()
+                response, error = await self.post(endpoint, scope, attempt)
+                ms = int((time.monotonic() - began) * 1000)
+                entry = {"upstream": route.name, "model": attempt.model}
+                if len(attempt.models) > 1:
+                    entry["models"] = list(attempt.models)
+                record.append(entry)
+                if error is None and response.status in RETRY_STATUSES and not last:
+                    entry.update(status=response.status, error=await _error_text(response), ms=ms)
+                    response.release()
+                    response = None
+                    continue
+                if error is not None:
+                    entry.update(status=error.status, error=error.message, ms=ms)
+                    if last:
+                        raise error
+                    continue
+                entry.update(status=response.status, ms=ms)
+                row["upstream_latency_ms"] = int((time.monotonic() - started) * 1000)
+                content_type = response.headers.get("Content-Type", "")
+                if response.status == 200 and content_type.startswith("text/event-stream"):
+                    await self.relay_stream(response, receive, send, row, started, route, capture)
+                else:
+                    await self.relay_json(response, send, row, route, capture)
+                if not route.openrouter:
+                    row["served_model"] = attempt.model[:200]  # our id, priced in the catalogue
+                    row["provider"] = row.get("provider") or route.name
+                break
         except GatewayError as exc:
             row.update(http_status=exc.status, status="error", error_code=exc.code, error_message=exc.message)
             await self.send_error(send, exc)
         finally:
             if response is not None:
                 response.release()
+            if "meta" in row or len(record) > 1:
+                meta = row.setdefault("meta", {})
+                meta["upstream"] = record[-1]["upstream"]
+                meta["attempts"] = record
         self.add_cost(row, catalogue)
 
-    async def relay_json(self, response, send, row) -> None:
+    async def post(self, endpoint: str, scope, attempt: Attempt):
+        """(response, None) once the upstream answered with headers, or (None, GatewayError)."""
+        route = attempt.route
+        if route.missing_key:
+            message = f"{route.label} has no API key: the environment variable {route.key_env} is not set"
+            return None, GatewayError(502, message, "upstream_key_missing")
+        try:
+            response = await self.session.post(
+                f"{route.url}/{endpoint}", data=attempt.body, headers=self.upstream_headers(scope, route)
+            )
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            return None, GatewayError(504, f"{route.label} did not answer in time", "upstream_timeout")
+        except (aiohttp.ClientError, OSError) as exc:
+            message = f"{route.label} unreachable: {type(exc).__name__}"
+            return None, GatewayError(502, message, "upstream_unreachable")
+        return response, None
+
+    async def relay_json(self, response, send, row, route: Route, capture=None) -> None:
         try:
             data = await response.read()
         except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise GatewayError(504, "OpenRouter did not answer in time", "upstream_timeout") from None
+            raise GatewayError(504, f"{route.label} did not answer in time", "upstream_timeout") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise GatewayError(
-                502, f"OpenRouter's reply broke off: {type(exc).__name__}", "upstream_error"
+                502, f"{route.label}'s reply broke off: {type(exc).__name__}", "upstream_error"
             ) from None
         try:
             payload = orjson.loads(data)
@@ -393,7 +611,7 @@ class Gateway:
         status = response.status
         if not isinstance(payload, dict):
             raise GatewayError(
-                502, f"OpenRouter sent an unreadable reply (HTTP {status})", "upstream_garbage"
+                502, f"{route.label} sent an unreadable reply (HTTP {status})", "upstream_garbage"
             )
         if status >= 400 or "error" in payload:
             error = payload.get("error")
@@ -402,7 +620,9 @@ class Gateway:
                 status = (
                     error.get("code") if isinstance(error.get("code"), int) and error["code"] >= 400 else 502
                 )
-                data = error_body(status, str(error.get("message") or "OpenRouter error"), "upstream_error")
+                data = error_body(
+                    status, str(error.get("message") or f"{route.label} error"), "upstream_error"
+                )
             row.update(http_status=status, status="error", error_code=str(error.get("code", status))[:60])
             row["error_message"] = str(error.get("message", ""))[:2000]
         else:
@@ -410,6 +630,9 @@ class Gateway:
             self.read_reply(payload, row)
             row.update(usage_fields(payload.get("usage")))
         headers = [(b"content-type", JSON), (b"content-length", str(len(data)).encode())]
+        if capture is not None:
+            capture.add(data)
+            headers.append((cache_module.HEADER, cache_module.MISS))
         generation = response.headers.get("X-Generation-Id") or row.get("generation_id")
         if generation:
             headers.append((b"x-generation-id", generation.encode("latin-1")))
@@ -428,8 +651,10 @@ class Gateway:
         if isinstance(payload.get("provider"), str):
             row["provider"] = payload["provider"][:100]
 
-    async def relay_stream(self, response, receive, send, row, started) -> None:
+    async def relay_stream(self, response, receive, send, row, started, route: Route, capture=None) -> None:
         headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+        if capture is not None:
+            headers.append((cache_module.HEADER, cache_module.MISS))
         generation = response.headers.get("X-Generation-Id")
         if generation:
             headers.append((b"x-generation-id", generation.encode("latin-1")))
@@ -455,6 +680,8 @@ class Gateway:
         try:
             async for chunk in response.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if capture is not None:
+                    capture.add(chunk)
                 data = pending + chunk if pending else chunk
                 parts = data.split(b"\n\n")
                 pending = parts.pop()
@@ -490,7 +717,7 @@ class Gateway:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             state["done"] = True
             row.update(status="error", error_code="upstream_stream_broken")
-            row["error_message"] = f"OpenRouter's stream broke off: {type(exc).__name__}"
+            row["error_message"] = f"{route.label}'s stream broke off: {type(exc).__name__}"
             await send({"type": "http.response.body", "body": b""})
         finally:
             state["done"] = True
@@ -520,6 +747,10 @@ class Gateway:
             row["computed_cost"] = Decimal(0)
 
     def finish(self, row: dict, key: KeyInfo | None, ticket, now: datetime) -> None:
+        try:
+            self.metrics.observe(row, key.prefix if key is not None else "")
+        except Exception:  # metrics never break a request
+            log.exception("metrics not updated")
         if self.writer is not None:
             self.writer.record(row)
         if ticket is not None:
@@ -539,6 +770,7 @@ class Gateway:
 
     # ---- GET endpoints ----
     async def models(self, key: KeyInfo) -> bytes:
+        await self.current_catalogue()  # the aliases too
         now = time.monotonic()
         if self.models_cache is None or now - self.models_cache[0] > max(self.catalogue_seconds, 0):
             from catalog.models import CatalogModel
@@ -552,6 +784,20 @@ class Gateway:
 
             self.models_cache = (now, await self.in_db(load))
         data = [raw for model_id, raw in self.models_cache[1] if key.allows(model_id)]
+        for name, alias in sorted((self.routing.aliases or {}).items()):
+            members = [member.model for member in alias.members]
+            if key.allows(name) or any(key.allows(model_id) for model_id in members):
+                data.append(
+                    {
+                        "id": name,
+                        "name": name,
+                        "object": "model",
+                        "created": 0,
+                        "owned_by": "tokenledger",
+                        "description": f"Alias ({alias.strategy}) for {', '.join(members)}",
+                        "tokenledger_alias": {"strategy": alias.strategy, "members": members},
+                    }
+                )
         return orjson.dumps({"data": data})
 
     async def key_info(self, key: KeyInfo) -> bytes:
@@ -574,6 +820,29 @@ class Gateway:
             "allowed_models": list(key.allowed_models) or None,
         }
         return orjson.dumps({"data": data})
+
+
+async def _error_text(response) -> str:
+    """The message of a failed attempt's error reply (for the ledger's attempt list), briefly."""
+    try:
+        data = await asyncio.wait_for(response.content.read(65536), 5)
+        error = orjson.loads(data).get("error")
+        return str(error.get("message", ""))[:300] if isinstance(error, dict) else f"HTTP {response.status}"
+    except Exception:
+        return f"HTTP {response.status}"
+
+
+_MODEL_VALUE = rb'("model"\s*:\s*)'
+
+
+def with_model(raw: bytes, body: dict, model: str) -> bytes:
+    """`raw` with its "model" value replaced, every other byte unchanged (re-encoded only if it must be)."""
+    pattern = re.compile(_MODEL_VALUE + re.escape(orjson.dumps(body["model"])))
+    replaced, count = pattern.subn(lambda match: match.group(1) + orjson.dumps(model), raw, count=1)
+    wanted = {**body, "model": model}
+    if count and orjson.loads(replaced) == wanted:
+        return replaced
+    return orjson.dumps(wanted)
 
 
 def _has_output(chunk: dict) -> bool:

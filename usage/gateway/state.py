@@ -129,3 +129,82 @@ def price_version_at(catalog_model_id: int, at: datetime) -> tuple[int | None, d
     if version is None:
         return None, None
     return version.pk, version.prices()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """An enabled upstream as the gateway uses it (usage.models.Upstream; docs/routing.md)."""
+
+    name: str
+    url: str  # base URL, no trailing slash
+    prefix: str  # model ids starting with it go here ("" for the default upstream)
+    key_env: str  # the environment variable naming the key ("" for a keyless server)
+    key: str  # its value, "" if unset: never logged or shown
+    openrouter: bool  # OpenRouter's API: `models` fallback arrays, attribution headers, unprefixed ids
+
+    @property
+    def missing_key(self) -> bool:
+        """A key variable is named but not set (OpenRouter without a key is forwarded: its 401 explains)."""
+        return bool(self.key_env) and not self.key and not self.openrouter
+
+    @property
+    def label(self) -> str:
+        """How errors name it: never with its key."""
+        return "OpenRouter" if self.openrouter else f"Upstream '{self.name}'"
+
+    def upstream_model(self, model_id: str) -> str:
+        """The model id the upstream knows: ours without the routing prefix (OpenRouter's ids are its own)."""
+        return model_id if self.openrouter else model_id.removeprefix(self.prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """Upstreams and aliases, reloaded with the catalogue."""
+
+    routes: tuple[Route, ...] = ()
+    aliases: dict = None  # name -> usage.aliases.AliasSpec
+    latency_p50: dict = None  # served model -> p50 latency (ms) over the last hour, when an alias needs it
+
+    def route_for(self, model_id: str) -> Route | None:
+        """The route with the longest prefix model_id starts with."""
+        best = None
+        for route in self.routes:
+            if model_id.startswith(route.prefix) and (best is None or len(route.prefix) > len(best.prefix)):
+                best = route
+        return best
+
+    @classmethod
+    def load(cls) -> Routing:
+        from datetime import UTC, timedelta
+
+        from django.conf import settings
+        from django.utils import timezone
+
+        from usage.aliases import aliases_load
+        from usage.models import Upstream
+        from usage.selectors import model_latency_p50
+        from usage.upstreams import upstream_api_key, upstream_base_url
+
+        upstreams = list(Upstream.objects.all())
+        routes = [
+            Route(
+                name=upstream.name,
+                url=upstream_base_url(upstream),
+                prefix=upstream.model_prefix,
+                key_env=upstream.api_key_env,
+                key=upstream_api_key(upstream),
+                openrouter=upstream.name == Upstream.DEFAULT_NAME,
+            )
+            for upstream in upstreams
+            if upstream.enabled
+        ]
+        if not any(upstream.name == Upstream.DEFAULT_NAME for upstream in upstreams):
+            # No default row (a database set up without migrations' data): OpenRouter from the settings.
+            url = settings.OPENROUTER_BASE_URL.rstrip("/")
+            key = settings.OPENROUTER_API_KEY or ""
+            routes.append(Route(Upstream.DEFAULT_NAME, url, "", "", key, True))
+        aliases = aliases_load()
+        latency = {}
+        if any(alias.strategy == "fastest" for alias in aliases.values()):
+            latency = model_latency_p50(since=timezone.now().astimezone(UTC) - timedelta(hours=1))
+        return cls(tuple(routes), aliases, latency)
