@@ -289,3 +289,52 @@ def test_csv_cells_a_spreadsheet_would_run_are_kept_as_text(client, admin_user, 
     assert ',"\'=HYPERLINK(""http://evil"")","tl-=HYPERLINK(""h",' in line
     assert ",'@sum,," in line
     assert line.endswith(",'-1 is not a valid max_tokens")
+
+
+def test_the_detail_page_shows_the_routing_alias_attempts_and_skips(client, admin_user, ledger):
+    entry = ledger["entries"][1]
+    entry.requested_model = "team/fast"
+    entry.meta = {
+        "alias": "team/fast",
+        "strategy": "cheapest",
+        "upstream": "local",
+        "skipped": [{"model": "openai/gpt-4o", "reason": "price 12.5 above ceiling 10"}],
+        "attempts": [
+            {
+                "upstream": "openrouter",
+                "model": "anthropic/claude-sonnet-4",
+                "status": 429,
+                "ms": 12,
+                "error": "Rate limit exceeded",
+            },
+            {"upstream": "local", "model": "local/qwen3-8b", "status": 200, "ms": 1500},
+        ],
+    }
+    entry.save()
+
+    html = log_in(client, admin_user).get(f"/activity/{entry.id}/").content.decode()
+
+    assert "<dt>Alias</dt><dd>team/fast (cheapest)</dd>" in html
+    assert "<dt>Upstream</dt><dd>local</dd>" in html
+    assert "<dt>Skipped</dt><dd>openai/gpt-4o: price 12.5 above ceiling 10</dd>" in html
+    rows = re.findall(
+        r"<tr><td>(\d)</td><td>(.*?)</td><td>(.*?)</td><td class=\"num\">(\d+)</td>"
+        r"<td class=\"num\">(.*?)</td><td>(.*?)</td></tr>",
+        html,
+    )
+    assert rows == [
+        ("1", "openrouter", "anthropic/claude-sonnet-4", "429", "12 ms", "Rate limit exceeded"),
+        ("2", "local", "local/qwen3-8b", "200", "1,500 ms", ""),
+    ]
+
+
+def test_the_detail_page_of_a_cache_hit_shows_what_it_saved(client, admin_user, ledger):
+    entry = ledger["entries"][1]
+    entry.status = "cached"
+    entry.meta = {"cache": "hit", "saved_cost": "0.0000066"}
+    entry.save()
+
+    html = log_in(client, admin_user).get(f"/activity/{entry.id}/").content.decode()
+
+    assert '<span class="badge cached">cached</span>' in html
+    assert "<dt>Response cache</dt><dd>hit: saved $0.000007</dd>" in html
