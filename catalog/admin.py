@@ -1,13 +1,42 @@
-"""Admin: the catalogue (read-mostly: a sync owns it), price versions, sync runs, and "Sync now"."""
+"""Admin: the catalogue (OpenRouter models read-only: a sync owns them; manual models of other upstreams
+added here with dated price versions), sync runs, and "Sync now"."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
-from catalog.models import CatalogModel, PriceVersion, ProviderEndpoint, SyncRun
+from catalog.models import CatalogModel, ManualPriceVersion, PriceVersion, ProviderEndpoint, SyncRun
+from catalog.pricing import usd, usd_per_m
+from catalog.services import (
+    manual_model_add,
+    manual_model_id_validate,
+    manual_model_update,
+    price_version_add,
+    price_version_validate,
+)
+
+# The fields of a manual model the admin edits; the rest are derived (author, dates, raw).
+MANUAL_MODEL_FIELDS = ("model_id", "name", "context_length", "description")
+MANUAL_MODEL_READONLY = ("model_id", "source", "author", "first_seen", "last_seen", "retired_at")
+MANUAL_PRICE_FIELDS = ("prompt", "completion", "input_cache_read", "input_cache_write", "request")
+PER_TOKEN_HELP = "USD per {what}: per 1M tokens = this × 1 000 000 (0.0000025 is $2.50 per 1M)."
+PRICE_HELP = {
+    "prompt": PER_TOKEN_HELP.format(what="input token"),
+    "completion": PER_TOKEN_HELP.format(what="output token"),
+    "input_cache_read": PER_TOKEN_HELP.format(what="cached input token")
+    + " Empty or 0: billed at the input price.",
+    "input_cache_write": PER_TOKEN_HELP.format(what="cache-written input token")
+    + " Empty or 0: billed at the input price.",
+    "request": "USD per request, on top of the tokens. Empty: 0.",
+}
 
 
 def enqueue_sync() -> None:
@@ -72,23 +101,164 @@ class PriceVersionInline(admin.TabularInline):
         return False
 
 
+class ManualModelAddForm(forms.ModelForm):
+    class Meta:
+        model = CatalogModel
+        fields = MANUAL_MODEL_FIELDS
+        help_texts = {
+            "model_id": "The id clients send, the upstream's prefix included, e.g. local/qwen3-8b. "
+            "The author is the part before the first /."
+        }
+
+    def clean_model_id(self):
+        model_id = self.cleaned_data["model_id"]
+        manual_model_id_validate(model_id)
+        return model_id
+
+
 @admin.register(CatalogModel)
 class CatalogModelAdmin(admin.ModelAdmin):
-    list_display = ("model_id", "name", "author", "context_length", "modality", "first_seen", "retired_at")
-    list_filter = (RetiredFilter, "author", InputModalityFilter, OutputModalityFilter)
+    """OpenRouter models: view only (the sync owns them). Manual models: added and edited here."""
+
+    list_display = ("model_id", "name", "author", "source", "context_length", "modality", "first_seen")
+    list_display += ("retired_at",)
+    list_filter = (RetiredFilter, "source", "author", InputModalityFilter, OutputModalityFilter)
     search_fields = ("model_id", "name", "canonical_slug", "description")
-    readonly_fields = ("model_id", "first_seen", "last_seen", "retired_at", "listing_hash", "raw")
+    readonly_fields = ("model_id", "source", "first_seen", "last_seen", "retired_at", "listing_hash", "raw")
     inlines = (PriceVersionInline,)
     actions = ("sync_now",)
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False  # models come from a sync
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and not obj.is_manual:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ManualModelAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return MANUAL_MODEL_FIELDS
+        if obj.is_manual:
+            return (*MANUAL_MODEL_READONLY, "name", "context_length", "description", "add_price")
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        if obj.is_manual:
+            return (*MANUAL_MODEL_READONLY, "add_price")
+        return self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else ()
+
+    @admin.display(description="Prices")
+    def add_price(self, obj):
+        url = reverse("admin:catalog_manualpriceversion_add")
+        return format_html('<a href="{}?catalog_model={}">Add a dated price version</a>', url, obj.pk)
+
+    def save_model(self, request, obj, form, change):
+        entered = {"name": obj.name, "context_length": obj.context_length, "description": obj.description}
+        if change:
+            manual_model_update(catalog_model=obj, **entered)
+            return
+        created = manual_model_add(model_id=obj.model_id, **entered)
+        obj.pk = created.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
 
     @admin.action(description="Sync the catalogue now (whatever is selected)")
     def sync_now(self, request, queryset):
         enqueue_sync()
         self.message_user(request, "Catalogue sync queued; its result shows in Sync runs.", messages.SUCCESS)
+
+
+class ManualPriceVersionForm(forms.ModelForm):
+    class Meta:
+        model = ManualPriceVersion
+        fields = ("catalog_model", "valid_from", *MANUAL_PRICE_FIELDS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["catalog_model"].queryset = CatalogModel.objects.filter(source=CatalogModel.Source.MANUAL)
+        self.fields["catalog_model"].help_text = "Manual models only: OpenRouter prices come from the sync."
+        self.fields["valid_from"].initial = timezone.now
+        self.fields["valid_from"].help_text = "The current version ends here; it must be after its start."
+        for name in MANUAL_PRICE_FIELDS:
+            self.fields[name].required = name in ("prompt", "completion")
+            self.fields[name].help_text = PRICE_HELP[name]
+
+    def prices(self) -> dict[str, Decimal]:
+        """The prices entered (those that passed their field's checks); an empty optional one is 0."""
+        return {
+            name: Decimal(0) if self.cleaned_data[name] is None else self.cleaned_data[name]
+            for name in MANUAL_PRICE_FIELDS
+            if name in self.cleaned_data
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("catalog_model") and cleaned.get("valid_from"):
+            price_version_validate(
+                catalog_model=cleaned["catalog_model"], valid_from=cleaned["valid_from"], prices=self.prices()
+            )
+        return cleaned
+
+
+@admin.register(ManualPriceVersion)
+class ManualPriceVersionAdmin(admin.ModelAdmin):
+    """A manual model's next price version (through catalog.services.price_version_add); past ones stay."""
+
+    form = ManualPriceVersionForm
+    fields = ("catalog_model", "valid_from", *MANUAL_PRICE_FIELDS)
+    list_display = ("catalog_model", "valid_from", "valid_to", "input_per_m", "output_per_m")
+    list_display += ("cache_read_per_m", "cache_write_per_m", "per_request")
+    list_filter = ("catalog_model",)
+    list_select_related = ("catalog_model",)
+    ordering = ("catalog_model__model_id", "-valid_from")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(catalog_model__source=CatalogModel.Source.MANUAL)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="input / 1M")
+    def input_per_m(self, obj):
+        return usd_per_m(obj.prompt)
+
+    @admin.display(description="output / 1M")
+    def output_per_m(self, obj):
+        return usd_per_m(obj.completion)
+
+    @admin.display(description="cache read / 1M")
+    def cache_read_per_m(self, obj):
+        return usd_per_m(obj.input_cache_read)
+
+    @admin.display(description="cache write / 1M")
+    def cache_write_per_m(self, obj):
+        return usd_per_m(obj.input_cache_write)
+
+    @admin.display(description="per request")
+    def per_request(self, obj):
+        return usd(obj.request)
+
+    def save_model(self, request, obj, form, change):
+        created = price_version_add(
+            catalog_model=form.cleaned_data["catalog_model"],
+            valid_from=form.cleaned_data["valid_from"],
+            prices=form.prices(),
+        )
+        obj.pk = created.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
 
 
 @admin.register(SyncRun)

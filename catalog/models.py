@@ -36,7 +36,12 @@ class TimestampedModel(models.Model):
 
 
 class CatalogModel(TimestampedModel):
-    """One OpenRouter model id. Never deleted: a model missing from a listing is retired."""
+    """One model id. Never deleted. OpenRouter's come from a sync (missing from a listing: retired);
+    manual ones (models of other upstreams) are entered in the admin and never touched by a sync."""
+
+    class Source(models.TextChoices):
+        OPENROUTER = "openrouter", "OpenRouter (synced)"
+        MANUAL = "manual", "manual (another upstream)"
 
     model_id = models.CharField(max_length=200, unique=True)  # "openai/gpt-4o"
     canonical_slug = models.CharField(max_length=200, blank=True)
@@ -65,6 +70,7 @@ class CatalogModel(TimestampedModel):
     retired_at = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict)  # the latest listing entry, as received
     listing_hash = models.CharField(max_length=64, blank=True)  # sha256 of the raw entry: skip unchanged ones
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.OPENROUTER)
 
     class Meta:
         ordering = ["model_id"]
@@ -79,6 +85,10 @@ class CatalogModel(TimestampedModel):
     @property
     def is_retired(self) -> bool:
         return self.retired_at is not None
+
+    @property
+    def is_manual(self) -> bool:
+        return self.source == self.Source.MANUAL
 
     @property
     def slug(self) -> str:
@@ -134,6 +144,19 @@ class PriceVersion(models.Model):
 
     def prices(self) -> dict[str, Decimal | None]:
         return {name: getattr(self, name) for name in PRICE_FIELDS}
+
+
+class ManualPriceVersion(PriceVersion):
+    """Manual models' price versions in the admin (added through catalog.services.price_version_add)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "manual price version"
+
+    def validate_constraints(self, exclude=None):
+        # The new version is open while the current one still is: price_version_add closes that one first,
+        # so "one open version a model" is left to the database here.
+        super().validate_constraints(exclude={*(exclude or ()), "catalog_model"})
 
 
 class SyncRun(models.Model):
