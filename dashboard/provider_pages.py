@@ -15,8 +15,8 @@ from catalog.models import CatalogModel
 @require_POST
 def providers_refresh(request):
     model_id = request.POST.get("model", "")
-    if not CatalogModel.objects.filter(model_id=model_id).exists():
-        raise Http404("No such model in the catalogue.")
+    if not CatalogModel.objects.filter(model_id=model_id, source=CatalogModel.Source.OPENROUTER).exists():
+        raise Http404("No such OpenRouter model in the catalogue.")
     try:
         endpoints = catalog_fetch_endpoints(model_id=model_id)
     except EndpointsError as exc:

@@ -175,7 +175,7 @@ def playground_ledger_entry(
 
 
 def models_with_recent_traffic(*, since: datetime) -> list[str]:
-    """Catalogue model ids requests were served or asked for since `since` (raw ledger + hourly rollups)."""
+    """OpenRouter model ids requests were served or asked for since `since` (raw ledger + hourly rollups)."""
     from catalog.models import CatalogModel
     from usage.models import HourlyRollup
 
@@ -183,7 +183,8 @@ def models_with_recent_traffic(*, since: datetime) -> list[str]:
     ids = set(served.values_list("catalog_model__model_id", flat=True).distinct())
     rolled = HourlyRollup.objects.filter(hour__gte=since).exclude(model="")
     ids |= set(rolled.values_list("model", flat=True).distinct())
-    return sorted(CatalogModel.objects.filter(model_id__in=ids).values_list("model_id", flat=True))
+    openrouter = CatalogModel.objects.filter(model_id__in=ids, source=CatalogModel.Source.OPENROUTER)
+    return sorted(openrouter.values_list("model_id", flat=True))
 
 
 # ---- Latency per served model (the gateway's "fastest" alias strategy, usage/gateway/routing.py) ----

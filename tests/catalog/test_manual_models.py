@@ -312,3 +312,7 @@ def test_a_manual_model_shows_on_the_catalogue_pages_with_its_price(staff):
     assert "local/qwen3-8b" in listing.content.decode()
     assert detail.status_code == 200
     assert "$0.10" in detail.content.decode() and "$0.40" in detail.content.decode()
+    assert "has no OpenRouter providers" in detail.content.decode()
+    assert "Refresh providers" not in detail.content.decode()
+    refresh = staff.post("/providers/refresh/", {"model": "local/qwen3-8b"})
+    assert refresh.status_code == 404

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from catalog.models import ProviderEndpoint
+from catalog.models import CatalogModel, ProviderEndpoint
 from tests.catalog.page_factories import make_model
 from tests.catalog.test_provider_endpoints import BODY
 from usage.models import HourlyRollup, LedgerEntry
@@ -30,6 +30,12 @@ def traffic(settings):
     settings.CATALOG_FETCH_ATTEMPTS = 1
     recent, rolled, old = (make_model(m) for m in ("alpha/recent", "beta/rolled", "gamma/old"))
     make_model("delta/unused")
+    ours = make_model("local/ours")  # a model of another upstream: OpenRouter has no providers for it
+    CatalogModel.objects.filter(pk=ours.pk).update(source=CatalogModel.Source.MANUAL)
+    LedgerEntry.objects.create(
+        created_at=NOW - timedelta(days=1), requested_model="local/ours", served_model="local/ours",
+        catalog_model=ours, http_status=200, status="ok",
+    )  # fmt: skip
     for model, when in ((recent, NOW - timedelta(days=2)), (old, NOW - timedelta(days=8))):
         LedgerEntry.objects.create(
             created_at=when, requested_model=model.model_id, served_model=model.model_id, catalog_model=model,
