@@ -114,3 +114,8 @@ class KeyCreateForm(forms.Form):
     budget_period = forms.ChoiceField(choices=ApiKey.Period.choices, initial=ApiKey.Period.MONTHLY)
     rpm_limit = forms.IntegerField(required=False, min_value=1, max_value=10**6, label="Requests / minute")
     tpm_limit = forms.IntegerField(required=False, min_value=1, max_value=10**9, label="Tokens / minute")
+    cache_responses = forms.BooleanField(
+        required=False,
+        label="Cache responses",
+        help_text="Answer repeated deterministic requests (temperature 0 or a seed) from the cache, free",
+    )

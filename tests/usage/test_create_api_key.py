@@ -36,6 +36,7 @@ def test_it_creates_a_key_with_its_limits_and_prints_the_secret_last(db, member)
         "openai/*,anthropic/claude-sonnet-4",
         "--expires",
         "2027-01-31",
+        "--cache",
     )
 
     secret = output.splitlines()[-1]
@@ -52,6 +53,7 @@ def test_it_creates_a_key_with_its_limits_and_prints_the_secret_last(db, member)
     assert (key.rpm_limit, key.tpm_limit) == (60, 100000)
     assert key.allowed_models == ["openai/*", "anthropic/claude-sonnet-4"]
     assert key.expires_at == datetime(2027, 1, 31, tzinfo=UTC)
+    assert key.cache_responses is True
 
 
 @pytest.mark.parametrize(

@@ -90,12 +90,20 @@ def test_creating_a_key_shows_its_secret_once(client, member, ledger):
     client = log_in(client, member)
 
     response = client.post(
-        "/keys/", {"name": "laptop", "budget_usd": "12.50", "budget_period": "weekly", "rpm_limit": "30"}
+        "/keys/",
+        {
+            "name": "laptop",
+            "budget_usd": "12.50",
+            "budget_period": "weekly",
+            "rpm_limit": "30",
+            "cache_responses": "on",
+        },
     )
 
     assert response.status_code == 200
     key = ApiKey.objects.get(name="laptop")
     assert (key.owner, key.budget_usd, key.budget_period, key.rpm_limit) == (member, D("12.5"), "weekly", 30)
+    assert key.cache_responses is True
     secret = response.context["secret"]
     assert secret and secret.startswith(key.prefix)
     html = response.content.decode()

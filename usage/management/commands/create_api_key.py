@@ -59,6 +59,11 @@ class Command(BaseCommand):
         parser.add_argument("--tpm", help="Tokens per minute")
         parser.add_argument("--models", help='Allowed models, comma-separated: exact ids or "author/*"')
         parser.add_argument("--expires", help="Expiry date or time (UTC unless given)")
+        parser.add_argument(
+            "--cache",
+            action="store_true",
+            help="Answer repeated deterministic requests from the response cache",
+        )
 
     def handle(self, *args, **options):
         from usage.services import api_key_create
@@ -86,6 +91,7 @@ class Command(BaseCommand):
                 tpm_limit=positive("tpm")(options["tpm"]) if options["tpm"] else None,
                 allowed_models=models,
                 expires_at=parse_expires(options["expires"]) if options["expires"] else None,
+                cache_responses=options["cache"],
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
