@@ -147,7 +147,7 @@ class PriceVersion(models.Model):
 
 
 class ManualPriceVersion(PriceVersion):
-    """Manual models' price versions in the admin (added through catalog.services.price_version_add)."""
+    """Manual models' price versions in the admin (added through catalog.manual_models.price_version_add)."""
 
     class Meta:
         proxy = True
