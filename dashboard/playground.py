@@ -84,10 +84,21 @@ def _picker_models(most_used: list[str]) -> list[dict]:
     return models
 
 
+def _picker_aliases() -> list[dict]:
+    """Enabled aliases for the picker (the gateway chooses their model per message)."""
+    from usage.aliases import aliases_load
+
+    return [
+        {"id": name, "strategy": alias.strategy, "members": [member.model for member in alias.members]}
+        for name, alias in sorted(aliases_load().items())
+    ]
+
+
 @require_GET
 def playground(request):
     most_used = playground_most_used_models(user=request.user, limit=MOST_USED_LIMIT)
     models = _picker_models(most_used)
+    aliases = _picker_aliases()
     keys = [
         {"id": key.pk, "name": key.name, "prefix": key.prefix, "playground": key.is_playground}
         for key in playground_keys(user=request.user)
@@ -95,6 +106,7 @@ def playground(request):
     has_playground_key = any(key["playground"] for key in keys)
     config = {
         "models": models,
+        "aliases": aliases,
         "keys": keys,
         "endpoint": "/api/v1/chat/completions",
         "token_url": reverse("playground_token"),
@@ -105,6 +117,7 @@ def playground(request):
         "models": models,
         "frequent": [m for m in models if m["frequent"]],
         "others": [m for m in models if not m["frequent"]],
+        "aliases": aliases,
         "keys": keys,
         "has_playground_key": has_playground_key,
         "config": config,

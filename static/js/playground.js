@@ -12,6 +12,7 @@
 
   const config = JSON.parse(document.getElementById("playground-config").textContent);
   const modelsById = new Map(config.models.map((m) => [m.id, m]));
+  const aliasesById = new Map((config.aliases || []).map((a) => [a.id, a]));
   const $ = (id) => document.getElementById(id);
   const els = {
     key: $("pg-key"), search: $("pg-search"), compare: $("pg-compare"), info: $("pg-model-info"),
@@ -119,6 +120,9 @@
       parts.push(first.prompt_per_m === null ? "variable price" :
         "$" + first.prompt_per_m + "/M in · $" + first.completion_per_m + "/M out");
       els.info.textContent = parts.join(" · ");
+    } else if (aliasesById.has(models[0])) {
+      const alias = aliasesById.get(models[0]);
+      els.info.textContent = "alias, " + alias.strategy + ": " + alias.members.join(", ");
     } else {
       els.info.textContent = "";
     }

@@ -294,3 +294,37 @@ def test_an_ended_session_says_so_instead_of_sending(playground, page):
     )
     assert page.locator(".pg-reply").count() == 0
     assert playground.fake.requests == []
+
+
+def test_an_alias_is_offered_and_its_reply_costs_the_model_that_served(
+    catalogue, gateway_server, member, page
+):
+    from usage.models import Alias, AliasMember
+
+    alias = Alias.objects.create(name="team/smart", strategy="cheapest")
+    for position, model_id in enumerate(["anthropic/claude-sonnet-4", "openai/gpt-4o"]):
+        AliasMember.objects.create(alias=alias, position=position, model=model_id)
+    gateway_server.fake.reply(model="openai/gpt-4o", prompt_tokens=1000, completion_tokens=100, cost="0.0035")
+    log_in(page, gateway_server.url, "member")
+    page.goto(f"{gateway_server.url}/playground/")
+
+    page.select_option("select[name=model0]", "team/smart")
+    info = page.locator("#pg-model-info").text_content()
+    send(page, "Hi")
+
+    reply = page.locator(".pg-reply")
+    reply.locator(".pg-ledger-link").wait_for()
+    assert info == "alias, cheapest: anthropic/claude-sonnet-4, openai/gpt-4o"
+    # 1000 × 0.0000025 + 100 × 0.00001: gpt-4o's prices, the cheaper member, which served
+    assert reply.locator("[data-stat=cost]").text_content() == "cost $0.0035"
+    sent = gateway_server.fake.last.json
+    assert (sent["model"], sent["models"]) == (
+        "openai/gpt-4o",
+        ["openai/gpt-4o", "anthropic/claude-sonnet-4"],
+    )
+    entry = LedgerEntry.objects.get()
+    assert (entry.requested_model, entry.served_model, entry.meta["strategy"]) == (
+        "team/smart",
+        "openai/gpt-4o",
+        "cheapest",
+    )

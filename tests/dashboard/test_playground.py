@@ -292,7 +292,7 @@ def test_the_page_reads_the_catalogue_in_a_constant_number_of_queries(
         make_model(f"author{number}/model")
         make_entry(key, f"author{number}/model")
 
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(10):  # 8, and aliases with their members
         response = member_client.get("/playground/")
 
     assert len(config_of(response)["models"]) == 30
@@ -321,3 +321,30 @@ def test_most_used_models_count_rolled_up_hours_and_the_raw_ledger_since(member_
     models = config_of(member_client.get("/playground/"))["models"]
 
     assert [(m["id"], m["frequent"]) for m in models] == [("c/three", True), ("a/one", True), ("b/two", True)]
+
+
+def test_the_picker_offers_the_enabled_aliases(member_client):
+    from usage.models import Alias, AliasMember
+
+    make_model("openai/gpt-4o", name="OpenAI: GPT-4o")
+    make_model("anthropic/claude-sonnet-4", name="Claude")
+    alias = Alias.objects.create(name="team/smart", strategy="cheapest")
+    for position, model_id in enumerate(["anthropic/claude-sonnet-4", "openai/gpt-4o"]):
+        AliasMember.objects.create(alias=alias, position=position, model=model_id)
+    Alias.objects.create(name="team/off", enabled=False)
+
+    response = member_client.get("/playground/")
+
+    assert config_of(response)["aliases"] == [
+        {
+            "id": "team/smart",
+            "strategy": "cheapest",
+            "members": ["anthropic/claude-sonnet-4", "openai/gpt-4o"],
+        }
+    ]
+    html = response.content.decode()
+    assert (
+        '<optgroup label="Aliases"><option value="team/smart">team/smart (cheapest)</option></optgroup>'
+        in html
+    )
+    assert "team/off" not in html
