@@ -109,5 +109,14 @@ verdict=OK
 [[ "$upstream" == "$written" ]] || verdict=MISMATCH
 echo "ledger check: upstream counted $upstream requests, ledger has $written new rows: $verdict" \
     | tee "$OUTDIR/ledger-check.txt"
+if [[ "$verdict" != OK ]]; then  # what the rows of the check were, to tell a lost row from an extra one
+    "$PY" -c "import django; django.setup()
+from django.db.models import Count
+from usage.models import LedgerEntry
+rows = LedgerEntry.objects.order_by('id')[$rows0:].values_list('id', flat=True)
+kinds = LedgerEntry.objects.filter(id__in=list(rows)).values('status', 'http_status', 'error_code')
+for kind in kinds.annotate(n=Count('id')).order_by('-n'):
+    print('  ', kind)" | tee -a "$OUTDIR/ledger-check.txt"
+fi
 echo "results: $OUTDIR"
 [[ "$verdict" == OK ]]
