@@ -166,6 +166,8 @@ class HourlyRollup(models.Model):
     cache_savings = models.DecimalField(
         **PRICE, default=0
     )  # cached tokens × (input price − cache-read price)
+    # What the response cache saved: the original cost of each `cached` row (its meta["saved_cost"]).
+    response_cache_saved = models.DecimalField(**COST, default=0)
     latency_ms_sum = models.PositiveBigIntegerField(default=0)
 
     class Meta:
@@ -201,6 +203,7 @@ class DailyRollup(models.Model):
     computed_cost = models.DecimalField(**COST, default=0)
     cost = models.DecimalField(**COST, default=0)
     cache_savings = models.DecimalField(**PRICE, default=0)
+    response_cache_saved = models.DecimalField(**COST, default=0)
     latency_ms_sum = models.PositiveBigIntegerField(default=0)
 
     class Meta:

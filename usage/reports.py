@@ -70,6 +70,7 @@ class Totals:
     computed_cost: Decimal = ZERO
     cost: Decimal = ZERO
     cache_savings: Decimal = ZERO
+    response_cache_saved: Decimal = ZERO
     latency_ms_sum: int = 0
 
     def add(self, row: dict) -> None:

@@ -28,7 +28,8 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, NullIf, TruncDay, TruncHour
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, NullIf, TruncDay, TruncHour
 from django.utils import timezone
 
 from usage.models import COST, DailyRollup, HourlyRollup, LedgerEntry, RollupState
@@ -61,11 +62,19 @@ CACHE_SAVINGS = Case(
     output_field=MONEY,
 )
 
+# What the response cache saved on one ledger row: a `cached` row's meta["saved_cost"] (a decimal string).
+RESPONSE_CACHE_SAVED = Case(
+    When(status="cached", then=Cast(KT("meta__saved_cost"), output_field=MONEY)),
+    default=ZERO,
+    output_field=MONEY,
+)
+
 # The aggregates a rollup row holds, computable over any ledger queryset (the pages use it for the raw tail).
 LEDGER_AGGREGATES = {
     # These two first: later annotations shadow the field names they read (cached_tokens, *_cost).
     "cost": Coalesce(Sum(Coalesce("reported_cost", "computed_cost", ZERO, output_field=MONEY)), ZERO),
     "cache_savings": Coalesce(Sum(CACHE_SAVINGS), ZERO, output_field=MONEY),
+    "response_cache_saved": Coalesce(Sum(RESPONSE_CACHE_SAVED), ZERO, output_field=MONEY),
     "requests": Count("id"),
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
     "cached_tokens": Coalesce(Sum("cached_tokens"), 0),

@@ -118,6 +118,7 @@ def spend_export(request, group: str):
         "reported_cost",
         "computed_cost",
         "cache_savings",
+        "response_cache_saved",
         "share",
     ]
 
@@ -137,6 +138,7 @@ def spend_export(request, group: str):
                 _money(t.reported_cost),
                 _money(t.computed_cost),
                 _money(t.cache_savings),
+                _money(t.response_cache_saved),
                 "" if row.share is None else f"{row.share:.4f}",
             ]
 

@@ -240,3 +240,19 @@ def test_prune_says_why_it_deleted_nothing(db, settings):
     ]
     with pytest.raises(CommandError, match="--days must be 0 or more; got -1"):
         call_command("prune_ledger", "--days", "-1")
+
+
+def test_response_cache_hits_roll_up_what_they_saved(db):
+    for minute, saved in ((5, "0.0000066"), (20, "0.00125"), (40, None)):
+        entry(at(9, minute), status="cached", http_status=200, prompt_tokens=12, completion_tokens=8,
+              computed_cost=D(0), meta={"cache": "hit", "saved_cost": saved})  # fmt: skip
+    entry(at(9, 50), computed_cost=D("0.0000066"), meta={"alias": "team/fast"})
+
+    rollup_catch_up(now=NOW)
+
+    rows = HourlyRollup.objects.order_by("status").values_list(
+        "status", "requests", "cost", "response_cache_saved"
+    )
+    assert list(rows) == [("cached", 3, D(0), D("0.0012566")), ("ok", 1, D("0.0000066"), D(0))]
+    day = DailyRollup.objects.get(status="cached")
+    assert (day.requests, day.response_cache_saved) == (3, D("0.0012566"))

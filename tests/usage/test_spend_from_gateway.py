@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import openai
@@ -56,3 +57,26 @@ def test_gateway_requests_reach_the_spend_activity_and_keys_pages(
     assert [e.id for e in activity.entries] == [failed.id, ok.id]
     assert detail["breakdown_total"] == ok.computed_cost
     assert [(row.key.name, row.spent, row.remaining) for row in keys] == [("e2e", D("0.00013"), D("0.99987"))]
+
+
+def test_response_cache_hits_show_on_the_spend_page_as_requests_that_cost_nothing_and_saved(
+    catalogue, make_api_key, member, gateway_server, client
+):
+    secret = make_api_key(owner=member, name="cached", cache_responses=True)
+    sdk = openai.OpenAI(base_url=gateway_server.api_url, api_key=secret, max_retries=0)
+    for _ in range(3):
+        sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=MESSAGES, temperature=0)
+        from usage.gateway.app import gateway
+
+        gateway.writer.wait_idle()
+        while gateway.tasks:  # the cache fill is done in the background once the client has its reply
+            time.sleep(0.01)
+    rows = gateway_server.ledger(3)
+    assert [row.status for row in rows] == ["ok", "cached", "cached"]
+
+    client.login(username="member", password=PASSWORD)
+    response = client.get("/spend/?range=today")
+
+    t = response.context["report"].totals
+    assert (t.requests, t.cost, t.response_cache_saved) == (3, D("0.0000066"), D("0.0000132"))
+    assert '<div class="value good" id="response-cache-saved">$0.000013</div>' in response.content.decode()
