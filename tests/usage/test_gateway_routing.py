@@ -363,3 +363,24 @@ def test_the_models_list_includes_the_aliases_the_key_may_use(gateway_server, cl
             "members": ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4"],
         },
     }
+
+
+@pytest.fixture
+def short_timeout(settings):
+    settings.OPENROUTER_TIMEOUT_SECONDS = 0.3
+
+
+def test_an_upstream_that_does_not_answer_in_time_falls_back_to_the_next(
+    short_timeout, gateway_server, client, vllm
+):
+    make_alias("team/fast", "ordered", "openai/gpt-4o-mini", "local/qwen3-8b")
+    gateway_server.fake.reply(headers_delay=2)
+
+    reply = client.chat.completions.create(model="team/fast", messages=MESSAGES)
+
+    assert reply.choices[0].message.content == "Hello from vLLM."
+    [row] = gateway_server.ledger(1)
+    assert [(a["upstream"], a["status"], a.get("error")) for a in attempts_without_times(row)] == [
+        ("openrouter", 504, "OpenRouter did not answer in time"),
+        ("local", 200, None),
+    ]
