@@ -252,6 +252,10 @@ class Upstream(TimestampedModel):
     model_prefix = models.CharField(
         max_length=100, blank=True, help_text='Model ids starting with this go here, e.g. "local/"'
     )
+    strip_prefix = models.BooleanField(
+        default=True,
+        help_text="Send the model id without the prefix (local/qwen3-8b → qwen3-8b); off: exactly as sent",
+    )
     enabled = models.BooleanField(default=True)
 
     class Meta:

@@ -272,6 +272,30 @@ def test_raw_completions_reach_the_second_upstream_byte_identical_and_come_back_
     assert row.meta == {"upstream": "local", "attempts": row.meta["attempts"]}
 
 
+def test_with_strip_prefix_off_the_whole_body_arrives_byte_identical(gateway_server, secret, vllm):
+    Upstream.objects.filter(name="local").update(strip_prefix=False)
+    body = b'{"model":"local/qwen3-8b","prompt":[1,2,3],"max_tokens":0,"echo":true,"prompt_logprobs":1}'
+    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+
+    response = httpx.post(f"{gateway_server.api_url}/completions", content=body, headers=headers)
+
+    assert response.status_code == 200
+    assert vllm.last.body == body
+    [row] = gateway_server.ledger(1)
+    assert (row.served_model, row.status) == ("local/qwen3-8b", "ok")
+
+
+def test_a_models_list_without_model_goes_to_the_first_ones_upstream(gateway_server, secret, vllm):
+    body = {"models": ["local/qwen3-8b"], "messages": MESSAGES}
+    headers = {"Authorization": f"Bearer {secret}"}
+
+    response = httpx.post(f"{gateway_server.api_url}/chat/completions", json=body, headers=headers)
+
+    assert response.status_code == 200
+    assert vllm.last.json == {"models": ["local/qwen3-8b"], "messages": MESSAGES, "model": "qwen3-8b"}
+    gateway_server.ledger(1)
+
+
 def test_a_missing_key_variable_is_a_502_naming_the_upstream_and_the_variable(
     gateway_server, client, vllm, monkeypatch
 ):

@@ -451,7 +451,8 @@ class Gateway:
             if route.openrouter:
                 return [Attempt(route, wanted[0], raw)]
             row["meta"] = {"upstream": route.name}
-            return [Attempt(route, wanted[0], with_model(raw, body, route.upstream_model(wanted[0])))]
+            sent = route.upstream_model(wanted[0])
+            return [Attempt(route, wanted[0], raw if sent == wanted[0] else with_model(raw, body, sent))]
         return self.alias_attempts(body, endpoint, key, catalogue, routing, spec, row)
 
     def alias_attempts(self, body, endpoint, key, catalogue, routing, spec, row) -> list[Attempt]:
@@ -837,6 +838,8 @@ _MODEL_VALUE = rb'("model"\s*:\s*)'
 
 def with_model(raw: bytes, body: dict, model: str) -> bytes:
     """`raw` with its "model" value replaced, every other byte unchanged (re-encoded only if it must be)."""
+    if not isinstance(body.get("model"), str):  # only `models` was sent
+        return orjson.dumps({**body, "model": model})
     pattern = re.compile(_MODEL_VALUE + re.escape(orjson.dumps(body["model"])))
     replaced, count = pattern.subn(lambda match: match.group(1) + orjson.dumps(model), raw, count=1)
     wanted = {**body, "model": model}

@@ -141,6 +141,7 @@ class Route:
     key_env: str  # the environment variable naming the key ("" for a keyless server)
     key: str  # its value, "" if unset: never logged or shown
     openrouter: bool  # OpenRouter's API: `models` fallback arrays, attribution headers, unprefixed ids
+    strip_prefix: bool = True  # another upstream's model ids lose our routing prefix
 
     @property
     def missing_key(self) -> bool:
@@ -154,7 +155,7 @@ class Route:
 
     def upstream_model(self, model_id: str) -> str:
         """The model id the upstream knows: ours without the routing prefix (OpenRouter's ids are its own)."""
-        return model_id if self.openrouter else model_id.removeprefix(self.prefix)
+        return model_id.removeprefix(self.prefix) if self.strip_prefix and not self.openrouter else model_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +195,7 @@ class Routing:
                 key_env=upstream.api_key_env,
                 key=upstream_api_key(upstream),
                 openrouter=upstream.name == Upstream.DEFAULT_NAME,
+                strip_prefix=upstream.strip_prefix,
             )
             for upstream in upstreams
             if upstream.enabled
