@@ -100,8 +100,10 @@ for stream in 0 1; do
         wrk -t1 -c32 -d3s --timeout 10s -s "$SHARED/wrk/chat.lua" \
         "http://127.0.0.1:$PORT/api/v1/chat/completions" >"$OUTDIR/ledger-check-$stream.txt" 2>&1
 done
+# Stop first (graceful: requests in flight finish, the writer flushes), then count: a request wrk sent just
+# before it ended may reach the upstream only after wrk exits, and it has a ledger row.
+stop_gateway
 hits1="$(python3 "$SHARED/report.py" stats "$UPSTREAM")"
-stop_gateway  # graceful: the writer flushes
 rows1="$(ledger_rows)"
 upstream=$((hits1 - hits0))
 written=$((rows1 - rows0))
