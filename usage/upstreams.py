@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from usage.gateway.state import longest_prefix
 from usage.models import Upstream, UpstreamProbe
 
 OPENROUTER_KEY_ENV = "OPENROUTER_API_KEY"
@@ -71,12 +72,7 @@ def upstream_validate(*, upstream: Upstream) -> None:
 
 def upstream_for_model(model_id: str, upstreams: Iterable[Upstream]) -> Upstream | None:
     """The enabled upstream with the longest prefix model_id starts with (the empty prefix is the default)."""
-    best: Upstream | None = None
-    for upstream in upstreams:
-        matches = upstream.enabled and model_id.startswith(upstream.model_prefix)
-        if matches and (best is None or len(upstream.model_prefix) > len(best.model_prefix)):
-            best = upstream
-    return best
+    return longest_prefix(model_id, (upstream for upstream in upstreams if upstream.enabled))
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,9 @@ from usage.gateway import cache as cache_module
 from usage.gateway import limits as limits_module
 from usage.gateway.ledger import LedgerWriter
 from usage.gateway.metrics import CONTENT_TYPE, Metrics, bearer_matches
+from usage.gateway.routing import list_alias, plan
 from usage.gateway.state import Catalogue, KeyInfo, Route, Routing, hash_secret, load_key
-from usage.gateway.usage import computed_cost, usage_fields
+from usage.gateway.usage import computed_cost, spent_cost, usage_fields
 
 log = logging.getLogger("tokenledger.gateway")
 
@@ -342,9 +343,7 @@ class Gateway:
         """Store a complete successful reply (in the background: the client has it already)."""
         if capture.overflow:
             return
-        cost = row.get("reported_cost")
-        if cost is None:
-            cost = row.get("computed_cost")
+        cost = spent_cost(row)
         fields = {name: row[name] for name in CACHED_FIELDS if row.get(name) is not None}
         fields["cost"] = None if cost is None else str(cost)
         content_type = "text/event-stream" if row.get("stream") else "application/json"
@@ -433,12 +432,9 @@ class Gateway:
     ) -> list[Attempt]:
         """The attempts for this request, in order (docs/gateway.md, Routing); raises GatewayError."""
         model = body.get("model")
-        aliases = routing.aliases or {}
-        if isinstance(model, str) and model in aliases:
-            spec = aliases[model]
+        if isinstance(model, str) and model in routing.aliases:
+            spec = routing.aliases[model]
         elif isinstance(model, list):
-            from usage.gateway.routing import list_alias
-
             self.check_models(model, key, catalogue, routing)
             spec = list_alias(model)
         else:
@@ -456,12 +452,10 @@ class Gateway:
         return self.alias_attempts(body, endpoint, key, catalogue, routing, spec, row)
 
     def alias_attempts(self, body, endpoint, key, catalogue, routing, spec, row) -> list[Attempt]:
-        from usage.gateway.routing import plan
-
         whole = not spec.name or key.allows(spec.name)  # a key allowed the alias may use all its members
-        members, skipped = [], []
+        members, skipped, routes = [], [], {}
         for member in spec.members:
-            route = routing.route_for(member.model)
+            route = routes[member.model] = routing.route_for(member.model)
             if not (whole or key.allows(member.model)):
                 skipped.append({"model": member.model, "reason": "not allowed for this key"})
             elif route is None:
@@ -482,7 +476,7 @@ class Gateway:
             body=body,
             endpoint=endpoint,
             price_for=price_for,
-            latency_p50=routing.latency_p50 or {},
+            latency_p50=routing.latency_p50,
             rng=self.rng,
         )
         skipped.extend(chosen.skipped)
@@ -498,18 +492,19 @@ class Gateway:
             )
         attempts: list[Attempt] = []
         for model_id in chosen.models:  # consecutive OpenRouter models: one attempt with a `models` array
-            route = routing.route_for(model_id)
+            route = routes[model_id]
             if route.openrouter and attempts and attempts[-1].route is route:
                 attempts[-1].models += (model_id,)
             else:
                 attempts.append(Attempt(route, model_id, b"", (model_id,) if route.openrouter else ()))
+        del attempts[self.max_attempts :]
         for attempt in attempts:
             outgoing = {**body, "model": attempt.route.upstream_model(attempt.model)}
             outgoing.pop("models", None)
             if len(attempt.models) > 1:
                 outgoing["models"] = list(attempt.models)
             attempt.body = orjson.dumps(outgoing)
-        return attempts[: self.max_attempts]
+        return attempts
 
     def upstream_headers(self, scope, route: Route) -> dict[str, str]:
         if not route.openrouter:
@@ -755,9 +750,7 @@ class Gateway:
         if self.writer is not None:
             self.writer.record(row)
         if ticket is not None:
-            cost = row.get("reported_cost")
-            if cost is None:
-                cost = row.get("computed_cost")
+            cost = spent_cost(row)
             tokens = row.get("prompt_tokens", 0) + row.get("completion_tokens", 0)
             task = asyncio.ensure_future(self.settle(key, ticket, cost, tokens, now))
             self.tasks.add(task)
@@ -785,7 +778,7 @@ class Gateway:
 
             self.models_cache = (now, await self.in_db(load))
         data = [raw for model_id, raw in self.models_cache[1] if key.allows(model_id)]
-        for name, alias in sorted((self.routing.aliases or {}).items()):
+        for name, alias in sorted(self.routing.aliases.items()):
             members = [member.model for member in alias.members]
             if key.allows(name) or any(key.allows(model_id) for model_id in members):
                 data.append(

@@ -142,6 +142,26 @@ class _FailSoft:
             self.failing = False
             log.info("response cache (%s) works again", self.name)
 
+    async def _read(self, fetch) -> CachedReply | None:
+        """The entry `fetch` (an awaitable of its bytes, or None) holds; None on a miss or any failure."""
+        try:
+            data = await fetch
+            reply = CachedReply.loads(bytes(data)) if data is not None else None
+        except Exception as exc:
+            self._failed("get", exc)
+            return None
+        self._ok()
+        return reply
+
+    async def _write(self, store) -> None:
+        """Await `store`; a failure is logged, never raised."""
+        try:
+            await store
+        except Exception as exc:
+            self._failed("put", exc)
+            return
+        self._ok()
+
 
 class RedisCache(_FailSoft):
     """Entries at `<prefix>cache:<key>`, expiring with Redis's own TTL."""
@@ -158,22 +178,10 @@ class RedisCache(_FailSoft):
         return f"{self.prefix}cache:{key}"
 
     async def get(self, key: str) -> CachedReply | None:
-        try:
-            data = await self.client.get(self._name(key))
-            reply = CachedReply.loads(data) if data is not None else None
-        except Exception as exc:
-            self._failed("get", exc)
-            return None
-        self._ok()
-        return reply
+        return await self._read(self.client.get(self._name(key)))
 
     async def put(self, key: str, reply: CachedReply, ttl_seconds: int) -> None:
-        try:
-            await self.client.set(self._name(key), reply.dumps(), ex=int(ttl_seconds))
-        except Exception as exc:
-            self._failed("put", exc)
-            return
-        self._ok()
+        await self._write(self.client.set(self._name(key), reply.dumps(), ex=int(ttl_seconds)))
 
     async def close(self) -> None:
         try:
@@ -209,14 +217,7 @@ class DatabaseCache(_FailSoft):
                 .first()
             )
 
-        try:
-            data = await self.in_db(load)
-            reply = CachedReply.loads(bytes(data)) if data is not None else None
-        except Exception as exc:
-            self._failed("get", exc)
-            return None
-        self._ok()
-        return reply
+        return await self._read(self.in_db(load))
 
     async def put(self, key: str, reply: CachedReply, ttl_seconds: int) -> None:
         from usage.models import CachedResponse
@@ -238,12 +239,7 @@ class DatabaseCache(_FailSoft):
             if prune:
                 CachedResponse.objects.filter(expires_at__lte=now).delete()
 
-        try:
-            await self.in_db(store)
-        except Exception as exc:
-            self._failed("put", exc)
-            return
-        self._ok()
+        await self._write(self.in_db(store))
 
     async def close(self) -> None:
         return None

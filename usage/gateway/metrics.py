@@ -10,6 +10,8 @@ import hmac
 from bisect import bisect_left
 from decimal import Decimal
 
+from usage.gateway.usage import spent_cost
+
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 MAX_SERIES = 5000  # label sets per family; further new ones are counted under model="other"
 OTHER = "other"
@@ -137,9 +139,7 @@ class Metrics:
             count = row.get(field)
             if count:
                 self.tokens.add((model, key_prefix, kind), count)
-        cost = row.get("reported_cost")
-        if cost is None:
-            cost = row.get("computed_cost")
+        cost = spent_cost(row)
         if cost:
             self.cost.add((model, key_prefix), cost)
         latency_ms = row.get("upstream_latency_ms")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -137,7 +138,7 @@ class Route:
 
     name: str
     url: str  # base URL, no trailing slash
-    prefix: str  # model ids starting with it go here ("" for the default upstream)
+    model_prefix: str  # model ids starting with it go here ("" for the default upstream)
     key_env: str  # the environment variable naming the key ("" for a keyless server)
     key: str  # its value, "" if unset: never logged or shown
     openrouter: bool  # OpenRouter's API: `models` fallback arrays, attribution headers, unprefixed ids
@@ -155,7 +156,9 @@ class Route:
 
     def upstream_model(self, model_id: str) -> str:
         """The model id the upstream knows: ours without the routing prefix (OpenRouter's ids are its own)."""
-        return model_id.removeprefix(self.prefix) if self.strip_prefix and not self.openrouter else model_id
+        if self.strip_prefix and not self.openrouter:
+            return model_id.removeprefix(self.model_prefix)
+        return model_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,20 +166,16 @@ class Routing:
     """Upstreams and aliases, reloaded with the catalogue."""
 
     routes: tuple[Route, ...] = ()
-    aliases: dict = None  # name -> usage.aliases.AliasSpec
-    latency_p50: dict = None  # served model -> p50 latency (ms) over the last hour, when an alias needs it
+    aliases: dict = field(default_factory=dict)  # name -> usage.aliases.AliasSpec
+    # served model -> p50 latency (ms) over the last hour, when an alias needs it
+    latency_p50: dict = field(default_factory=dict)
 
     def route_for(self, model_id: str) -> Route | None:
-        """The route with the longest prefix model_id starts with."""
-        best = None
-        for route in self.routes:
-            if model_id.startswith(route.prefix) and (best is None or len(route.prefix) > len(best.prefix)):
-                best = route
-        return best
+        return longest_prefix(model_id, self.routes)
 
     @classmethod
     def load(cls) -> Routing:
-        from datetime import UTC, timedelta
+        from datetime import timedelta
 
         from django.conf import settings
         from django.utils import timezone
@@ -191,7 +190,7 @@ class Routing:
             Route(
                 name=upstream.name,
                 url=upstream_base_url(upstream),
-                prefix=upstream.model_prefix,
+                model_prefix=upstream.model_prefix,
                 key_env=upstream.api_key_env,
                 key=upstream_api_key(upstream),
                 openrouter=upstream.name == Upstream.DEFAULT_NAME,
@@ -208,5 +207,15 @@ class Routing:
         aliases = aliases_load()
         latency = {}
         if any(alias.strategy == "fastest" for alias in aliases.values()):
-            latency = model_latency_p50(since=timezone.now().astimezone(UTC) - timedelta(hours=1))
+            latency = model_latency_p50(since=timezone.now() - timedelta(hours=1))
         return cls(tuple(routes), aliases, latency)
+
+
+def longest_prefix(model_id: str, candidates: Iterable):
+    """The candidate (an upstream or a route: `model_prefix`) with the longest prefix model_id starts with."""
+    best = None
+    for candidate in candidates:
+        prefix = candidate.model_prefix
+        if model_id.startswith(prefix) and (best is None or len(prefix) > len(best.model_prefix)):
+            best = candidate
+    return best

@@ -53,6 +53,12 @@ def usage_fields(usage: Any) -> dict[str, Any]:
     }
 
 
+def spent_cost(row: dict[str, Any]) -> Decimal | None:
+    """What a ledger row cost, as budgets and spend pages count it: the reported cost, else ours."""
+    cost = row.get("reported_cost")
+    return row.get("computed_cost") if cost is None else cost
+
+
 def computed_cost(prices: dict[str, Decimal | None] | None, fields: dict[str, Any]) -> Decimal | None:
     """Our cost of one request at these prices (None: no price or a variable one).
 
