@@ -1,0 +1,42 @@
+"""Routing's shared data: alias specs (loaded by usage.aliases, planned by the gateway), the prefix rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol, TypeVar
+
+
+@dataclass(frozen=True, slots=True)
+class AliasMemberSpec:
+    model: str
+    weight: int
+    max_price_per_million: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class AliasSpec:
+    name: str  # "" for a request whose model is a list
+    strategy: str  # ordered | cheapest | fastest | weighted
+    members: tuple[AliasMemberSpec, ...]
+
+
+class Prefixed(Protocol):
+    model_prefix: str
+
+
+P = TypeVar("P", bound=Prefixed)
+
+
+def longest_prefix(model_id: str, candidates: Iterable[P]) -> P | None:
+    """The candidate (an upstream or a route) with the longest `model_prefix` that model_id starts with.
+
+    The empty prefix (the default upstream) matches every id, so it wins only when nothing longer does.
+    """
+    best = None
+    for candidate in candidates:
+        prefix = candidate.model_prefix
+        if model_id.startswith(prefix) and (best is None or len(prefix) > len(best.model_prefix)):
+            best = candidate
+    return best
