@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/gateway_routing.py
 
-Times, on one core, what issue 9 added to a request's path: routing a plain model (OpenRouter and another
-upstream, whose body gets its prefix replaced), planning a 3-member alias (cheapest / fastest / weighted),
-the cache's deterministic check and key, and the metrics' observe(). The wrk figures (bench/gateway.sh)
-measure the whole request; these isolate the new work, which the wrk noise would hide.
+Times, on one core, the routing plan of a request (usage/gateway/plan.py, pure): a plain model (OpenRouter
+and another upstream, whose body gets its prefix replaced) and a 3-member alias (ordered / cheapest /
+fastest / weighted); the cache's deterministic check and key; and the metrics' observe(). The wrk figures
+measure the whole request; these isolate these steps, which the wrk noise would hide.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import random
 import sys
 import timeit
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,10 +28,13 @@ django.setup()
 import orjson  # noqa: E402
 
 from usage.gateway import cache  # noqa: E402
-from usage.gateway.app import Gateway  # noqa: E402
+from usage.gateway.auth import KeyInfo  # noqa: E402
 from usage.gateway.metrics import Metrics  # noqa: E402
-from usage.gateway.routing import AliasMemberSpec, AliasSpec  # noqa: E402
-from usage.gateway.state import Catalogue, KeyInfo, Price, Route, Routing  # noqa: E402
+from usage.gateway.plan import plan_request  # noqa: E402
+from usage.gateway.request import check  # noqa: E402
+from usage.gateway.row import LedgerRow  # noqa: E402
+from usage.gateway.snapshot import Catalogue, Price, Route, Routing, Snapshot  # noqa: E402
+from usage.routing import AliasMemberSpec, AliasSpec  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Summarise the following text in one line. " * 20}]
 PRICES = {
@@ -56,11 +60,9 @@ def main() -> None:
         for strategy in ("ordered", "cheapest", "fastest", "weighted")
     }
     routing = Routing(routes, aliases, {"openai/gpt-4o-mini": 900, "google/gemini-2.5-flash": 400})
+    snapshot = Snapshot(catalogue, routing)
     key = KeyInfo(1, "bench", "tl-bench", None, None, None, "monthly", None, None, (), False)
-    gateway = Gateway()
-    gateway.max_attempts = 3
-    gateway.rng = random.Random(1)
-    row: dict = {}
+    rng = random.Random(1)
 
     def request(model: str, **more) -> tuple[bytes, dict]:
         body = {"model": model, "messages": MESSAGES, "temperature": 0, **more}
@@ -78,7 +80,7 @@ def main() -> None:
     for label, (raw, body) in cases.items():
 
         def route(raw=raw, body=body) -> None:
-            gateway.route_request(raw, body, "chat/completions", key, catalogue, routing, row)
+            plan_request(check(raw, body, "chat/completions"), key, snapshot, max_attempts=3, rng=rng)
 
         print(f"{label:58} {per_call(route):15.1f}")
     raw, body = cases["plain model to OpenRouter"]
@@ -89,10 +91,11 @@ def main() -> None:
 
     print(f"{'cache: deterministic() + cache_key()':58} {per_call(cache_check):15.1f}")
     metrics = Metrics()
-    sample = {
-        "status": "ok", "http_status": 200, "served_model": "openai/gpt-4o-mini", "prompt_tokens": 120,
-        "completion_tokens": 40, "reported_cost": Decimal("0.0000066"), "upstream_latency_ms": 420,
-    }  # fmt: skip
+    sample = LedgerRow(
+        created_at=datetime.now(UTC), endpoint="chat/completions", status="ok", http_status=200,
+        served_model="openai/gpt-4o-mini", prompt_tokens=120, completion_tokens=40,
+        reported_cost=Decimal("0.0000066"), upstream_latency_ms=420,
+    )  # fmt: skip
     print(f"{'metrics: observe()':58} {per_call(lambda: metrics.observe(sample, 'tl-bench')):15.1f}")
 
 

@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from catalog.models import CatalogModel
-from usage.gateway.routing import AliasMemberSpec, AliasSpec
 from usage.models import Alias, AliasMember, Upstream
+from usage.routing import AliasMemberSpec, AliasSpec
 
 __all__ = ["AliasMemberSpec", "AliasSpec", "alias_validate", "aliases_load", "alias_members_number"]
 

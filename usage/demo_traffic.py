@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from catalog.models import CatalogModel, PriceVersion
-from usage.gateway.usage import computed_cost
+from usage.costs import computed_cost
 from usage.models import ApiKey, LedgerEntry
 
 # Models people use a lot, when the catalogue has them; otherwise the first priced ones.
@@ -181,13 +181,11 @@ def demo_rows(
             )
             cost = computed_cost(
                 version.prices(),
-                {
-                    "prompt_tokens": prompt,
-                    "cached_tokens": cached,
-                    "cache_write_tokens": write,
-                    "completion_tokens": completion,
-                    "reasoning_tokens": reasoning,
-                },
+                prompt_tokens=prompt,
+                cached_tokens=cached,
+                cache_write_tokens=write,
+                completion_tokens=completion,
+                reasoning_tokens=reasoning,
             )
             reported = (
                 cost * Decimal("1.1") if rng.random() < 0.01 else cost

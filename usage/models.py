@@ -352,3 +352,27 @@ class CachedResponse(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class KeylessRefusal(models.Model):
+    """Gateway requests refused before any key was known (missing or unknown key, bad Host), per minute and
+    reason. They write no ledger row: the ledger holds a row per request of a known key."""
+
+    class Reason(models.TextChoices):
+        MISSING_KEY = "missing_key"
+        INVALID_KEY = "invalid_key"
+        BAD_HOST = "bad_host"
+
+    minute = models.DateTimeField()
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-minute", "reason"]
+        constraints = [
+            # The gateway adds its counts to (minute, reason): one row each.
+            models.UniqueConstraint(fields=["minute", "reason"], name="usage_keyless_refusal_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M} {self.reason}: {self.count}"

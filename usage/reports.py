@@ -17,9 +17,10 @@ from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
-# The budget periods exactly as the gateway counts them.
-from usage.gateway.limits import period_end, period_start
 from usage.models import ApiKey, DailyRollup, HourlyRollup, LedgerEntry
+
+# The budget periods exactly as the gateway counts them.
+from usage.periods import period_end, period_start
 from usage.rollups import (
     AGGREGATE_FIELDS,
     HOUR,

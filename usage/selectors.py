@@ -12,14 +12,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from usage.models import COST, ApiKey, LedgerEntry
+from usage.periods import period_start
 
 # ---- Keys and budgets (gateway) ----
 
 
 def key_period_start(*, api_key: ApiKey, now: datetime | None = None) -> datetime | None:
     """When the key's current budget period began (None: the period never resets)."""
-    from usage.gateway.limits import period_start
-
     return period_start(api_key.budget_period, now or timezone.now())
 
 
@@ -207,3 +206,11 @@ def model_latency_p50(*, since: datetime) -> dict[str, int]:
     for model, latency_ms in rows:
         samples.setdefault(model, []).append(latency_ms)
     return {model: median_low(values) for model, values in samples.items()}
+
+
+# ---- The gateway's keys (usage/gateway/store.py) ----
+
+
+def api_key_by_secret_hash(*, digest: str) -> ApiKey | None:
+    """The key whose secret has this SHA-256 (usage.credentials.secret_hash), revoked or not."""
+    return ApiKey.objects.filter(secret_hash=digest).first()

@@ -19,8 +19,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from usage.gateway.state import longest_prefix
 from usage.models import Upstream, UpstreamProbe
+from usage.routing import longest_prefix
 
 OPENROUTER_KEY_ENV = "OPENROUTER_API_KEY"
 
@@ -153,3 +153,41 @@ def upstream_probes_prune(*, upstream_id: int) -> int:
     same_time = UpstreamProbe.objects.filter(upstream_id=upstream_id, checked_at=checked_at, pk__lte=pk)
     deleted = older.delete()[0] + same_time.delete()[0]
     return deleted
+
+
+@dataclass(frozen=True)
+class UpstreamTarget:
+    """An enabled upstream as the gateway routes to it; `key` is the key's value: never log or show it."""
+
+    name: str
+    url: str
+    model_prefix: str
+    key_env: str
+    key: str
+    openrouter: bool
+    strip_prefix: bool
+
+
+def upstream_targets() -> list[UpstreamTarget]:
+    """The enabled upstreams, with their URLs and keys resolved; OpenRouter from the settings when the
+    database has no default row (set up without migrations' data)."""
+    upstreams = list(Upstream.objects.all())
+    targets = [
+        UpstreamTarget(
+            name=upstream.name,
+            url=upstream_base_url(upstream),
+            model_prefix=upstream.model_prefix,
+            key_env=upstream.api_key_env,
+            key=upstream_api_key(upstream),
+            openrouter=upstream.name == Upstream.DEFAULT_NAME,
+            strip_prefix=upstream.strip_prefix,
+        )
+        for upstream in upstreams
+        if upstream.enabled
+    ]
+    if not any(upstream.name == Upstream.DEFAULT_NAME for upstream in upstreams):
+        url = settings.OPENROUTER_BASE_URL.rstrip("/")
+        targets.append(
+            UpstreamTarget(Upstream.DEFAULT_NAME, url, "", "", settings.OPENROUTER_API_KEY or "", True, True)
+        )
+    return targets

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -73,16 +74,22 @@ def test_a_token_stops_working_when_the_key_changes_hands_or_the_user_is_deactiv
     assert playground_api_key(token) is None
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_gateway_loads_the_key_a_playground_token_stands_for(member, outsider):
-    from usage.gateway.playground import is_playground_token, load_playground_key
+    from usage.gateway.store import Store
 
     key = make_key(member)
     token = playground_token_issue(user=member, api_key=key)
 
-    assert is_playground_token(token)
-    assert not is_playground_token("tl-" + token[5:])
-    assert load_playground_key(token).id == key.pk
-    assert load_playground_key(token[:-1]) is None
+    async def load(*tokens):
+        store = Store()
+        try:
+            return [await store.playground_key(one) for one in tokens]
+        finally:
+            await store.close()
+
+    found, forged = asyncio.run(load(token, token[:-1]))
+    assert (found.id, found.prefix, forged) == (key.pk, key.prefix, None)
     key.owner = outsider
     key.save(update_fields=["owner"])
-    assert load_playground_key(token) is None
+    assert asyncio.run(load(token)) == [None]

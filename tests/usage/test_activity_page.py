@@ -212,7 +212,7 @@ def test_the_detail_page_breaks_the_cost_down_at_the_version_prices(client, memb
 
 
 def test_the_breakdown_adds_up_to_the_gateways_computed_cost(client, admin_user, ledger):
-    from usage.gateway.usage import computed_cost
+    from usage.costs import computed_cost
 
     for entry in LedgerEntry.objects.exclude(price_version=None).select_related("price_version"):
         fields = {
@@ -220,7 +220,7 @@ def test_the_breakdown_adds_up_to_the_gateways_computed_cost(client, admin_user,
             for name in ("prompt_tokens", "cached_tokens", "cache_write_tokens", "completion_tokens")
         } | {"reasoning_tokens": entry.reasoning_tokens}
         response = log_in(client, admin_user).get(f"/activity/{entry.id}/")
-        assert response.context["breakdown_total"] == computed_cost(entry.price_version.prices(), fields)
+        assert response.context["breakdown_total"] == computed_cost(entry.price_version.prices(), **fields)
 
 
 def test_the_detail_page_flags_a_cost_disagreement(client, admin_user, ledger):

@@ -7,13 +7,11 @@ import hashlib
 import logging
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import redis
-from django.db import connections
 
 from tests.conftest import free_port
 from usage.gateway.cache import (
@@ -30,6 +28,7 @@ from usage.gateway.cache import (
     make_cache,
     replay,
 )
+from usage.gateway.store import Store
 from usage.models import CachedResponse
 
 REDIS = "redis://127.0.0.1:6379/12"
@@ -173,22 +172,17 @@ class Clock:
 
 
 @pytest.fixture
-def in_db():
-    """Sync ORM code in one worker thread, as the gateway runs it; the thread's connection closed at the end."""
-    pool = ThreadPoolExecutor(max_workers=1)
-
-    async def call(function, *args):
-        return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
-
-    yield call
-    pool.submit(connections.close_all).result()
-    pool.shutdown()
+def store():
+    """The gateway's store (its database thread); the thread's connection closed at the end."""
+    store = Store()
+    yield store
+    asyncio.run(store.close())
 
 
 @pytest.mark.django_db(transaction=True)
-def test_database_cache_put_get_and_expiry(in_db):
+def test_database_cache_put_get_and_expiry(store):
     clock = Clock(T0)
-    cache = DatabaseCache(in_db, now=clock)
+    cache = DatabaseCache(store, now=clock)
 
     async def scenario():
         results = [await cache.get("a" * 64)]
@@ -208,9 +202,9 @@ def test_database_cache_put_get_and_expiry(in_db):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_database_cache_put_replaces_an_entry(in_db):
+def test_database_cache_put_replaces_an_entry(store):
     clock = Clock(T0)
-    cache = DatabaseCache(in_db, now=clock)
+    cache = DatabaseCache(store, now=clock)
     newer = reply(b'{"id":"gen-2"}')
 
     async def scenario():
@@ -229,12 +223,12 @@ def _entry(key: str, expires_at: datetime) -> CachedResponse:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_database_cache_prunes_expired_rows_at_most_once_a_minute(in_db):
+def test_database_cache_prunes_expired_rows_at_most_once_a_minute(store):
     _entry("old1", T0 - timedelta(seconds=1))
     _entry("edge", T0)
     _entry("live", T0 + timedelta(seconds=1))
     clock = Clock(T0)
-    cache = DatabaseCache(in_db, now=clock)
+    cache = DatabaseCache(store, now=clock)
 
     def keys():
         return sorted(CachedResponse.objects.values_list("key", flat=True))
@@ -253,11 +247,11 @@ def test_database_cache_prunes_expired_rows_at_most_once_a_minute(in_db):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_database_cache_corrupt_payload_is_a_miss(in_db, caplog):
+def test_database_cache_corrupt_payload_is_a_miss(store, caplog):
     CachedResponse.objects.create(
         key="c" * 64, created_at=T0, expires_at=T0 + timedelta(hours=1), payload=b"\x00garbage"
     )
-    cache = DatabaseCache(in_db, now=Clock(T0))
+    cache = DatabaseCache(store, now=Clock(T0))
     with caplog.at_level(logging.WARNING, logger="tokenledger.gateway"):
         assert asyncio.run(cache.get("c" * 64)) is None
     assert [r.levelname for r in caplog.records] == ["WARNING"]
@@ -267,11 +261,16 @@ def test_database_cache_corrupt_payload_is_a_miss(in_db, caplog):
 def test_database_cache_errors_are_logged_once_and_never_raised(caplog):
     calls = []
 
-    async def broken_in_db(function, *args):
-        calls.append(function)
-        raise RuntimeError("database is locked")
+    class BrokenStore:
+        async def cached_reply(self, *args):
+            calls.append("get")
+            raise RuntimeError("database is locked")
 
-    cache = DatabaseCache(broken_in_db, now=Clock(T0))
+        async def cache_reply(self, *args):
+            calls.append("put")
+            raise RuntimeError("database is locked")
+
+    cache = DatabaseCache(BrokenStore(), now=Clock(T0))
 
     async def scenario():
         results = [await cache.get("d" * 64), await cache.put("d" * 64, reply(), 60)]
@@ -382,17 +381,15 @@ def test_redis_cache_warns_again_after_recovering(prefix, caplog):
 
 
 def test_make_cache_picks_redis_when_configured():
-    async def in_db(function, *args):
-        return function(*args)
-
-    cache = make_cache(REDIS, "tl:gw:", in_db)
+    store = Store()
+    cache = make_cache(REDIS, "tl:gw:", store)
     assert isinstance(cache, RedisCache)
     assert cache.prefix == "tl:gw:"
     asyncio.run(cache.close())
     for url in (None, ""):
-        cache = make_cache(url, "tl:gw:", in_db)
+        cache = make_cache(url, "tl:gw:", store)
         assert isinstance(cache, DatabaseCache)
-        assert cache.in_db is in_db
+        assert cache.store is store
 
 
 # ---- replay and capture ----

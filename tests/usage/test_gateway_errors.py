@@ -1,5 +1,6 @@
 """Every refusal and failure: OpenAI-style JSON the SDK turns into the matching exception, and a ledger row."""
 
+import socket
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from tests.conftest import free_port
 from tests.usage.gateway_data import make_catalogue
-from usage.models import ApiKey
+from usage.models import ApiKey, KeylessRefusal, LedgerEntry
 from usage.services import api_key_revoke
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -78,15 +79,41 @@ def test_routing_suffixes_on_known_models_pass(gateway_server, catalogue, make_a
     assert [r.status for r in gateway_server.ledger(3)] == ["ok", "ok", "ok"]
 
 
-@pytest.mark.parametrize("header", [None, "Bearer tl-not-a-key", "Basic abc"])
-def test_a_missing_or_unknown_key_is_401(gateway_server, catalogue, header):
-    headers = {"Authorization": header} if header else {}
-    response = httpx.post(f"{gateway_server.api_url}/chat/completions", json={}, headers=headers)
+def test_a_missing_or_unknown_key_is_401_counted_per_reason_without_a_ledger_row(gateway_server, catalogue):
+    from usage.gateway.app import gateway
 
-    assert response.status_code == 401
-    assert response.json()["error"]["code"] == 401
-    [row] = gateway_server.ledger(1)
-    assert (row.api_key, row.status) == (None, "rejected")
+    before = dict(gateway.metrics.keyless)
+    for header in (None, "Bearer tl-not-a-key", "Basic abc", "Bearer tl-not-a-key"):
+        headers = {"Authorization": header} if header else {}
+        response = httpx.post(f"{gateway_server.api_url}/chat/completions", json={}, headers=headers)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == 401
+
+    assert gateway.writer.flush()
+    assert not LedgerEntry.objects.exists()
+    assert {(r.reason, r.count) for r in KeylessRefusal.objects.all()} == {
+        ("missing_key", 2),
+        ("invalid_key", 2),
+    }
+    counted = {reason: n - before.get(reason, 0) for reason, n in gateway.metrics.keyless.items()}
+    counted = {reason: n for reason, n in counted.items() if n}
+    assert counted == {"missing_key": 2, "invalid_key": 2}
+    assert gateway_server.fake.requests == []
+
+
+def test_an_unknown_key_is_refused_before_its_body_is_read(gateway_server, catalogue):
+    host, port = gateway_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        # A body announced as 10 MB of which nothing is sent: the refusal must not wait for it.
+        sock.sendall(
+            b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Authorization: Bearer tl-not-a-key\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 10000000\r\n\r\n{"
+        )
+        reply = sock.recv(65536)
+
+    assert reply.startswith(b"HTTP/1.1 401 ")
+    assert b'"type":"invalid_key"' in reply
 
 
 def test_a_revoked_key_is_refused(gateway_server, catalogue, make_api_key):

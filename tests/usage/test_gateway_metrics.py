@@ -1,5 +1,8 @@
 """GET /metrics: Prometheus text behind a bearer token, counting the gateway's requests exactly."""
 
+import asyncio
+import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -10,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.usage.gateway_data import make_catalogue
 from usage.gateway.app import gateway
 from usage.gateway.metrics import Metrics
+from usage.gateway.row import LedgerRow
 from usage.models import ApiKey
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -80,6 +84,8 @@ def test_it_counts_requests_errors_tokens_cost_and_latency(gateway_server, clien
         "tokenledger_ledger_queue_depth": "gauge",
         "tokenledger_ledger_rows_written": "counter",
         "tokenledger_ledger_rows_spilled": "counter",
+        "tokenledger_keyless_refusals": "counter",
+        "tokenledger_event_loop_lag_max_seconds": "gauge",
     }
     found = samples(text)
 
@@ -167,13 +173,17 @@ def test_other_paths_still_go_to_django(gateway_server, settings):
 # ---- Metrics on its own ----
 
 
+def row_of(**fields) -> LedgerRow:
+    return LedgerRow(created_at=datetime(2026, 12, 1, tzinfo=UTC), endpoint="chat/completions", **fields)
+
+
 def render(metrics: Metrics) -> str:
     return metrics.render(pending=0, written=0, spilled=0).decode()
 
 
 def test_label_values_are_escaped_and_parse_back():
     metrics = Metrics()
-    metrics.observe({"requested_model": 'a\\b"c\nd', "status": "ok", "prompt_tokens": 3}, 'k"1')
+    metrics.observe(row_of(requested_model='a\\b"c\nd', status="ok", prompt_tokens=3), 'k"1')
 
     text = render(metrics)
 
@@ -188,7 +198,7 @@ def test_label_values_are_escaped_and_parse_back():
 
 def test_the_served_model_wins_and_reported_cost_wins_over_computed():
     metrics = Metrics()
-    row = {
+    fields = {
         "requested_model": "team/fast",
         "served_model": "openai/gpt-4o-mini",
         "status": "ok",
@@ -201,9 +211,9 @@ def test_the_served_model_wins_and_reported_cost_wins_over_computed():
         "upstream_latency_ms": 50,
         "meta": {"upstream": "local-vllm"},
     }
-    metrics.observe(row, "tl_abc")
-    metrics.observe({**row, "reported_cost": None, "computed_cost": Decimal("0.2")}, "tl_abc")
-    metrics.observe({"requested_model": "x/y", "status": "cached", "reported_cost": Decimal(0)}, "")
+    metrics.observe(row_of(**fields), "tl_abc")
+    metrics.observe(row_of(**(fields | {"reported_cost": None, "computed_cost": Decimal("0.2")})), "tl_abc")
+    metrics.observe(row_of(requested_model="x/y", status="cached", reported_cost=Decimal(0)), "")
 
     found = samples(render(metrics))
 
@@ -230,8 +240,8 @@ def test_the_served_model_wins_and_reported_cost_wins_over_computed():
 
 def test_an_error_without_a_code_is_counted_under_its_http_status():
     metrics = Metrics()
-    metrics.observe({"requested_model": "m/x", "status": "error", "http_status": 502}, "p")
-    metrics.observe({"status": "rejected", "http_status": 401, "error_code": "invalid_key"}, "")
+    metrics.observe(row_of(requested_model="m/x", status="error", http_status=502), "p")
+    metrics.observe(row_of(status="rejected", http_status=401, error_code="invalid_key"), "")
 
     assert metrics.errors.values == {("m/x", "p", "502"): 1, ("", "", "invalid_key"): 1}
 
@@ -239,8 +249,8 @@ def test_an_error_without_a_code_is_counted_under_its_http_status():
 def test_new_label_sets_past_the_limit_are_counted_as_other():
     metrics = Metrics(max_series=3)
     for n in range(5):
-        metrics.observe({"requested_model": f"m/{n}", "status": "ok"}, "p")
-    metrics.observe({"requested_model": "m/0", "status": "ok"}, "p")
+        metrics.observe(row_of(requested_model=f"m/{n}", status="ok"), "p")
+    metrics.observe(row_of(requested_model="m/0", status="ok"), "p")
 
     assert metrics.requests.values == {
         ("m/0", "p", "ok"): 2,
@@ -260,7 +270,7 @@ def test_past_twice_the_limit_new_label_sets_share_one_series():
         ("m/4", "q3"),
         ("m/5", "q1"),
     ]:
-        metrics.observe({"requested_model": model, "status": "ok"}, prefix)
+        metrics.observe(row_of(requested_model=model, status="ok"), prefix)
 
     assert metrics.requests.values == {
         ("m/0", "p", "ok"): 1,
@@ -275,3 +285,36 @@ def test_past_twice_the_limit_new_label_sets_share_one_series():
         ]
         == 1.0
     )
+
+
+def test_refusals_without_a_known_key_are_counted_by_reason(gateway_server, settings):
+    settings.METRICS_TOKEN = TOKEN
+    for headers in ({}, {"Authorization": "Bearer tl-nope"}, {"Authorization": "Bearer tl-nope"}):
+        assert httpx.get(f"{gateway_server.api_url}/models", headers=headers).status_code == 401
+    assert httpx.get(f"{gateway_server.api_url}/key", headers={"Host": "evil.example"}).status_code == 400
+
+    found = samples(scrape(gateway_server).text)
+
+    assert {k: v for k, v in found.items() if k[0] == "tokenledger_keyless_refusals_total"} == {
+        ("tokenledger_keyless_refusals_total", (("reason", "missing_key"),)): 1.0,
+        ("tokenledger_keyless_refusals_total", (("reason", "invalid_key"),)): 2.0,
+        ("tokenledger_keyless_refusals_total", (("reason", "bad_host"),)): 1.0,
+    }
+    assert found[("tokenledger_event_loop_lag_max_seconds", ())] >= 0
+
+
+def test_the_event_loop_lag_is_its_longest_stall_of_the_last_minute():
+    from usage.gateway.metrics import LoopLag
+
+    lag = LoopLag()
+
+    async def stall():
+        lag.start()
+        await asyncio.sleep(0.25)
+        time.sleep(0.3)  # the loop is blocked: the next tick runs 0.3 s late at least
+        await asyncio.sleep(0.25)
+        lag.stop()
+
+    asyncio.run(stall())
+
+    assert 300 - 1000 * LoopLag.TICK <= lag.max_ms() < 1000  # a stall shows, less the time to the next tick

@@ -1,17 +1,21 @@
 """The gateway's ledger writer: batched, flushed on stop, spilled to disk when the database fails, replayed."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from usage.gateway.ledger import LedgerWriter
-from usage.models import ApiKey, LedgerEntry
+from catalog.models import PriceVersion
+from tests.usage.gateway_data import make_catalogue
+from usage.gateway.row import LedgerRow
+from usage.gateway.store import Store
+from usage.gateway.writer import LedgerWriter
+from usage.models import ApiKey, KeylessRefusal, LedgerEntry
 from usage.services import api_key_create
 
 WHEN = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-def row(key: ApiKey, n: int) -> dict:
-    return {
+def row(key: ApiKey, n: int, **fields) -> LedgerRow:
+    values = {
         "created_at": WHEN,
         "api_key_id": key.pk,
         "endpoint": "chat/completions",
@@ -24,15 +28,29 @@ def row(key: ApiKey, n: int) -> dict:
         "computed_cost": Decimal("0.000000000000000001"),
         "extra_usage": {"cost_details": {"upstream_inference_cost": None}},
     }
+    return LedgerRow(**(values | fields))
+
+
+class DownStore(Store):
+    """A store whose database refuses every ledger write."""
+
+    @staticmethod
+    def ledger_write(rows):
+        raise RuntimeError("database is down")
+
+
+def write(store: Store, spill, rows: list[LedgerRow]) -> LedgerWriter:
+    writer = LedgerWriter(store, spill)
+    writer.start()
+    for one in rows:
+        writer.record(one)
+    writer.stop()
+    return writer
 
 
 def test_a_stop_writes_every_queued_row(transactional_db, tmp_path):
     key, _ = api_key_create(name="k")
-    writer = LedgerWriter(tmp_path / "spill")
-    writer.start()
-    for n in range(1200):
-        writer.record(row(key, n))
-    writer.stop()
+    write(Store(), tmp_path / "spill", [row(key, n) for n in range(1200)])
 
     assert LedgerEntry.objects.count() == 1200
     assert sorted(LedgerEntry.objects.values_list("prompt_tokens", flat=True)) == list(range(1200))
@@ -40,23 +58,15 @@ def test_a_stop_writes_every_queued_row(transactional_db, tmp_path):
     assert key.last_used_at == WHEN
 
 
-def test_rows_the_database_refuses_are_spilled_then_replayed(transactional_db, tmp_path, monkeypatch):
-    import usage.services
-
+def test_rows_the_database_refuses_are_spilled_then_replayed(transactional_db, tmp_path):
     key, _ = api_key_create(name="k")
-    writer = LedgerWriter(tmp_path / "spill")
+    writer = write(DownStore(), tmp_path / "spill", [row(key, 1), row(key, 2)])
 
-    def refuse(*, rows):
-        raise RuntimeError("database is down")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(usage.services, "ledger_record_many", refuse)
-        writer._write([row(key, 1), row(key, 2)])
     [spill] = (tmp_path / "spill").glob("*.jsonl")
     assert len(spill.read_bytes().splitlines()) == 2
     assert writer.spilled == 2 and not LedgerEntry.objects.exists()
 
-    assert LedgerWriter(tmp_path / "spill").replay() == 2
+    assert LedgerWriter(Store(), tmp_path / "spill").replay() == 2
 
     assert not spill.exists()
     entries = list(LedgerEntry.objects.order_by("prompt_tokens"))
@@ -66,24 +76,15 @@ def test_rows_the_database_refuses_are_spilled_then_replayed(transactional_db, t
     assert entries[0].extra_usage == {"cost_details": {"upstream_inference_cost": None}}
 
 
-def test_a_spill_file_stays_until_the_database_takes_it(transactional_db, tmp_path, monkeypatch):
-    import usage.services
-
+def test_a_spill_file_stays_until_the_database_takes_it(transactional_db, tmp_path):
     key, _ = api_key_create(name="k")
-    writer = LedgerWriter(tmp_path / "spill")
-    writer._spill([row(key, 1)])
-    monkeypatch.setattr(usage.services, "ledger_record_many", lambda *, rows: 1 / 0)
+    write(DownStore(), tmp_path / "spill", [row(key, 1)])
 
-    assert writer.replay() == 0
+    assert LedgerWriter(DownStore(), tmp_path / "spill").replay() == 0
     assert len(list((tmp_path / "spill").glob("*.jsonl"))) == 1
 
 
 def test_a_row_that_began_before_a_reprice_is_costed_at_the_old_price(transactional_db, tmp_path):
-    from datetime import timedelta
-
-    from catalog.models import PriceVersion
-    from tests.usage.gateway_data import make_catalogue
-
     old = make_catalogue()["openai/gpt-4o-mini"]
     old.valid_to = WHEN
     old.save()
@@ -91,15 +92,16 @@ def test_a_row_that_began_before_a_reprice_is_costed_at_the_old_price(transactio
         catalog_model=old.catalog_model, valid_from=WHEN, prompt=Decimal("1"), completion=Decimal("1")
     )
     key, _ = api_key_create(name="k")
-    late = row(key, 12) | {
-        "created_at": WHEN - timedelta(seconds=1),
-        "catalog_model_id": old.catalog_model_id,
-        "computed_cost": None,
-        "_reprice": True,
-    }
-    writer = LedgerWriter(tmp_path / "spill")
+    late = row(
+        key,
+        12,
+        created_at=WHEN - timedelta(seconds=1),
+        catalog_model_id=old.catalog_model_id,
+        computed_cost=None,
+        reprice=True,
+    )
 
-    writer._write([late])
+    write(Store(), tmp_path / "spill", [late])
 
     entry = LedgerEntry.objects.get()
     assert entry.price_version == old
@@ -108,10 +110,39 @@ def test_a_row_that_began_before_a_reprice_is_costed_at_the_old_price(transactio
 
 def test_one_bad_row_does_not_take_its_batch_down(transactional_db, tmp_path):
     key, _ = api_key_create(name="k")
-    bad = row(key, 2) | {"http_status": -1}  # refused by the database (a positive integer column)
-    writer = LedgerWriter(tmp_path / "spill")
+    bad = row(key, 2, http_status=-1)  # refused by the database (a positive integer column)
 
-    writer._write([row(key, 1), bad, row(key, 3)])
+    writer = write(Store(), tmp_path / "spill", [row(key, 1), bad, row(key, 3)])
 
     assert sorted(LedgerEntry.objects.values_list("prompt_tokens", flat=True)) == [1, 3]
     assert writer.spilled == 1
+
+
+def test_nul_characters_are_stored_as_replacement_characters(transactional_db, tmp_path):
+    key, _ = api_key_create(name="k")
+    write(Store(), tmp_path / "spill", [row(key, 1, user_tag="a\x00b", meta={"x": "c\x00d"})])
+
+    entry = LedgerEntry.objects.get()
+    assert (entry.user_tag, entry.meta) == ("a\ufffdb", {"x": "c\ufffdd"})
+
+
+def test_keyless_refusals_are_added_up_per_minute_and_reason(transactional_db, tmp_path):
+    writer = LedgerWriter(Store(), tmp_path / "spill")
+    writer.start()
+    for second in (1, 2, 59):
+        writer.count_keyless("invalid_key", WHEN + timedelta(seconds=second))
+    writer.count_keyless("missing_key", WHEN)
+    writer.count_keyless("invalid_key", WHEN + timedelta(minutes=1))
+    writer.record(row(ApiKey.objects.create(name="k", prefix="tl-k", secret_hash="0" * 64), 1))
+    writer.stop()
+    writer = LedgerWriter(Store(), tmp_path / "spill")
+    writer.start()
+    writer.count_keyless("invalid_key", WHEN)
+    writer.stop()
+
+    counts = {(r.minute, r.reason): r.count for r in KeylessRefusal.objects.all()}
+    assert counts == {
+        (WHEN, "invalid_key"): 4,
+        (WHEN, "missing_key"): 1,
+        (WHEN + timedelta(minutes=1), "invalid_key"): 1,
+    }

@@ -1,19 +1,14 @@
-"""Alias selection (usage/gateway/routing.py): expected tokens, blended prices, each strategy, price ceilings;
+"""Alias selection (usage/gateway/strategies.py): expected tokens, blended prices, each strategy, price ceilings;
 and the ledger's p50 latency per served model (usage.selectors.model_latency_p50)."""
 
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from usage.gateway.routing import (
-    AliasMemberSpec,
-    AliasSpec,
-    blended_price_per_million,
-    expected_tokens,
-    list_alias,
-    plan,
-)
+from usage.gateway.plan import list_alias
+from usage.gateway.strategies import blended_price_per_million, expected_tokens, order_members
 from usage.models import LedgerEntry
+from usage.routing import AliasMemberSpec, AliasSpec
 from usage.selectors import model_latency_p50
 
 from .gateway_data import MODELS
@@ -46,7 +41,7 @@ def alias(strategy: str, *members) -> AliasSpec:
 
 
 def run(spec: AliasSpec, *, body=BODY, latency=None, rng=None, endpoint="chat/completions"):
-    return plan(
+    return order_members(
         spec,
         body=body,
         endpoint=endpoint,
@@ -145,7 +140,7 @@ def test_cheapest_depends_on_the_token_mix():
     spec = alias("cheapest", "in/cheap", "out/cheap")
 
     def choose(body):
-        return plan(
+        return order_members(
             spec, body=body, endpoint="chat/completions", price_for=prices.get, latency_p50={}, rng=None
         ).models
 
@@ -226,7 +221,9 @@ def test_skipped_price_texts_are_rounded_to_six_decimals_without_exponents():
 def test_ceiling_text_for_a_large_round_value_has_no_exponent():
     prices = {"big/model": {"prompt": Decimal("0.0003"), "completion": Decimal("0.0003")}}  # 300 per 1M
     spec = alias("ordered", ("big/model", 1, "1.000000E+2"))
-    result = plan(spec, body={}, endpoint="completions", price_for=prices.get, latency_p50={}, rng=None)
+    result = order_members(
+        spec, body={}, endpoint="completions", price_for=prices.get, latency_p50={}, rng=None
+    )
     assert result.skipped == [{"model": "big/model", "reason": "price 300 above ceiling 100"}]
 
 

@@ -12,10 +12,14 @@ import base64
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import orjson
+import redis.asyncio as redis
+from django.utils import timezone
+
+from usage.gateway.row import LedgerRow
 
 log = logging.getLogger("tokenledger.gateway")
 
@@ -24,6 +28,10 @@ HIT = b"hit"
 MISS = b"miss"
 
 IGNORED_FIELDS = ("user", "stream_options")  # do not change the reply
+# Ledger fields a cache hit copies from the request that filled the entry.
+CACHED_FIELDS = ("served_model", "provider", "generation_id", "prompt_tokens", "completion_tokens")
+CACHED_FIELDS += ("cached_tokens", "cache_write_tokens", "reasoning_tokens", "audio_tokens", "image_tokens")
+CACHED_FIELDS += ("web_search_requests", "catalog_model_id")
 PRUNE_SECONDS = 60.0
 
 
@@ -118,6 +126,24 @@ class CachedReply:
         return cls(status, content_type, raw, row)
 
 
+def reply_of(row: LedgerRow, capture: Capture) -> CachedReply:
+    """The entry a complete successful reply makes, with what a hit's row copies (and its cost)."""
+    fields = {name: getattr(row, name) for name in CACHED_FIELDS if getattr(row, name) is not None}
+    cost = row.spent
+    fields["cost"] = None if cost is None else str(cost)
+    content_type = "text/event-stream" if row.stream else "application/json"
+    return CachedReply(200, content_type, capture.data, fields)
+
+
+def hit(cached: CachedReply, row: LedgerRow) -> None:
+    """The ledger row of a request answered from the cache: cost 0, what it saved in meta."""
+    for name in CACHED_FIELDS:
+        if name in cached.row:
+            setattr(row, name, cached.row[name])
+    row.status, row.http_status, row.computed_cost = "cached", cached.status, Decimal(0)
+    row.meta.update(cache="hit", saved_cost=cached.row.get("cost"))
+
+
 class _FailSoft:
     """Logs the first failure of an outage as a warning (later ones at debug level) until a success."""
 
@@ -169,8 +195,6 @@ class RedisCache(_FailSoft):
     name = "redis"
 
     def __init__(self, url: str, prefix: str, timeout: float = 1.0) -> None:
-        import redis.asyncio as redis
-
         self.client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
         self.prefix = prefix
 
@@ -191,64 +215,36 @@ class RedisCache(_FailSoft):
 
 
 class DatabaseCache(_FailSoft):
-    """usage.CachedResponse rows, through `in_db` (the gateway's database thread).
+    """usage.CachedResponse rows, through the gateway's store (its database thread).
 
     Each put also deletes expired rows, at most once a minute. `now` is for tests (default: timezone.now).
     """
 
     name = "database"
 
-    def __init__(self, in_db, now=None) -> None:
-        from django.utils import timezone
-
-        self.in_db = in_db
+    def __init__(self, store, now=None) -> None:
+        self.store = store
         self.now = now or timezone.now
         self.pruned_at: datetime | None = None
 
     async def get(self, key: str) -> CachedReply | None:
-        from usage.models import CachedResponse
-
-        now = self.now()
-
-        def load():
-            return (
-                CachedResponse.objects.filter(key=key, expires_at__gt=now)
-                .values_list("payload", flat=True)
-                .first()
-            )
-
-        return await self._read(self.in_db(load))
+        return await self._read(self.store.cached_reply(key, self.now()))
 
     async def put(self, key: str, reply: CachedReply, ttl_seconds: int) -> None:
-        from usage.models import CachedResponse
-
         now = self.now()
         prune = self.pruned_at is None or (now - self.pruned_at).total_seconds() >= PRUNE_SECONDS
         if prune:
             self.pruned_at = now
-
-        def store():
-            CachedResponse.objects.update_or_create(
-                key=key,
-                defaults={
-                    "created_at": now,
-                    "expires_at": now + timedelta(seconds=ttl_seconds),
-                    "payload": reply.dumps(),
-                },
-            )
-            if prune:
-                CachedResponse.objects.filter(expires_at__lte=now).delete()
-
-        await self._write(self.in_db(store))
+        await self._write(self.store.cache_reply(key, reply.dumps(), now, ttl_seconds, prune))
 
     async def close(self) -> None:
         return None
 
 
-def make_cache(redis_url: str | None, prefix: str, in_db) -> RedisCache | DatabaseCache:
+def make_cache(redis_url: str | None, prefix: str, store) -> RedisCache | DatabaseCache:
     if redis_url:
         return RedisCache(redis_url, prefix)
-    return DatabaseCache(in_db)
+    return DatabaseCache(store)
 
 
 def _events(body: bytes) -> list[bytes]:

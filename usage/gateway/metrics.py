@@ -6,11 +6,12 @@ exposition text is written by hand (prometheus_client is only a test dependency)
 
 from __future__ import annotations
 
-import hmac
+import asyncio
+import time
 from bisect import bisect_left
 from decimal import Decimal
 
-from usage.gateway.usage import spent_cost
+from usage.gateway.row import LedgerRow
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 MAX_SERIES = 5000  # label sets per family; further new ones are counted under model="other"
@@ -38,16 +39,6 @@ def number(value: int | float | Decimal) -> str:
     if isinstance(value, int):
         return str(value)
     return repr(float(value))
-
-
-def bearer_matches(headers: list[tuple[bytes, bytes]], token: str) -> bool:
-    """Does the request carry `Authorization: Bearer <token>`? (constant-time comparison)"""
-    for name, value in headers:
-        if name == b"authorization":
-            scheme, _, given = value.partition(b" ")
-            if scheme.lower() == b"bearer":
-                return hmac.compare_digest(given.strip(), token.encode())
-    return False
 
 
 class Family:
@@ -126,26 +117,30 @@ class Metrics:
         )
         # upstream -> [count per bucket, not cumulative (BUCKETS, then +Inf)..., sum in ms]
         self.latency: dict[str, list[int]] = {}
+        self.keyless: dict[str, int] = {}  # refusals without a known key, by reason
+        self.lag = LoopLag()
 
-    def observe(self, row: dict, key_prefix: str) -> None:
+    def refused_keyless(self, reason: str) -> None:
+        self.keyless[reason] = self.keyless.get(reason, 0) + 1
+
+    def observe(self, row: LedgerRow, key_prefix: str) -> None:
         """Count one finished request from its ledger row."""
-        model = row.get("served_model") or row.get("requested_model") or ""
-        status = row.get("status") or ""
+        model = row.model
+        status = row.status
         self.requests.add((model, key_prefix, status), 1)
         if status in ERROR_STATUSES:
-            code = row.get("error_code") or str(row.get("http_status") or "")
+            code = row.error_code or str(row.http_status or "")
             self.errors.add((model, key_prefix, code), 1)
         for kind, field in TOKEN_KINDS:
-            count = row.get(field)
+            count = getattr(row, field)
             if count:
                 self.tokens.add((model, key_prefix, kind), count)
-        cost = spent_cost(row)
+        cost = row.spent
         if cost:
             self.cost.add((model, key_prefix), cost)
-        latency_ms = row.get("upstream_latency_ms")
+        latency_ms = row.upstream_latency_ms
         if latency_ms is not None:
-            meta = row.get("meta")
-            upstream = (meta.get("upstream") if isinstance(meta, dict) else None) or "openrouter"
+            upstream = row.meta.get("upstream") or "openrouter"
             counts = self.latency.get(upstream)
             if counts is None:
                 if len(self.latency) >= self.max_series:
@@ -157,6 +152,10 @@ class Metrics:
     def render(self, *, pending: int, written: int, spilled: int) -> bytes:
         """The exposition text (format 0.0.4)."""
         out: list[str] = []
+        name = "tokenledger_keyless_refusals_total"
+        out.append(f"# HELP {name} Requests refused before any key was known (no ledger row), by reason.")
+        out.append(f"# TYPE {name} counter")
+        out.extend(f'{name}{{reason="{escape(reason)}"}} {count}' for reason, count in self.keyless.items())
         for family in (self.requests, self.errors, self.tokens, self.cost):
             out.extend(family.lines())
         name = "tokenledger_upstream_latency_seconds"
@@ -183,7 +182,51 @@ class Metrics:
                 "# HELP tokenledger_ledger_rows_spilled_total Ledger rows spilled to files.",
                 "# TYPE tokenledger_ledger_rows_spilled_total counter",
                 f"tokenledger_ledger_rows_spilled_total {spilled}",
+                "# HELP tokenledger_event_loop_lag_max_seconds Longest event loop lag in the last minute.",
+                "# TYPE tokenledger_event_loop_lag_max_seconds gauge",
+                f"tokenledger_event_loop_lag_max_seconds {number(Decimal(self.lag.max_ms()) / 1000)}",
             ]
         )
         out.append("")
         return "\n".join(out).encode()
+
+
+class LoopLag:
+    """The event loop's lag: how late a callback it schedules every TICK seconds runs, the worst per second
+    kept for a minute. A stall of the loop (a long callback, the garbage collector, a held GIL) shows here."""
+
+    TICK = 0.1
+
+    def __init__(self) -> None:
+        self.worst = [0.0] * 60  # ms, by second of the minute
+        self.seconds = [0] * 60  # which second each slot holds
+        self.handle: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.due = 0.0
+
+    def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.due = self.loop.time() + self.TICK
+        self.handle = self.loop.call_at(self.due, self._tick)
+
+    def stop(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+    def _tick(self) -> None:
+        lag_ms = max(self.loop.time() - self.due, 0.0) * 1000
+        second = int(time.monotonic())
+        slot = second % 60
+        if self.seconds[slot] != second:
+            self.seconds[slot], self.worst[slot] = second, lag_ms
+        elif lag_ms > self.worst[slot]:
+            self.worst[slot] = lag_ms
+        self.due = self.loop.time() + self.TICK
+        self.handle = self.loop.call_at(self.due, self._tick)
+
+    def max_ms(self) -> int:
+        """The worst lag in the last 60 s, in whole milliseconds."""
+        now = int(time.monotonic())
+        recent = [ms for second, ms in zip(self.seconds, self.worst, strict=True) if now - second < 60]
+        return int(max(recent, default=0.0))

@@ -1,4 +1,4 @@
-"""Which models an alias request goes to, in which order (pure: no ORM, no I/O). See docs/gateway.md.
+"""Alias strategies: which members a request goes to, in which order (pure). See docs/gateway.md.
 
 A plan skips members whose blended price for the request is above their ceiling, then orders the rest by
 the alias's strategy: ordered, cheapest, fastest or weighted. The first model is tried first; the others
@@ -13,37 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from catalog.model_ids import base_model_id
+from usage.routing import AliasMemberSpec, AliasSpec
+
 DEFAULT_OUTPUT_TOKENS = 256
 MILLION = Decimal(1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
-class AliasMemberSpec:
-    model: str
-    weight: int
-    max_price_per_million: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class AliasSpec:
-    name: str  # "" for a request whose model is a list
-    strategy: str  # ordered | cheapest | fastest | weighted
-    members: tuple[AliasMemberSpec, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
+class MemberOrder:
     models: list[str]  # to try in this order; empty when every member was skipped
     skipped: list[dict]  # {"model": ..., "reason": ...} in alias order
     strategy: str
-
-
-def list_alias(models: list[str]) -> AliasSpec:
-    """An anonymous ordered alias for a request whose "model" is a list (Fusion style); repeats dropped."""
-    seen: dict[str, AliasMemberSpec] = {}
-    for model in models:
-        seen.setdefault(model, AliasMemberSpec(model=model, weight=1, max_price_per_million=None))
-    return AliasSpec(name="", strategy="ordered", members=tuple(seen.values()))
 
 
 def _text_chars(content) -> int:
@@ -117,7 +98,7 @@ def format_price(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.000001")).normalize(), "f")
 
 
-def plan(
+def order_members(
     alias: AliasSpec,
     *,
     body: dict,
@@ -125,7 +106,7 @@ def plan(
     price_for: Callable[[str], dict | None],
     latency_p50: dict[str, int],
     rng: random.Random,
-) -> Plan:
+) -> MemberOrder:
     """The models to try for this request, best first, and the members skipped by their price ceiling."""
     tokens = expected_tokens(body, endpoint)
     kept: list[tuple[AliasMemberSpec, Decimal | None]] = []
@@ -149,7 +130,7 @@ def plan(
 
         def latency(pair):
             model = pair[0].model
-            value = latency_p50.get(model, latency_p50.get(model.split(":", 1)[0]))
+            value = latency_p50.get(model, latency_p50.get(base_model_id(model)))
             return (value is None, value if value is not None else 0)
 
         kept.sort(key=latency)
@@ -158,4 +139,4 @@ def plan(
         if sum(weights) > 0:
             [first] = rng.choices(range(len(kept)), weights=weights, k=1)
             kept.insert(0, kept.pop(first))
-    return Plan(models=[member.model for member, _ in kept], skipped=skipped, strategy=alias.strategy)
+    return MemberOrder(models=[member.model for member, _ in kept], skipped=skipped, strategy=alias.strategy)

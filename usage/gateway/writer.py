@@ -1,8 +1,12 @@
-"""The ledger writer: rows queued by the gateway, written in batches by a thread, never lost.
+"""The ledger writer: rows the gateway queues, written in batches by a thread of their own, never lost.
 
-The event loop only appends a dict to a queue. A thread takes up to BATCH rows at a time and writes
-them with one bulk insert (usage.services.ledger_record_many). If the database refuses, the batch is
-appended to DATA_DIR/ledger-spill/<pid>-<n>.jsonl and replayed at the next start (or next flush).
+The event loop only appends a LedgerRow to a queue. The thread takes up to BATCH rows at a time and writes
+them in one transaction through the store. Rows the database refuses are tried one by one; those it still
+refuses are appended to a spill file (DATA_DIR/ledger-spill/<pid>-<stamp>.jsonl), replayed when the writer
+next starts. The thread also adds up the refusals of requests without a known key (KeylessRefusal).
+
+Between `record` and the database there is one hand-over (the queue), so a write-ahead journal can take
+its place without the event loop's side changing.
 """
 
 from __future__ import annotations
@@ -12,19 +16,29 @@ import os
 import queue
 import threading
 import time
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
-from django.db import OperationalError, close_old_connections, connection
+
+from usage.gateway.row import LedgerRow
 
 log = logging.getLogger("tokenledger.gateway")
 
 BATCH = 500
 STOP = object()
+
+
+class Flush(threading.Event):
+    """Queued by flush(): set once everything queued before it, and the keyless counts, are written."""
+
+
 DECIMAL_FIELDS = ("reported_cost", "computed_cost")
+TEXT_FIELDS = ("requested_model", "served_model", "provider", "generation_id", "error_code", "error_message")
+TEXT_FIELDS += ("user_tag", "endpoint", "status")
 
 
 def _default(value: Any) -> Any:
@@ -33,40 +47,32 @@ def _default(value: Any) -> Any:
     raise TypeError
 
 
-def _load(line: bytes) -> dict[str, Any]:
-    row = orjson.loads(line)
-    row["created_at"] = datetime.fromisoformat(row["created_at"])
+def _load(line: bytes) -> LedgerRow:
+    data = orjson.loads(line)
+    data["created_at"] = datetime.fromisoformat(data["created_at"])
     for name in DECIMAL_FIELDS:
-        if row.get(name) is not None:
-            row[name] = Decimal(row[name])
-    return row
+        if data.get(name) is not None:
+            data[name] = Decimal(data[name])
+    return LedgerRow(**data)
 
 
-def _clean(row: dict[str, Any]) -> None:
+def _clean(row: LedgerRow) -> None:
     """NUL characters (which PostgreSQL refuses in text and JSON) become U+FFFD."""
-    for name, value in row.items():
-        if isinstance(value, str):
-            if "\x00" in value:
-                row[name] = value.replace("\x00", "\ufffd")
-        elif isinstance(value, dict) and value:
+    for name in TEXT_FIELDS:
+        value = getattr(row, name)
+        if "\x00" in value:
+            setattr(row, name, value.replace("\x00", "\ufffd"))
+    for name in ("meta", "extra_usage"):
+        value = getattr(row, name)
+        if value:
             dumped = orjson.dumps(value)
             if b"\\u0000" in dumped:
-                row[name] = orjson.loads(dumped.replace(b"\\u0000", b"\\ufffd"))
-
-
-def _reprice(row: dict[str, Any]) -> None:
-    """The cost at the price version valid when the request began (older than the one in memory)."""
-    from catalog.selectors import price_at
-    from usage.gateway.usage import computed_cost
-
-    version = price_at(catalog_model_id=row["catalog_model_id"], at=row["created_at"])
-    if version is not None:
-        row["price_version_id"] = version.pk
-        row["computed_cost"] = computed_cost(version.prices(), row)
+                setattr(row, name, orjson.loads(dumped.replace(b"\\u0000", b"\\ufffd")))
 
 
 class LedgerWriter:
-    def __init__(self, spill_dir: Path, interval: float = 0.05) -> None:
+    def __init__(self, store, spill_dir: Path, interval: float = 0.05) -> None:
+        self.store = store
         self.spill_dir = spill_dir
         self.interval = interval
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -78,13 +84,21 @@ class LedgerWriter:
         self.queued = 0  # rows queued since the start
         self.done = 0  # rows written or spilled since the start
         self.changed = threading.Condition()
+        self.keyless: Counter[tuple[datetime, str]] = Counter()
+        self.keyless_lock = threading.Lock()
 
     # ---- the event loop's side ----
-    def record(self, row: dict[str, Any]) -> None:
+    def record(self, row: LedgerRow) -> None:
         with self.changed:
             self.pending += 1
             self.queued += 1
         self.queue.put(row)
+
+    def count_keyless(self, reason: str, at: datetime) -> None:
+        """One more request refused without a known key, in `at`'s minute."""
+        minute = at.replace(second=0, microsecond=0)
+        with self.keyless_lock:
+            self.keyless[(minute, reason)] += 1
 
     def start(self) -> None:
         if self.thread is None or not self.thread.is_alive():
@@ -97,6 +111,14 @@ class LedgerWriter:
             self.queue.put(STOP)
             self.thread.join(timeout)
         self.thread = None
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Write what is queued and the keyless counts now; True once done."""
+        if self.thread is None or not self.thread.is_alive():
+            return False
+        done = Flush()
+        self.queue.put(done)
+        return done.wait(timeout)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Until every queued row is written or spilled."""
@@ -123,16 +145,19 @@ class LedgerWriter:
                 try:
                     item = self.queue.get(timeout=1.0)
                 except queue.Empty:
+                    self._write_keyless()
                     continue
-                rows = []
+                rows, flushes = [], []
                 deadline = time.monotonic() + self.interval  # gather a batch: few transactions, few wake-ups
                 while True:
                     if item is STOP:
                         stopping = True
+                    elif isinstance(item, Flush):
+                        flushes.append(item)
                     else:
                         rows.append(item)
                     wait = deadline - time.monotonic()
-                    if len(rows) >= BATCH or stopping or wait <= 0:
+                    if len(rows) >= BATCH or stopping or flushes or wait <= 0:
                         break
                     try:
                         item = self.queue.get(timeout=wait)
@@ -143,60 +168,67 @@ class LedgerWriter:
                     self.pending -= len(rows)
                     self.done += len(rows)
                     self.changed.notify_all()
+                self._write_keyless()
+                for done in flushes:
+                    done.set()
         finally:
-            connection.close()
+            self.store.thread_done()
 
-    def _write(self, rows: list[dict[str, Any]]) -> None:
+    def _write(self, rows: list[LedgerRow]) -> None:
         if not rows:
             return
-        from usage.services import ledger_record_many
-
         try:
-            close_old_connections()
             for row in rows:
                 _clean(row)
-                if row.pop("_reprice", False):
-                    _reprice(row)
+                if row.reprice:
+                    self.store.ledger_reprice(row)
+                    row.reprice = False
             for attempt in range(3):  # a busy database gets a moment
                 try:
-                    self.written += ledger_record_many(rows=rows)
+                    self.written += self.store.ledger_write(rows)
                     return
-                except OperationalError:
+                except self.store.Busy:
                     if attempt == 2:
                         raise
                     time.sleep(0.05 * (attempt + 1))
         except Exception:
             log.exception("ledger batch of %d rows not written; trying them one by one", len(rows))
-            connection.close()
         refused = []
         for row in rows:  # one bad row must not take its batch down with it
             try:
-                self.written += ledger_record_many(rows=[row])
+                self.written += self.store.ledger_write([row])
             except Exception:
-                connection.close()
                 refused.append(row)
         if refused:
             log.error("ledger: %d rows spilled to %s", len(refused), self.spill_dir)
             self._spill(refused)
 
-    def _spill(self, rows: list[dict[str, Any]]) -> None:
+    def _write_keyless(self) -> None:
+        with self.keyless_lock:
+            if not self.keyless:
+                return
+            counts, self.keyless = self.keyless, Counter()
+        try:
+            self.store.keyless_add(counts)
+        except Exception:
+            log.exception("keyless refusal counts not written; kept for the next try")
+            with self.keyless_lock:
+                self.keyless.update(counts)
+
+    def _spill(self, rows: list[LedgerRow]) -> None:
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         self._spill_seq += 1
-        path = (
-            self.spill_dir
-            / f"{os.getpid()}-{datetime.now().strftime('%Y%m%dT%H%M%S%f')}-{self._spill_seq}.jsonl"
-        )
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        path = self.spill_dir / f"{os.getpid()}-{stamp}-{self._spill_seq}.jsonl"
         with path.open("ab") as spill:
             for row in rows:
-                spill.write(orjson.dumps(row, default=_default) + b"\n")
+                spill.write(orjson.dumps(row.as_dict(), default=_default) + b"\n")
             spill.flush()
             os.fsync(spill.fileno())
         self.spilled += len(rows)
 
     def replay(self) -> int:
         """Write the rows of earlier spill files; a file is deleted only once its rows are in."""
-        from usage.services import ledger_record_many
-
         if not self.spill_dir.is_dir():
             return 0
         replayed = 0
@@ -205,10 +237,9 @@ class LedgerWriter:
                 rows = [_load(line) for line in path.read_bytes().splitlines() if line.strip()]
                 for row in rows:
                     _clean(row)
-                ledger_record_many(rows=rows)
+                self.store.ledger_write(rows)
             except Exception:
                 log.exception("ledger spill %s not replayed yet", path)
-                connection.close()
                 continue
             path.unlink()
             replayed += len(rows)

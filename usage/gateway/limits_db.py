@@ -1,0 +1,82 @@
+"""Limits and budgets in the database (usage.KeyCounter rows, usage/key_counters.py), for gateways without
+Redis: each check is one conditional UPDATE run through the store, atomic across worker processes. Same
+rules and refusals as the Redis counters (limits.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from decimal import Decimal
+
+from usage.gateway.limits import Refusal, Ticket, budget_refusal, period_id, rate_refusal, to_nano
+from usage.periods import period_start
+
+ATTEMPTS = 20  # a busy database (locked rows or tables) is tried again this many times
+
+
+class DatabaseLimits:
+    def __init__(self, store, load_spend) -> None:
+        self.store = store
+        self.load_spend = load_spend  # async (key, since) -> Decimal: the ledger's spend
+
+    async def close(self) -> None:
+        return None
+
+    async def run(self, call, *args):
+        for attempt in range(ATTEMPTS):
+            try:
+                return await call(*args)
+            except self.store.Busy:
+                if attempt == ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.002 * (attempt + 1))
+        return None
+
+    async def admit(self, key, now: datetime) -> tuple[Refusal | None, Ticket | None]:
+        ticket = Ticket(key.id, period_id(key, now))
+        now_s = now.timestamp()
+        rated = bool(key.rpm_limit or key.tpm_limit)
+        budget = None if key.budget_usd is None else to_nano(key.budget_usd)
+        budget_window = None if budget is None else ticket.period
+        rate, outcome = await self.run(
+            self.store.limits_admit,
+            key,
+            f"minute:{int(now_s // 60)}" if rated else None,
+            budget_window,
+            budget,
+            now,
+        )
+        if rate is not None and not rate.admitted:
+            refused = rate_refusal(key, rate.requests, rate.tokens, now_s)
+            return refused or Refusal(429, "rate_limited", "Rate limit of this key reached", 1), None
+        if budget is None:
+            return None, ticket
+        if outcome is None:  # first sight of the key in this period: start from the ledger's spend
+            spent = to_nano(await self.load_spend(key, period_start(key.budget_period, now)))
+            _, outcome = await self.run(self.store.limits_admit, key, None, budget_window, budget, now, spent)
+        if outcome.admitted:
+            ticket.budget = True
+            ticket.reserved = outcome.reserved
+            return None, ticket
+        refused = budget_refusal(
+            key, outcome.spent, outcome.reserved_total, outcome.inflight, outcome.average
+        )
+        return refused or Refusal(
+            429, "budget_reserved", "This key's remaining budget is reserved by requests in flight", 1
+        ), None
+
+    async def settle(self, key, ticket: Ticket, cost: Decimal | None, tokens: int, now: datetime) -> None:
+        tokens = tokens if key.tpm_limit else 0
+        if not (ticket.budget or tokens):
+            return
+        minute = int(now.timestamp() // 60)
+        await self.run(
+            self.store.limits_settle,
+            key.id,
+            minute,
+            tokens,
+            ticket.period if ticket.budget else None,
+            ticket.reserved,
+            None if cost is None else to_nano(cost),
+            minute % 10 == 0 and bool(key.rpm_limit or key.tpm_limit),
+        )

@@ -1,0 +1,81 @@
+"""The one place the gateway sends responses: JSON bodies, errors in OpenRouter's shape, stream starts, and
+the SSE error event that ends a stream the upstream broke off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+JSON = b"application/json"
+EVENT_STREAM = b"text/event-stream"
+
+
+class GatewayError(Exception):
+    """A refusal or failure, answered as `{"error": {"code", "message", "metadata"[, "type"]}}`."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str = "",
+        retry_after: int | None = None,
+        meta: dict | None = None,  # routing details for the ledger row of the refused request
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or str(status)
+        self.retry_after = retry_after
+        self.meta = meta
+
+
+def error_body(status: int, message: str, code: str = "", metadata: dict | None = None) -> bytes:
+    error: dict[str, Any] = {"code": status, "message": message, "metadata": metadata or {}}
+    if code:
+        error["type"] = code
+    return orjson.dumps({"error": error})
+
+
+async def start(send, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+
+
+async def send_body(send, status: int, body: bytes, content_type: bytes = JSON, headers=()) -> None:
+    """A whole response with a known length."""
+    await start(
+        send,
+        status,
+        [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *headers],
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(send, exc: GatewayError) -> None:
+    headers = [(b"retry-after", str(exc.retry_after).encode())] if exc.retry_after else ()
+    await send_body(send, exc.status, error_body(exc.status, exc.message, exc.code), headers=headers)
+
+
+async def start_stream(send, headers=()) -> None:
+    await start(send, 200, [(b"content-type", EVENT_STREAM), (b"cache-control", b"no-cache"), *headers])
+
+
+def stream_error_event(first: dict, message: str, chat: bool) -> bytes:
+    """OpenRouter's mid-stream error: a chunk with `error` and finish_reason "error" (the openai SDK raises
+    on it), echoing the id, model and provider of the stream's first chunk (`first`)."""
+    choice: dict[str, Any] = {"index": 0, "finish_reason": "error"}
+    if chat:
+        choice["delta"] = {"content": ""}
+    else:
+        choice["text"] = ""
+    event: dict[str, Any] = {
+        "id": first.get("id") or "",
+        "object": "chat.completion.chunk" if chat else "text_completion",
+        "created": first.get("created") or 0,
+        "model": first.get("model") or "",
+    }
+    if first.get("provider"):
+        event["provider"] = first["provider"]
+    event["error"] = {"code": 502, "message": message}
+    event["choices"] = [choice]
+    return b"data: " + orjson.dumps(event) + b"\n\n"

@@ -1,0 +1,159 @@
+"""The ledger row of one gateway request, filled in as the request goes (a field per LedgerEntry column).
+
+Slotted: a misspelt field fails at once instead of being dropped when the row is saved. One row per request
+of a known key, whatever became of it; requests without a known key are counted, not recorded (metrics and
+usage.KeylessRefusal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from usage.costs import computed_cost, spent_cost
+
+
+@dataclass(slots=True)
+class LedgerRow:
+    created_at: datetime  # when the request arrived
+    endpoint: str
+    api_key_id: int | None = None
+    requested_model: str = ""
+    served_model: str = ""
+    catalog_model_id: int | None = None
+    provider: str = ""
+    generation_id: str = ""
+    stream: bool = False
+    http_status: int = 0
+    status: str = ""  # ok | error | cancelled | rejected | cached; "" while the request runs
+    error_code: str = ""
+    error_message: str = ""
+    prompt_tokens: int = 0  # all input tokens, cached ones included
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    completion_tokens: int = 0  # all output tokens, reasoning included
+    reasoning_tokens: int = 0
+    audio_tokens: int = 0
+    image_tokens: int = 0
+    web_search_requests: int = 0
+    extra_usage: dict = field(default_factory=dict)
+    reported_cost: Decimal | None = None
+    computed_cost: Decimal | None = None
+    price_version_id: int | None = None
+    latency_ms: int = 0
+    ttft_ms: int | None = None
+    upstream_latency_ms: int | None = None
+    user_tag: str = ""
+    meta: dict = field(default_factory=dict)  # routing: alias, strategy, upstream, skipped, attempts; cache
+    # Not a column: the price changed after the request began, so the writer looks up the version then valid.
+    reprice: bool = False
+
+    @property
+    def model(self) -> str:
+        """The model the row is about: the one that served, else the one asked for."""
+        return self.served_model or self.requested_model
+
+    @property
+    def spent(self) -> Decimal | None:
+        return spent_cost(self.reported_cost, self.computed_cost)
+
+    def fail(self, status: str, http_status: int, code: str, message: str) -> None:
+        self.status = status
+        self.http_status = http_status
+        self.error_code = code[:60]
+        self.error_message = message[:2000]
+
+    def cost_at(self, prices: dict[str, Decimal | None] | None) -> Decimal | None:
+        """Our cost of this row's usage at these prices (0 for a request that used nothing)."""
+        if not (self.prompt_tokens or self.completion_tokens):
+            return None if prices is None else Decimal(0)
+        return computed_cost(
+            prices,
+            prompt_tokens=self.prompt_tokens,
+            cached_tokens=self.cached_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            completion_tokens=self.completion_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            web_search_requests=self.web_search_requests,
+        )
+
+    def price(self, catalogue) -> None:
+        """Link the row to the catalogue model that served it (else the one asked for) and cost it at that
+        model's current prices; a price changed since the request began is left to the writer (`reprice`)."""
+        found = catalogue.price_for(self.model) or catalogue.price_for(self.requested_model)
+        if found is None:
+            return
+        self.catalog_model_id = found.catalog_model_id
+        if found.price_version_id is None:
+            return
+        if found.valid_from is not None and self.created_at < found.valid_from:
+            self.reprice = True
+            return
+        self.price_version_id = found.price_version_id
+        self.computed_cost = self.cost_at(found.prices)
+
+    def take_reply(self, payload: dict) -> None:
+        """The generation id, the model that served and its provider, from a reply or a stream chunk."""
+        value = payload.get("id")
+        if isinstance(value, str):
+            self.generation_id = value[:200]
+        value = payload.get("model")
+        if isinstance(value, str):
+            self.served_model = value[:200]
+        value = payload.get("provider")
+        if isinstance(value, str):
+            self.provider = value[:100]
+
+    def take_usage(self, usage: Any) -> None:
+        """Token counts and OpenRouter's cost from a `usage` object (completion tokens include reasoning);
+        categories the ledger has no column for are kept in extra_usage."""
+        if not isinstance(usage, dict):
+            return
+        prompt = _object(usage.get("prompt_tokens_details"))
+        completion = _object(usage.get("completion_tokens_details"))
+        tools = _object(usage.get("server_tool_use"))
+        self.prompt_tokens = _count(usage.get("prompt_tokens"))
+        self.completion_tokens = _count(usage.get("completion_tokens"))
+        self.cached_tokens = _count(prompt.get("cached_tokens"))
+        self.cache_write_tokens = _count(prompt.get("cache_write_tokens"))
+        self.reasoning_tokens = _count(completion.get("reasoning_tokens"))
+        self.audio_tokens = _count(prompt.get("audio_tokens"))
+        self.image_tokens = _count(completion.get("image_tokens"))
+        self.web_search_requests = _count(tools.get("web_search_requests"))
+        self.reported_cost = _money(usage.get("cost"))
+        extra = {key: value for key, value in usage.items() if key not in KNOWN_USAGE}
+        if completion.get("audio_tokens"):
+            extra["completion_audio_tokens"] = completion["audio_tokens"]
+        self.extra_usage = extra
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field by name (the spill file's lines)."""
+        return {name: getattr(self, name) for name in FIELD_NAMES}
+
+
+FIELD_NAMES = tuple(f.name for f in fields(LedgerRow))
+KNOWN_USAGE = frozenset(
+    {"prompt_tokens", "completion_tokens", "total_tokens", "cost", "prompt_tokens_details"}
+    | {"completion_tokens_details", "server_tool_use", "is_byok"}
+)
+
+
+def _object(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any) -> int:
+    return value if type(value) is int and value > 0 else 0
+
+
+def _money(value: Any) -> Decimal | None:
+    if type(value) in (int, float):
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            return None
+    return None

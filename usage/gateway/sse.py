@@ -1,0 +1,164 @@
+"""The relay of a streamed reply: SSE events sent on as they arrive, read on the way for the ledger.
+
+Only whole events are sent (a partial one waits for its end), so a stream the upstream breaks off (a reset,
+a close before `data: [DONE]`, a read timeout) can still end with a well-formed error event in OpenRouter's
+mid-stream shape, which the openai SDK raises on. A client that goes away cancels the upstream read; the
+row then says what was used until then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import orjson
+
+from usage.gateway import cache
+from usage.gateway.responses import GatewayError, start_stream, stream_error_event
+from usage.gateway.row import LedgerRow
+from usage.gateway.snapshot import Route
+
+NOT_SSE = 1_048_576  # a "partial event" this long is not SSE: relay it as it comes, stop reading events
+DONE = b"data: [DONE]"
+
+
+def _event_json(event: bytes) -> dict:
+    try:
+        parsed = orjson.loads(event[6:])
+    except orjson.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _has_output(chunk: dict) -> bool:
+    """Does this stream chunk carry output (content, text, reasoning or a tool call)?"""
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return False
+    delta = choices[0].get("delta")
+    if isinstance(delta, dict):
+        return bool(delta.get("content") or delta.get("reasoning") or delta.get("tool_calls"))
+    return bool(choices[0].get("text"))
+
+
+class StreamReading:
+    """What the relay learns from the events: first chunk, time to first output, usage, errors, the end."""
+
+    __slots__ = ("row", "started", "events", "first", "usage", "error", "done")
+
+    def __init__(self, row: LedgerRow, started: float) -> None:
+        self.row = row
+        self.started = started
+        self.events = 0
+        self.first: dict = {}
+        self.usage: dict | None = None
+        self.error = False  # the upstream sent an error event
+        self.done = False  # `data: [DONE]` arrived
+
+    def read(self, event: bytes) -> None:
+        if not event.startswith(b"data: {"):
+            if event.startswith(DONE):
+                self.done = True
+            return
+        row = self.row
+        self.events += 1
+        if self.events == 1 or row.ttft_ms is None:
+            parsed = _event_json(event)
+            if self.events == 1:
+                self.first = parsed
+                row.take_reply(parsed)
+            if _has_output(parsed):
+                row.ttft_ms = int((time.monotonic() - self.started) * 1000)
+        if b'"usage"' in event or b'"error"' in event:
+            parsed = _event_json(event)
+            if isinstance(parsed.get("usage"), dict):
+                self.usage = parsed["usage"]
+                row.take_reply(parsed)
+            error = parsed.get("error")
+            if isinstance(error, dict):
+                self.error = True
+                row.fail("error", 200, str(error.get("code", "stream_error")), str(error.get("message", "")))
+
+
+async def relay_stream(
+    response, receive, send, row: LedgerRow, started: float, route: Route, capture, decoder, chat: bool
+) -> None:
+    headers = [(cache.HEADER, cache.MISS)] if capture is not None else []
+    generation = response.headers.get("X-Generation-Id")
+    if generation:
+        headers.append((b"x-generation-id", generation.encode("latin-1")))
+        row.generation_id = generation[:200]
+    await start_stream(send, headers)
+    row.status, row.http_status = "ok", 200
+    reading = StreamReading(row, started)
+    task = asyncio.current_task()
+    state = {"gone": False, "done": False}
+
+    async def watch() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                if not state["done"]:
+                    state["gone"] = True
+                    task.cancel()
+                return
+
+    async def relay(data: bytes) -> None:
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+        if capture is not None:
+            capture.add(data)
+
+    watcher = asyncio.ensure_future(watch())
+    pending = b""
+    events = True  # still reading events (False: not SSE after all, relayed as it comes)
+    broken = ""
+    try:
+        try:
+            async for chunk in response.content.iter_any():
+                if decoder is not None:
+                    chunk = decoder.decode(chunk)
+                if not events:
+                    await relay(chunk)
+                    continue
+                data = pending + chunk if pending else chunk
+                end = data.rfind(b"\n\n")
+                if end < 0:
+                    pending = data
+                    if len(pending) > NOT_SSE:
+                        events, pending = False, b""
+                        await relay(data)
+                    continue
+                pending = data[end + 2 :]
+                complete = data[: end + 2]
+                await relay(complete)
+                for event in complete.split(b"\n\n")[:-1]:
+                    reading.read(event)
+            if pending:
+                await relay(pending)
+                reading.read(pending.rstrip(b"\n"))
+            if events and not reading.done and not reading.error:
+                broken = f"{route.label} ended the stream before its end (no [DONE])"
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            broken = f"{route.label}'s stream broke off: {type(exc).__name__}"
+        except GatewayError as exc:  # a corrupt compressed stream
+            broken = exc.message
+        if broken:
+            row.fail("error", 200, "upstream_stream_broken", broken)
+            await relay(stream_error_event(reading.first, broken, chat))
+        state["done"] = True
+        await send({"type": "http.response.body", "body": b""})
+    except asyncio.CancelledError:
+        if not state["gone"]:
+            raise
+        response.close()
+        row.fail("cancelled", 499, "client_closed", "The client went away mid-stream")
+    finally:
+        state["done"] = True
+        watcher.cancel()
+    if reading.usage is not None:
+        row.take_usage(reading.usage)
+    elif reading.events:
+        # No final usage (cancelled or broken): count the content chunks seen as completion tokens.
+        row.completion_tokens = max(reading.events - 1, 0)
+        row.meta["usage"] = "estimated from the chunks seen"

@@ -1,0 +1,196 @@
+"""The gateway's only door to the database: it calls usage's (and the catalogue's) services and selectors,
+and turns what they return into the gateway's own types. No other gateway module imports them.
+
+Async calls run in one database thread of the gateway's own, so the event loop never waits on the ORM;
+the ledger writer's calls (ledger_write and friends) run in the writer's thread. Each thread keeps its
+connection between calls and drops it after a database error (the next call reconnects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.db import DatabaseError, OperationalError, connection, connections
+from django.utils import timezone
+
+from catalog.selectors import model_prices, models_listing, price_at
+from usage.aliases import aliases_load
+from usage.gateway.auth import KeyInfo
+from usage.gateway.snapshot import Catalogue, Price, Route, Routing, Snapshot
+from usage.key_counters import (
+    BudgetOutcome,
+    RateOutcome,
+    key_budget_admit,
+    key_budget_open,
+    key_counters_settle,
+    key_rate_admit,
+)
+from usage.playground import playground_api_key
+from usage.response_cache import cached_response_payload, cached_response_store
+from usage.selectors import api_key_by_secret_hash, key_spend_since, model_latency_p50
+from usage.services import keyless_refusals_add, ledger_record_many
+from usage.upstreams import upstream_targets
+
+T = TypeVar("T")
+
+
+class Busy(Exception):
+    """The database refused for now (locked, or unreachable): the call may be tried again."""
+
+
+def _key_info(key) -> KeyInfo | None:
+    if key is None:
+        return None
+    allowed = tuple(str(m) for m in key.allowed_models) if isinstance(key.allowed_models, list) else ()
+    return KeyInfo(
+        id=key.pk,
+        name=key.name,
+        prefix=key.prefix,
+        revoked_at=key.revoked_at,
+        expires_at=key.expires_at,
+        budget_usd=key.budget_usd,
+        budget_period=key.budget_period,
+        rpm_limit=key.rpm_limit,
+        tpm_limit=key.tpm_limit,
+        allowed_models=allowed,
+        limited=key.budget_usd is not None or bool(key.rpm_limit) or bool(key.tpm_limit),
+        cache_responses=key.cache_responses,
+    )
+
+
+def _snapshot() -> Snapshot:
+    ids, prices = [], {}
+    for model in model_prices():
+        if model.current:
+            ids.append(model.model_id)
+        prices[model.model_id] = Price(
+            model.catalog_model_id, model.price_version_id, model.valid_from, model.prices
+        )
+    routes = tuple(
+        Route(t.name, t.url, t.model_prefix, t.key_env, t.key, t.openrouter, t.strip_prefix)
+        for t in upstream_targets()
+    )
+    aliases = aliases_load()
+    latency = {}
+    if any(alias.strategy == "fastest" for alias in aliases.values()):
+        latency = model_latency_p50(since=timezone.now() - timedelta(hours=1))
+    return Snapshot(Catalogue(frozenset(ids), prices), Routing(routes, aliases, latency))
+
+
+def _in_thread(function: Callable[..., T], *args) -> T:
+    try:
+        return function(*args)
+    except DatabaseError as exc:
+        connection.close()  # a broken or busy connection is not reused
+        if isinstance(exc, OperationalError):
+            raise Busy(str(exc)) from exc
+        raise
+
+
+class Store:
+    Busy = Busy
+
+    def __init__(self) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
+
+    async def run(self, function: Callable[..., T], *args) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, _in_thread, function, *args)
+
+    async def close(self) -> None:
+        await self.run(connections.close_all)
+        self.executor.shutdown(wait=True)
+
+    # ---- keys, catalogue, routing ----
+    async def key(self, digest: str) -> KeyInfo | None:
+        return await self.run(lambda: _key_info(api_key_by_secret_hash(digest=digest)))
+
+    async def playground_key(self, token: str) -> KeyInfo | None:
+        return await self.run(lambda: _key_info(playground_api_key(token)))
+
+    async def snapshot(self) -> Snapshot:
+        return await self.run(_snapshot)
+
+    async def models_listing(self) -> list[tuple[str, dict]]:
+        return await self.run(models_listing)
+
+    async def key_spend(self, key_id: int, since: datetime | None) -> Decimal:
+        return await self.run(lambda: key_spend_since(api_key_id=key_id, since=since))
+
+    # ---- limits without Redis (usage.KeyCounter) ----
+    async def limits_admit(
+        self,
+        key: KeyInfo,
+        rate_window: str | None,
+        budget_window: str | None,
+        budget: int | None,
+        now: datetime,
+        spent: int | None = None,
+    ) -> tuple[RateOutcome | None, BudgetOutcome | None]:
+        """The rate check (when `rate_window`), then the budget's (when `budget_window`), in one call; the
+        budget outcome is None when its window has no row yet: call again with the ledger's `spent`."""
+
+        def admit():
+            rate = None
+            if rate_window is not None:
+                rpm, tpm = key.rpm_limit or 0, key.tpm_limit or 0
+                rate = key_rate_admit(key_id=key.id, window=rate_window, rpm=rpm, tpm=tpm)
+                if not rate.admitted:
+                    return rate, None
+            if budget_window is None:
+                return rate, None
+            if spent is not None:
+                key_budget_open(key_id=key.id, window=budget_window, spent=spent)
+            return rate, key_budget_admit(key_id=key.id, window=budget_window, budget=budget, now=now)
+
+        return await self.run(admit)
+
+    async def limits_settle(self, key_id, minute, tokens, budget_window, reserved, cost, forget) -> None:
+        await self.run(
+            lambda: key_counters_settle(
+                key_id=key_id,
+                now=timezone.now(),
+                minute=minute,
+                tokens=tokens,
+                budget_window=budget_window,
+                reserved=reserved,
+                cost=cost,
+                forget_old_minutes=forget,
+            )
+        )
+
+    # ---- the response cache without Redis (usage.CachedResponse) ----
+    async def cached_reply(self, key: str, now: datetime) -> bytes | None:
+        return await self.run(lambda: cached_response_payload(key=key, now=now))
+
+    async def cache_reply(self, key: str, payload: bytes, now: datetime, ttl: int, prune: bool) -> None:
+        await self.run(
+            lambda: cached_response_store(key=key, payload=payload, now=now, ttl_seconds=ttl, prune=prune)
+        )
+
+    # ---- the ledger writer's calls, in its own thread ----
+    @staticmethod
+    def ledger_write(rows: list[Any]) -> int:
+        """Write rows (LedgerRow) in one transaction; raises if the database refuses."""
+        return _in_thread(lambda: ledger_record_many(rows=rows))
+
+    @staticmethod
+    def ledger_reprice(row: Any) -> None:
+        """Cost a row at the price version valid when its request began (older than the one in memory)."""
+        version = _in_thread(lambda: price_at(catalog_model_id=row.catalog_model_id, at=row.created_at))
+        if version is not None:
+            row.price_version_id = version.pk
+            row.computed_cost = row.cost_at(version.prices())
+
+    @staticmethod
+    def keyless_add(counts: Mapping[tuple[datetime, str], int]) -> None:
+        _in_thread(lambda: keyless_refusals_add(counts=counts))
+
+    @staticmethod
+    def thread_done() -> None:
+        """The calling thread is done with the database."""
+        connection.close()

@@ -1,0 +1,224 @@
+"""Upstream I/O: one shared aiohttp session, a request per attempt (the next one on 429 / 5xx / a redirect /
+no answer, never once a reply has started), and the relay of a JSON reply (streams: sse.py).
+
+Upstreams are asked for uncompressed replies; a gzip or deflate reply that comes anyway is decoded (the
+client gets it decoded, and its usage is counted). Redirects are never followed: a 3xx is the upstream's
+failure, a 502 naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+
+import aiohttp
+import orjson
+
+from usage.gateway import cache
+from usage.gateway.plan import Attempt, Plan
+from usage.gateway.responses import JSON, GatewayError, error_body, send_body, send_error
+from usage.gateway.row import LedgerRow
+from usage.gateway.snapshot import Route
+from usage.gateway.sse import relay_stream
+
+RETRY_STATUSES = frozenset({429, *range(500, 600)})  # a next attempt may succeed where these failed
+MAX_DECODED = 64 * 1024 * 1024  # largest decompressed reply: a compressed bomb is the upstream's failure
+ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+class Decoder:
+    """Streaming gzip / deflate decoding (deflate with or without its zlib header), capped at MAX_DECODED."""
+
+    def __init__(self, encoding: str, label: str) -> None:
+        self.label = label
+        self.raw_deflate = encoding == "deflate"
+        self.inflate = zlib.decompressobj(ENCODINGS[encoding])
+        self.size = 0
+
+    def decode(self, data: bytes) -> bytes:
+        try:
+            out = self.inflate.decompress(data, MAX_DECODED - self.size + 1)
+        except zlib.error:
+            if not (self.raw_deflate and self.size == 0):
+                raise GatewayError(
+                    502, f"{self.label} sent a corrupt compressed reply", "upstream_garbage"
+                ) from None
+            self.raw_deflate = False  # deflate without the zlib header, as some servers send it
+            self.inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+            out = self.inflate.decompress(data, MAX_DECODED + 1)
+        self.size += len(out)
+        if self.size > MAX_DECODED or self.inflate.unconsumed_tail:
+            raise GatewayError(502, f"{self.label} sent a reply over {MAX_DECODED} bytes", "upstream_garbage")
+        return out
+
+
+def decoder_for(response, route: Route) -> Decoder | None:
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding not in ENCODINGS:
+        raise GatewayError(
+            502, f"{route.label} sent a reply in an encoding we cannot read: {encoding}", "upstream_garbage"
+        )
+    return Decoder(encoding, route.label)
+
+
+class Upstreams:
+    def __init__(self, session: aiohttp.ClientSession, referer: bytes, title: bytes) -> None:
+        self.session = session
+        self.referer = referer  # attribution headers when a client sends none
+        self.title = title
+
+    def headers(self, scope, route: Route) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+        if route.key:
+            headers["Authorization"] = f"Bearer {route.key}"
+        if not route.openrouter:
+            return headers
+        referer, title = self.referer, self.title
+        for name, value in scope["headers"]:
+            if name == b"http-referer" or name == b"referer":
+                referer = value
+            elif name == b"x-title":
+                title = value
+        if referer:
+            headers["HTTP-Referer"] = referer.decode("latin-1")
+        if title:
+            headers["X-Title"] = title.decode("latin-1")
+        return headers
+
+    async def post(self, endpoint: str, scope, attempt: Attempt):
+        """(response, None) once the upstream answered with headers, or (None, GatewayError)."""
+        route = attempt.route
+        if route.missing_key:
+            message = f"{route.label} has no API key: the environment variable {route.key_env} is not set"
+            return None, GatewayError(502, message, "upstream_key_missing")
+        try:
+            response = await self.session.post(
+                f"{route.url}/{endpoint}",
+                data=attempt.body,
+                headers=self.headers(scope, route),
+                allow_redirects=False,
+            )
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            return None, GatewayError(504, f"{route.label} did not answer in time", "upstream_timeout")
+        except (aiohttp.ClientError, OSError) as exc:
+            return None, GatewayError(
+                502, f"{route.label} unreachable: {type(exc).__name__}", "upstream_unreachable"
+            )
+        if 300 <= response.status < 400:
+            response.release()
+            message = (
+                f"{route.label} answered with a redirect (HTTP {response.status}), which is not followed"
+            )
+            return None, GatewayError(502, message, "upstream_redirect")
+        return response, None
+
+    async def forward(
+        self, request, plan: Plan, scope, receive, send, row: LedgerRow, started: float, capture
+    ):
+        """Try the plan's attempts in turn and relay the reply of the one that answers; the row says how."""
+        attempts = plan.attempts
+        response = None
+        record: list[dict] = []
+        try:
+            for index, attempt in enumerate(attempts):
+                last = index == len(attempts) - 1
+                route = attempt.route
+                began = time.monotonic()
+                response, error = await self.post(request.endpoint, scope, attempt)
+                ms = int((time.monotonic() - began) * 1000)
+                entry = {"upstream": route.name, "model": attempt.model}
+                if len(attempt.models) > 1:
+                    entry["models"] = list(attempt.models)
+                record.append(entry)
+                if error is None and response.status in RETRY_STATUSES and not last:
+                    entry.update(status=response.status, error=await _error_text(response), ms=ms)
+                    response.release()
+                    response = None
+                    continue
+                if error is not None:
+                    entry.update(status=error.status, error=error.message, ms=ms)
+                    if last:
+                        raise error
+                    continue
+                entry.update(status=response.status, ms=ms)
+                row.upstream_latency_ms = int((time.monotonic() - started) * 1000)
+                decoder = decoder_for(response, route)
+                if response.status == 200 and response.headers.get("Content-Type", "").startswith(
+                    "text/event-stream"
+                ):
+                    chat = request.endpoint == "chat/completions"
+                    await relay_stream(response, receive, send, row, started, route, capture, decoder, chat)
+                else:
+                    await relay_json(response, send, row, route, capture, decoder)
+                if not route.openrouter:
+                    row.served_model = attempt.model[:200]  # our id, priced in the catalogue
+                    row.provider = row.provider or route.name
+                break
+        except GatewayError as exc:
+            row.fail("error", exc.status, exc.code, exc.message)
+            await send_error(send, exc)
+        finally:
+            if response is not None:
+                response.release()
+            if plan.meta or len(record) > 1:
+                row.meta.update(plan.meta)
+                row.meta["upstream"] = record[-1]["upstream"]
+                row.meta["attempts"] = record
+
+
+async def _error_text(response) -> str:
+    """The message of a failed attempt's error reply (for the ledger's attempt list), briefly."""
+    try:
+        data = await asyncio.wait_for(response.content.read(65536), 5)
+        error = orjson.loads(data).get("error")
+        return str(error.get("message", ""))[:300] if isinstance(error, dict) else f"HTTP {response.status}"
+    except Exception:
+        return f"HTTP {response.status}"
+
+
+async def relay_json(response, send, row: LedgerRow, route: Route, capture, decoder: Decoder | None) -> None:
+    try:
+        data = await response.read()
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        raise GatewayError(504, f"{route.label} did not answer in time", "upstream_timeout") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise GatewayError(
+            502, f"{route.label}'s reply broke off: {type(exc).__name__}", "upstream_error"
+        ) from None
+    if decoder is not None:
+        data = decoder.decode(data)
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        payload = None
+    status = response.status
+    if not isinstance(payload, dict):
+        raise GatewayError(502, f"{route.label} sent an unreadable reply (HTTP {status})", "upstream_garbage")
+    if status >= 400 or "error" in payload:
+        error = payload.get("error")
+        error = error if isinstance(error, dict) else {}
+        if status < 400:
+            code = error.get("code")
+            status = (
+                code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code < 600 else 502
+            )
+            data = error_body(status, str(error.get("message") or f"{route.label} error"), "upstream_error")
+        row.fail("error", status, str(error.get("code", status)), str(error.get("message", "")))
+    else:
+        row.status, row.http_status = "ok", status
+        row.take_reply(payload)
+        row.take_usage(payload.get("usage"))
+    headers = []
+    if capture is not None:
+        capture.add(data)
+        headers.append((cache.HEADER, cache.MISS))
+    generation = response.headers.get("X-Generation-Id") or row.generation_id
+    if generation:
+        headers.append((b"x-generation-id", generation.encode("latin-1")))
+    retry_after = response.headers.get("Retry-After")
+    if retry_after:
+        headers.append((b"retry-after", retry_after.encode("latin-1")))
+    await send_body(send, status, data, JSON, headers)
