@@ -15,6 +15,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 # Playwright's sync API runs an event loop in this thread; Django's ORM must still be usable from the test.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# Pages send a strict Content-Security-Policy: give page.wait_for_function an arrow function ("() => ..."),
+# as a bare expression is eval'd again on every poll, and the page's policy refuses eval.
 
 
 @pytest.fixture(scope="module")

@@ -164,7 +164,9 @@ def test_stop_mid_stream_cancels_the_request_and_its_ledger_row(playground, page
 
     send(page, "Count slowly")
     reply = page.locator(".pg-reply")
-    page.wait_for_function("(document.querySelector('.pg-reply .pg-text')?.textContent || '').length > 0")
+    page.wait_for_function(
+        "() => (document.querySelector('.pg-reply .pg-text')?.textContent || '').length > 0"
+    )
     page.click("#pg-stop")
 
     reply.locator(".pg-ledger-link").wait_for()
@@ -287,7 +289,7 @@ def test_an_ended_session_says_so_instead_of_sending(playground, page):
 
     send(page, "Still there?")
 
-    page.wait_for_function("document.getElementById('pg-status').textContent !== ''")
+    page.wait_for_function("() => document.getElementById('pg-status').textContent !== ''")
     assert (
         page.locator("#pg-status").text_content()
         == "Your session has ended: reload the page to log in again."

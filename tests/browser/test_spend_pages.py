@@ -50,14 +50,14 @@ def test_changing_the_range_redraws_the_chart_and_a_table_downloads_as_csv(
 ):
     log_in(page, live_asgi.url, "admin")
     page.goto(f"{live_asgi.url}/spend/?range=7d")
-    page.wait_for_function("document.getElementById('spend-chart').dataset.drawn !== '0'")
+    page.wait_for_function("() => document.getElementById('spend-chart').dataset.drawn !== '0'")
     # Days with traffic, today included; the oldest, partial day may have none late in the evening.
     assert int(page.locator("#spend-chart").get_attribute("data-drawn")) in (7, 8)
     assert page.locator("#total-cost").inner_text() == "$0.021000"
 
     page.check("input[name=range][value='30d']")
     page.wait_for_url("**/spend/?range=30d*")
-    page.wait_for_function("document.getElementById('spend-chart').dataset.drawn !== '0'")
+    page.wait_for_function("() => document.getElementById('spend-chart').dataset.drawn !== '0'")
     assert int(page.locator("#spend-chart").get_attribute("data-drawn")) in (30, 31)
     assert page.locator("#total-cost").inner_text() == "$0.021000"
 
