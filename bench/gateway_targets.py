@@ -312,10 +312,22 @@ class Bench:
         self.prepared[config] = {"env": env, "data": data, "keys": keys}
         self.say(f"   prepared {config}: data {data}, keys plain + limited (budget 1 000 000, rpm 10^8)")
 
+    def ledger_query(self, env: dict, code: str) -> str:
+        code = "import django; django.setup()\nfrom usage.models import LedgerEntry\n" + code
+        return run([self.python, "-c", code], timeout=120, env=env, cwd=self.root, what="ledger query")
+
     def ledger_rows(self, env: dict) -> int:
-        code = "import django; django.setup(); from usage.models import LedgerEntry; "
-        code += "print(LedgerEntry.objects.count())"
-        return int(run([self.python, "-c", code], timeout=120, env=env, cwd=self.root, what="ledger count"))
+        return int(self.ledger_query(env, "print(LedgerEntry.objects.count())"))
+
+    def ledger_kinds(self, env: dict, skip: int) -> str:
+        """The new rows by status, HTTP status and error code: tells a lost row from an extra one."""
+        return self.ledger_query(
+            env,
+            "from django.db.models import Count\n"
+            f"ids = list(LedgerEntry.objects.order_by('id').values_list('id', flat=True)[{skip}:])\n"
+            "rows = LedgerEntry.objects.filter(id__in=ids).values('status', 'http_status', 'error_code')\n"
+            "for kind in rows.annotate(n=Count('id')).order_by('-n'): print('     ', kind)",
+        )
 
     def run_tokenledger(self, config: str, rnd: int) -> None:
         prep = self.prepared[config]
@@ -368,6 +380,9 @@ class Bench:
         self.say(
             f"   ledger {config}: upstream counted {hits}, new rows {rows}, graceful: {graceful}: {verdict}"
         )
+        if verdict != "OK":
+            item["kinds"] = self.ledger_kinds(env, rows0)
+            self.say(item["kinds"].rstrip())
 
     # ---- the anchors
     def run_portkey(self, rnd: int) -> None:
