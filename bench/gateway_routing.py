@@ -4,8 +4,9 @@
 
 Times, on one core, what issue 9 added to a request's path: routing a plain model (OpenRouter and another
 upstream, whose body gets its prefix replaced), planning a 3-member alias (cheapest / fastest / weighted),
-the cache's deterministic check and key, and the metrics' observe(). The wrk figures (bench/gateway.sh)
-measure the whole request; these isolate the new work, which the wrk noise would hide.
+the cache's deterministic check and key, and the metrics' observe(). The wrk figures
+(bench/gateway_targets.py) measure the whole request; these isolate the new work, which the wrk noise would
+hide.
 """
 
 from __future__ import annotations
