@@ -117,7 +117,8 @@ def wait_for(what: str, ready, *, proc: Proc | None = None, timeout: float = 60.
         if ready():
             return
         if proc is not None and not proc.alive():
-            raise RuntimeError(f"{what} exited at start; see {proc.log}")
+            lines = proc.log.read_text(errors="replace").strip().splitlines() or ["(empty)"]
+            raise RuntimeError(f"{what} exited at start: {lines[-1].strip()[:200]}; see {proc.log}")
         time.sleep(0.1)
     raise RuntimeError(f"{what} not ready after {timeout:.0f} s" + (f"; see {proc.log}" if proc else ""))
 
@@ -226,7 +227,7 @@ class Bench:
         if not Path(self.python).exists():
             raise Missing(
                 f"no .venv in {self.root}: cd {self.root} && python3 -m venv .venv && "
-                ".venv/bin/pip install -e '.[test]'"
+                ".venv/bin/pip install -e '.[test]'"  # [test]: kombu's Redis transport needs packaging
             )
         if "litellm" in a.proxies and not (a.litellm_venv / "bin" / "litellm").exists():
             raise Missing("LiteLLM not installed: run bench/setup.sh")
