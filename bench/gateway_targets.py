@@ -2,7 +2,7 @@
 """The gateway's yardstick (issue 13, "Targets"): one fixed set-up, LiteLLM and Portkey in the same run.
 
     bench/setup.sh                                   # once: LiteLLM 1.106.2 and Portkey, outside the repo
-    python3 bench/gateway_targets.py                 # the full run: 3 rounds of 8 s runs (~15 min)
+    python3 bench/gateway_targets.py                 # the full run: 3 rounds of 8 s runs (~16 min)
     python3 bench/gateway_targets.py --proxies tl-sqlite --rounds 1 --duration 2     # a quick look
     python3 bench/gateway_targets.py --root ../wt-old --label before                 # another checkout
 
@@ -697,7 +697,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="the Tokenledger checkout to measure, with its own .venv (this one)",
     )
     p.add_argument("--label", default=env("BENCH_LABEL", ""), help="results folder suffix (targets-<commit>)")
-    p.add_argument("--warmup", type=int, default=2, help="s of unrecorded load per proxy, key and mode (2)")
+    p.add_argument("--warmup", type=int, default=3, help="s of unrecorded load per proxy, key and mode (3)")
     p.add_argument("--pause", type=float, default=1.0, help="s of idle between runs (1)")
     p.add_argument("--wrk-timeout", type=int, default=10, help="wrk's per-request timeout in s (10)")
     p.add_argument("--port", type=int, default=18920, help="the gateway's port (18920)")
