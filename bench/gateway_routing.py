@@ -5,7 +5,7 @@
 Times, on one core, the routing plan of a request (usage/gateway/plan.py, pure): a plain model (OpenRouter
 and another upstream, whose body gets its prefix replaced) and a 3-member alias (ordered / cheapest /
 fastest / weighted); the cache's deterministic check and key; and the metrics' observe(). The wrk figures
-measure the whole request; these isolate these steps, which the wrk noise would hide.
+(bench/gateway_targets.py) measure the whole request; these isolate these steps, which its noise would hide.
 """
 
 from __future__ import annotations
