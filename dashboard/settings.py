@@ -156,12 +156,13 @@ else:
 CELERY_BROKER_URL = _broker
 if _broker == "filesystem://":
     _queue = DATA_DIR / "broker"
-    for _sub in ("in", "processed"):
+    for _sub in ("in", "processed", "control"):
         (_queue / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue / "in"),
         "data_folder_out": str(_queue / "in"),
         "processed_folder": str(_queue / "processed"),
+        "control_folder": str(_queue / "control"),  # else ./control in the worker's working directory
         "store_processed": False,
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

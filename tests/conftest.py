@@ -163,6 +163,24 @@ def gateway_server(_gateway_settings, fake_openrouter, live_asgi):
 
 
 @pytest.fixture
+def raw_upstream(settings):
+    """A misbehaving upstream (tests/fakes/rawhttp.py) as OpenRouter; start it before the gateway."""
+    from tests.fakes.rawhttp import RawUpstream
+
+    upstream = RawUpstream().start()
+    settings.OPENROUTER_BASE_URL = upstream.url
+    settings.OPENROUTER_API_KEY = "sk-or-test-upstream"
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture
+def raw_gateway(_gateway_settings, raw_upstream, live_asgi):
+    """The whole product on loopback, its gateway forwarding to `raw_upstream`."""
+    return GatewayServer(url=live_asgi.url, api_url=f"{live_asgi.url}/api/v1", fake=raw_upstream)
+
+
+@pytest.fixture
 def make_api_key(db):
     """make_api_key(owner=None, name="test key", **fields) -> the new key's secret."""
     from usage.services import api_key_create

@@ -76,17 +76,22 @@ def decode(raw: bytes) -> dict:
     """The body as a JSON object; 400 for anything else, or for nesting orjson could not encode again."""
     try:
         body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):  # orjson reads up to 1024 levels
+            raise _too_deep() from None
         raise GatewayError(400, "The request body is not valid JSON", "invalid_json") from None
     if not isinstance(body, dict):
         raise GatewayError(400, "The request body must be a JSON object", "invalid_request")
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:  # cheap test first: deep nesting needs many brackets
         try:
             orjson.dumps(body)
-        except orjson.JSONEncodeError:
-            message = f"The request body is nested deeper than {MAX_DEPTH} levels"
-            raise GatewayError(400, message, "invalid_json") from None
+        except TypeError:  # "Recursion limit reached": the only thing a parsed body can fail on
+            raise _too_deep() from None
     return body
+
+
+def _too_deep() -> GatewayError:
+    return GatewayError(400, f"The request body is nested deeper than {MAX_DEPTH} levels", "invalid_json")
 
 
 def asked(body: dict) -> tuple[str, bool, str]:
