@@ -9,7 +9,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from usage.aliases import alias_members_number, alias_validate
-from usage.models import Alias, AliasMember, ApiKey, LedgerEntry, Upstream, UpstreamProbe
+from usage.models import Alias, AliasMember, ApiKey, KeylessRefusal, LedgerEntry, Upstream, UpstreamProbe
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -199,3 +199,18 @@ class AliasAdmin(admin.ModelAdmin):
     @admin.display(description="members", ordering="member_count")
     def member_count(self, obj) -> int:
         return obj.member_count
+
+
+@admin.register(KeylessRefusal)
+class KeylessRefusalAdmin(admin.ModelAdmin):
+    """Gateway requests refused before any key was known, per minute and reason (they have no ledger row)."""
+
+    list_display = ["minute", "reason", "count"]
+    list_filter = ["reason"]
+    date_hierarchy = "minute"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

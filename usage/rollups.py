@@ -32,7 +32,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, NullIf, TruncDay, TruncHour
 from django.utils import timezone
 
-from usage.models import COST, DailyRollup, HourlyRollup, LedgerEntry, RollupState
+from usage.models import COST, DailyRollup, HourlyRollup, KeylessRefusal, LedgerEntry, RollupState
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +227,8 @@ def ledger_prune(
         return PruneResult(deleted=0, cutoff=None)
     now = now or timezone.now()
     cutoff = now - timedelta(days=days)
+    # The counts of refusals without a known key (no ledger rows of their own) are kept as long.
+    KeylessRefusal.objects.filter(minute__lt=cutoff).delete()
     complete_until = rollups_complete_until()
     if complete_until is None:
         return PruneResult(deleted=0, cutoff=None)

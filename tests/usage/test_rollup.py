@@ -134,6 +134,17 @@ def test_retention_deletes_old_raw_rows_in_batches_and_keeps_rollups(admin_user,
     assert snapshot() == rolled
 
 
+def test_retention_deletes_keyless_refusal_counts_older_than_the_retention(db):
+    from usage.models import KeylessRefusal
+
+    for minute in (at(12, 29), at(12, 30)):
+        KeylessRefusal.objects.create(minute=minute, reason="invalid_key", count=5)
+
+    ledger_prune(now=NOW + timedelta(days=1), days=1)  # NOW is 12:30
+
+    assert list(KeylessRefusal.objects.values_list("minute", flat=True)) == [at(12, 30)]
+
+
 def test_retention_never_deletes_rows_that_are_not_rolled_up(admin_user, member):
     build_ledger(member=member, admin=admin_user)
     rollup_catch_up(now=NOW)  # complete until 12:00
