@@ -53,6 +53,7 @@ DEBUG_HOSTS = [".localhost", "127.0.0.1", "[::1]"]  # Django's hosts when DEBUG 
 class Gateway:
     def __init__(self) -> None:
         self.started = False
+        self.starting = asyncio.Lock()
         self.metrics = Metrics()
         self.tasks: set[asyncio.Task] = set()  # background work (settles, cache fills) awaited at shut-down
         self.rng = random.Random()
@@ -143,8 +144,10 @@ class Gateway:
 
     # ---- ASGI ----
     async def __call__(self, scope, receive, send) -> None:
-        if not self.started:  # served without an ASGI lifespan
-            await self.startup()
+        if not self.started:  # served without an ASGI lifespan: the first requests start it, once
+            async with self.starting:
+                if not self.started:
+                    await self.startup()
         path = scope["path"]
         try:
             if not self.host_allowed(scope):

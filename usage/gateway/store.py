@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, OperationalError, connection, connections
+from django.db import DatabaseError, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from catalog.selectors import model_prices, models_listing, price_at
@@ -134,6 +134,7 @@ class Store:
         """The rate check (when `rate_window`), then the budget's (when `budget_window`), in one call; the
         budget outcome is None when its window has no row yet: call again with the ledger's `spent`."""
 
+        @transaction.atomic  # one write transaction (on SQLite, one lock and one commit) for both checks
         def admit():
             rate = None
             if rate_window is not None:
