@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.usage.spend_data import NOW, at, build_ledger, make_key
+from usage.costs import computed_cost
 from usage.models import LedgerEntry
 from usage.rollups import rollup_catch_up
 
@@ -212,8 +213,6 @@ def test_the_detail_page_breaks_the_cost_down_at_the_version_prices(client, memb
 
 
 def test_the_breakdown_adds_up_to_the_gateways_computed_cost(client, admin_user, ledger):
-    from usage.costs import computed_cost
-
     for entry in LedgerEntry.objects.exclude(price_version=None).select_related("price_version"):
         fields = {
             name: getattr(entry, name)
