@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from statistics import median_low
 
-from django.db.models import Count, DecimalField, Max, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from usage.models import COST, ApiKey, LedgerEntry
+from usage.costs import MONEY, SPENT_COST, ZERO
+from usage.models import ApiKey, LedgerEntry
 from usage.periods import period_start
 
 # ---- Keys and budgets (gateway) ----
@@ -27,7 +28,7 @@ def key_spend_since(*, api_key_id: int, since: datetime | None) -> Decimal:
     rows = LedgerEntry.objects.filter(api_key_id=api_key_id)
     if since is not None:
         rows = rows.filter(created_at__gte=since)
-    total = rows.aggregate(spent=Sum(Coalesce("reported_cost", "computed_cost")))["spent"]
+    total = rows.aggregate(spent=Sum(SPENT_COST))["spent"]
     return total if total is not None else Decimal(0)
 
 
@@ -79,9 +80,7 @@ def _traffic_sum(entries: QuerySet[LedgerEntry]) -> TrafficTotals:
         completion_tokens=Coalesce(Sum("completion_tokens"), 0),
         reasoning_tokens=Coalesce(Sum("reasoning_tokens"), 0),
         web_search_requests=Coalesce(Sum("web_search_requests"), 0),
-        cost=Coalesce(
-            Sum(Coalesce("reported_cost", "computed_cost")), Decimal(0), output_field=DecimalField(**COST)
-        ),
+        cost=Coalesce(Sum(SPENT_COST), ZERO, output_field=MONEY),
         last_at=Max("created_at"),
     )
     row["cost"] = Decimal(row["cost"])
