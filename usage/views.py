@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from usage import activity_log, reports
+from usage.costs import cache_savings
 from usage.forms import RANGES, ActivityFilterForm, KeyCreateForm, RangeForm
 from usage.models import LedgerEntry
 
@@ -239,13 +240,10 @@ def activity_detail(request, entry_id: int):
         raise Http404("No such request") from None
     breakdown = activity_log.cost_breakdown(entry)
     version = entry.price_version
-    savings = None
-    if version is not None and version.prompt is not None and version.input_cache_read is not None:
-        savings = entry.cached_tokens * (version.prompt - version.input_cache_read)
     context = {
         "entry": entry,
         "breakdown": breakdown,
-        "savings": savings,
+        "savings": cache_savings(entry.cached_tokens, None if version is None else version.prices()),
         "breakdown_total": sum((line.cost for line in breakdown if line.cost is not None), start=0),
         "costs_disagree": entry.reported_cost is not None
         and entry.computed_cost is not None
