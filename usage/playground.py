@@ -15,9 +15,9 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import transaction
 
+from usage.credentials import PLAYGROUND_TOKEN_PREFIX
 from usage.models import ApiKey
 
-PLAYGROUND_TOKEN_PREFIX = "tlpg_"
 PLAYGROUND_TOKEN_MAX_AGE = 3600  # seconds
 _SALT = "tokenledger.playground.token"
 
