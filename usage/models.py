@@ -240,8 +240,8 @@ class Upstream(TimestampedModel):
 
     The key's value is never stored: `api_key_env` names the environment variable holding it. The row named
     "openrouter" (created by a migration, empty prefix) is the default; an empty `base_url` means
-    settings.OPENROUTER_BASE_URL. Validation (http(s) URL, variable present, no overlapping prefixes) is in
-    usage.upstreams.upstream_validate, called by clean().
+    settings.OPENROUTER_BASE_URL. Validation (http(s) URL, variable present, no overlapping prefixes) is
+    usage.upstreams.upstream_validate, called by the admin's form (usage.admin.UpstreamForm).
     """
 
     DEFAULT_NAME = "openrouter"
@@ -269,11 +269,6 @@ class Upstream(TimestampedModel):
 
     def __str__(self) -> str:
         return self.name
-
-    def clean(self) -> None:
-        from usage.upstreams import upstream_validate
-
-        upstream_validate(upstream=self)
 
 
 class UpstreamProbe(models.Model):

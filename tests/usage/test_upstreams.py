@@ -11,7 +11,7 @@ from tests.conftest import run_manage
 from tests.fakes.openrouter import FakeOpenRouter, Reply, serve
 from usage.models import Upstream, UpstreamProbe
 from usage.tasks import probe_upstreams
-from usage.upstreams import upstream_probe_all, upstream_probes_prune
+from usage.upstreams import upstream_probe_all, upstream_probes_prune, upstream_validate
 
 pytestmark = pytest.mark.django_db
 
@@ -115,10 +115,10 @@ def test_a_disabled_upstream_may_name_an_unset_variable(monkeypatch):
         name="later", base_url="https://x.example/v1", api_key_env="TL_TEST_VLLM_KEY", enabled=False
     )
     upstream.model_prefix = "later/"
-    upstream.full_clean()
+    upstream_validate(upstream=upstream)
     upstream.enabled = True
     with pytest.raises(ValidationError):
-        upstream.full_clean()
+        upstream_validate(upstream=upstream)
 
 
 def test_a_model_goes_to_the_longest_matching_enabled_prefix(gateway_server, make_api_key):
