@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from usage.aliases import alias_members_number, alias_validate
 from usage.models import Alias, AliasMember, ApiKey, LedgerEntry, Upstream, UpstreamProbe
+from usage.services import api_key_create, api_key_revoke
 from usage.upstreams import upstream_validate
 
 
@@ -71,8 +72,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        from usage.services import api_key_create
-
         data = form.cleaned_data
         key, secret = api_key_create(
             name=data["name"],
@@ -92,8 +91,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request, queryset):
-        from usage.services import api_key_revoke
-
         now = timezone.now()
         keys = list(queryset.filter(revoked_at__isnull=True))
         for key in keys:

@@ -11,9 +11,11 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from catalog.models import CatalogModel
 from usage.costs import MONEY, SPENT_COST, ZERO
-from usage.models import ApiKey, LedgerEntry
+from usage.models import ApiKey, HourlyRollup, LedgerEntry
 from usage.periods import period_start
+from usage.rollups import MODEL_NAME, floor_hour, rollups_complete_until
 
 # ---- Keys and budgets (gateway) ----
 
@@ -125,9 +127,6 @@ def playground_most_used_models(
     minutes of it), so a long ledger costs no more than a short one. A model is the one that served,
     else the one requested (as in the rollups).
     """
-    from usage.models import HourlyRollup
-    from usage.rollups import MODEL_NAME, floor_hour, rollups_complete_until
-
     now = now or timezone.now()
     since = floor_hour(now - timedelta(days=days))
     rolled_until = max(since, min(rollups_complete_until() or since, now))
@@ -174,9 +173,6 @@ def playground_ledger_entry(
 
 def models_with_recent_traffic(*, since: datetime) -> list[str]:
     """OpenRouter model ids requests were served or asked for since `since` (raw ledger + hourly rollups)."""
-    from catalog.models import CatalogModel
-    from usage.models import HourlyRollup
-
     served = LedgerEntry.objects.filter(created_at__gte=since, catalog_model__isnull=False)
     ids = set(served.values_list("catalog_model__model_id", flat=True).distinct())
     rolled = HourlyRollup.objects.filter(hour__gte=since).exclude(model="")

@@ -19,6 +19,7 @@ from usage import activity_log, reports
 from usage.costs import cache_savings
 from usage.forms import RANGES, ActivityFilterForm, KeyCreateForm, RangeForm
 from usage.models import LedgerEntry
+from usage.services import api_key_create, api_key_revoke
 
 GROUPS = {"model": "Model", "key": "Key", "provider": "Provider"}
 
@@ -260,8 +261,6 @@ def keys(request):
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            from usage.services import api_key_create
-
             created, secret = api_key_create(owner=request.user, **form.cleaned_data)
             form = KeyCreateForm()
         else:
@@ -277,8 +276,6 @@ def keys(request):
 
 @require_POST
 def key_revoke(request, key_id: int):
-    from usage.services import api_key_revoke
-
     # Owners revoke their own keys here; staff may revoke any (and manage all in the admin).
     api_key = get_object_or_404(reports.visible_keys(user=request.user), id=key_id)
     if api_key.revoked_at is None:
