@@ -22,6 +22,7 @@ from catalog.manual_models import (
 )
 from catalog.models import CatalogModel, ManualPriceVersion, PriceVersion, ProviderEndpoint, SyncRun
 from catalog.pricing import usd, usd_per_m
+from catalog.tasks import sync_catalog
 
 # The fields of a manual model the admin edits; the rest are derived (author, dates, raw).
 MANUAL_MODEL_FIELDS = ("model_id", "name", "context_length", "description")
@@ -41,8 +42,6 @@ PRICE_HELP = {
 
 def enqueue_sync() -> None:
     """Queue the sync task once the current transaction commits."""
-    from catalog.tasks import sync_catalog
-
     transaction.on_commit(sync_catalog.delay)
 
 

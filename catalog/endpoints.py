@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.fetch import FetchError, fetch_models
 from catalog.models import CatalogModel, ProviderEndpoint
 from catalog.payload import PayloadError, _count, _decode, _price, _strings, _text
 
@@ -97,8 +98,6 @@ def catalog_fetch_endpoints(
     now: datetime | None = None,
 ) -> list[ProviderEndpoint]:
     """Fetch a model's provider endpoints, replace its rows; EndpointsError (nothing changed) on failure."""
-    from catalog.fetch import FetchError, fetch_models
-
     catalog_model = CatalogModel.objects.filter(model_id=model_id).first()
     if catalog_model is None:
         raise EndpointsError(f"unknown model {model_id!r}: sync the catalogue first")

@@ -12,6 +12,7 @@ import gzip
 import logging
 import os
 import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -102,8 +103,6 @@ def _whole_batches() -> Iterator[None]:
     if connection.vendor != "sqlite":
         yield
         return
-    import sqlite3
-
     connection.ensure_connection()
     features = connection.features
     before = features.__dict__.get("max_query_params")

@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.models import PER_MILLION, CatalogModel, PriceVersion
+from usage.aliases import aliases_load
 from usage.playground import PLAYGROUND_TOKEN_MAX_AGE, playground_key_get_or_create, playground_token_issue
 from usage.selectors import playground_keys, playground_ledger_entry, playground_most_used_models
 
@@ -86,8 +87,6 @@ def _picker_models(most_used: list[str]) -> list[dict]:
 
 def _picker_aliases() -> list[dict]:
     """Enabled aliases for the picker (the gateway chooses their model per message)."""
-    from usage.aliases import aliases_load
-
     return [
         {"id": name, "strategy": alias.strategy, "members": [member.model for member in alias.members]}
         for name, alias in sorted(aliases_load().items())

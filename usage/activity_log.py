@@ -204,7 +204,7 @@ def _or_base(price: Decimal | None, base: Decimal | None) -> Decimal | None:
 
 def cost_breakdown(entry: LedgerEntry) -> list[CostLine]:
     """The computed cost of a request per category, at the unit prices of its price version, line by line
-    as the gateway computes it (usage.gateway.usage.computed_cost, catalog.pricing.usage_cost)."""
+    as the gateway computes it (usage.costs.computed_cost, catalog.pricing.usage_cost)."""
     version = entry.price_version
     if version is None:
         return []

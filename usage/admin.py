@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.forms.models import construct_instance
 from django.utils import timezone
 
 from usage.aliases import alias_members_number, alias_validate
 from usage.models import Alias, AliasMember, ApiKey, KeylessRefusal, LedgerEntry, Upstream, UpstreamProbe
+from usage.services import api_key_create, api_key_revoke
+from usage.upstreams import upstream_validate
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -67,8 +72,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        from usage.services import api_key_create
-
         data = form.cleaned_data
         key, secret = api_key_create(
             name=data["name"],
@@ -88,8 +91,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request, queryset):
-        from usage.services import api_key_revoke
-
         now = timezone.now()
         keys = list(queryset.filter(revoked_at__isnull=True))
         for key in keys:
@@ -115,9 +116,22 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         return False
 
 
-# --- Upstreams (docs/routing.md): validation in Upstream.clean(); the key's value is never shown ---
+# --- Upstreams (docs/routing.md): usage.upstreams.upstream_validate; the key's value is never shown ---
+class UpstreamForm(forms.ModelForm):
+    class Meta:
+        model = Upstream
+        fields = ["name", "base_url", "api_key_env", "model_prefix", "strip_prefix", "enabled"]
+
+    def clean(self):
+        cleaned = super().clean()
+        # The upstream as it would be saved (the instance itself changes only after this form is clean).
+        upstream_validate(upstream=construct_instance(self, copy.copy(self.instance)))
+        return cleaned
+
+
 @admin.register(Upstream)
 class UpstreamAdmin(admin.ModelAdmin):
+    form = UpstreamForm
     list_display = ["name", "base_url", "model_prefix", "api_key_env", "enabled", "updated_at"]
     list_filter = ["enabled"]
     fields = ["name", "base_url", "api_key_env", "model_prefix", "strip_prefix", "enabled"]

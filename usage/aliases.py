@@ -10,11 +10,10 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from catalog.model_ids import base_model_id
 from catalog.models import CatalogModel
 from usage.models import Alias, AliasMember, Upstream
 from usage.routing import AliasMemberSpec, AliasSpec
-
-__all__ = ["AliasMemberSpec", "AliasSpec", "alias_validate", "aliases_load", "alias_members_number"]
 
 ROUTER_ID = "openrouter/auto"  # OpenRouter's router: always a valid member, as for the gateway
 
@@ -49,7 +48,7 @@ def alias_validate(*, name: str, members: list[str], alias_id: int | None = None
     with an enabled upstream's prefix; no loop through nested aliases (the saved members of the others).
     """
     errors: list[str] = []
-    bases = {member.split(":", 1)[0] for member in members}
+    bases = {base_model_id(member) for member in members}
     current = set(
         CatalogModel.objects.filter(
             retired_at__isnull=True, model_id__in={name, *members, *bases}
@@ -75,7 +74,7 @@ def alias_validate(*, name: str, members: list[str], alias_id: int | None = None
         known = (
             member in current
             or member in (ROUTER_ID, name)
-            or (":" in member and member.split(":", 1)[0] in current)
+            or (":" in member and base_model_id(member) in current)
             or member in other_names
             or any(member.startswith(prefix) for _, prefix in upstreams)
         )

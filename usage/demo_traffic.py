@@ -20,6 +20,7 @@ from django.db import transaction
 from catalog.models import CatalogModel, PriceVersion
 from usage.costs import computed_cost
 from usage.models import ApiKey, LedgerEntry
+from usage.services import api_key_create
 
 # Models people use a lot, when the catalogue has them; otherwise the first priced ones.
 PREFERRED_MODELS = (
@@ -102,8 +103,6 @@ def demo_models() -> list[DemoModel]:
 
 def demo_keys(*, owner=None) -> list[tuple[ApiKey, float]]:
     """The demo keys (created once through the key service, found again on later runs)."""
-    from usage.services import api_key_create
-
     keys = []
     for name, budget, period, share in DEMO_KEYS:
         key = ApiKey.objects.filter(name=name, revoked_at__isnull=True).order_by("id").first()

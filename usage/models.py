@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from catalog.models import PRICE, CatalogModel, PriceVersion, TimestampedModel
-
-COST = {"max_digits": 30, "decimal_places": 18}
+from usage.costs import COST, spent_cost
 
 
 class ApiKey(TimestampedModel):
@@ -112,6 +113,11 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.requested_model} {self.status}"
+
+    @property
+    def spent_cost(self) -> Decimal | None:
+        """What the request cost as budgets and spend pages count it: the reported cost, else ours."""
+        return spent_cost(self.reported_cost, self.computed_cost)
 
 
 class KeyCounter(models.Model):
@@ -234,8 +240,8 @@ class Upstream(TimestampedModel):
 
     The key's value is never stored: `api_key_env` names the environment variable holding it. The row named
     "openrouter" (created by a migration, empty prefix) is the default; an empty `base_url` means
-    settings.OPENROUTER_BASE_URL. Validation (http(s) URL, variable present, no overlapping prefixes) is in
-    usage.upstreams.upstream_validate, called by clean().
+    settings.OPENROUTER_BASE_URL. Validation (http(s) URL, variable present, no overlapping prefixes) is
+    usage.upstreams.upstream_validate, called by the admin's form (usage.admin.UpstreamForm).
     """
 
     DEFAULT_NAME = "openrouter"
@@ -263,11 +269,6 @@ class Upstream(TimestampedModel):
 
     def __str__(self) -> str:
         return self.name
-
-    def clean(self) -> None:
-        from usage.upstreams import upstream_validate
-
-        upstream_validate(upstream=self)
 
 
 class UpstreamProbe(models.Model):

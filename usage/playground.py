@@ -15,9 +15,10 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import transaction
 
+from usage.credentials import PLAYGROUND_TOKEN_PREFIX
 from usage.models import ApiKey
+from usage.services import api_key_create
 
-PLAYGROUND_TOKEN_PREFIX = "tlpg_"
 PLAYGROUND_TOKEN_MAX_AGE = 3600  # seconds
 _SALT = "tokenledger.playground.token"
 
@@ -66,8 +67,6 @@ def playground_api_key(token: str) -> ApiKey | None:
 
 def playground_key_get_or_create(*, user) -> ApiKey:
     """The user's playground key, created on first use (its secret is never shown: the page uses tokens)."""
-    from usage.services import api_key_create
-
     with transaction.atomic():
         # Serialise concurrent first uses by the same user (two tabs): one playground key per user.
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()

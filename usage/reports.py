@@ -18,9 +18,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from usage.models import ApiKey, DailyRollup, HourlyRollup, LedgerEntry
-
-# The budget periods exactly as the gateway counts them.
-from usage.periods import period_end, period_start
+from usage.periods import period_end, period_start  # the budget periods exactly as the gateway counts them
 from usage.rollups import (
     AGGREGATE_FIELDS,
     HOUR,

@@ -12,27 +12,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import (
-    Case,
-    Count,
-    DecimalField,
-    ExpressionWrapper,
-    F,
-    Q,
-    QuerySet,
-    Sum,
-    Value,
-    When,
-)
+from django.db.models import Case, Count, F, QuerySet, Sum, Value, When
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, NullIf, TruncDay, TruncHour
 from django.utils import timezone
 
-from usage.models import COST, DailyRollup, HourlyRollup, KeylessRefusal, LedgerEntry, RollupState
+from usage.costs import CACHE_SAVINGS, MONEY, SPENT_COST, ZERO
+from usage.models import DailyRollup, HourlyRollup, KeylessRefusal, LedgerEntry, RollupState
 
 logger = logging.getLogger(__name__)
 
@@ -41,26 +30,8 @@ DAY = timedelta(days=1)
 ROLLUP_STATE_NAME = "hourly"
 PRUNE_BATCH_SIZE = 10_000
 
-MONEY = DecimalField(**COST)
-ZERO = Value(Decimal(0), output_field=MONEY)
-
 # The rollup's model column: the served model, else the requested one (rejected requests were served none).
 MODEL_NAME = Coalesce(NullIf(F("served_model"), Value("")), F("requested_model"))
-
-# Cache savings of one ledger row: cached tokens x (input price - cache-read price) from its price version;
-# 0 without a price version, with a variable price, or without a cache-read price (cached input is then
-# billed at the input price: catalog.pricing.usage_cost).
-CACHE_SAVINGS = Case(
-    When(
-        Q(price_version__prompt__isnull=False) & Q(price_version__input_cache_read__gt=0),
-        then=ExpressionWrapper(
-            F("cached_tokens") * (F("price_version__prompt") - F("price_version__input_cache_read")),
-            output_field=MONEY,
-        ),
-    ),
-    default=ZERO,
-    output_field=MONEY,
-)
 
 # What the response cache saved on one ledger row: a `cached` row's meta["saved_cost"] (a decimal string).
 RESPONSE_CACHE_SAVED = Case(
@@ -72,8 +43,8 @@ RESPONSE_CACHE_SAVED = Case(
 # The aggregates a rollup row holds, computable over any ledger queryset (the pages use it for the raw tail).
 LEDGER_AGGREGATES = {
     # These two first: later annotations shadow the field names they read (cached_tokens, *_cost).
-    "cost": Coalesce(Sum(Coalesce("reported_cost", "computed_cost", ZERO, output_field=MONEY)), ZERO),
-    "cache_savings": Coalesce(Sum(CACHE_SAVINGS), ZERO, output_field=MONEY),
+    "cost": Coalesce(Sum(SPENT_COST), ZERO),  # spent: reported, else computed (usage.costs)
+    "cache_savings": Coalesce(Sum(CACHE_SAVINGS), ZERO, output_field=MONEY),  # usage.costs.cache_savings
     "response_cache_saved": Coalesce(Sum(RESPONSE_CACHE_SAVED), ZERO, output_field=MONEY),
     "requests": Count("id"),
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),

@@ -7,12 +7,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from statistics import median_low
 
-from django.db.models import Count, DecimalField, Max, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from usage.models import COST, ApiKey, LedgerEntry
+from catalog.models import CatalogModel
+from usage.costs import MONEY, SPENT_COST, ZERO
+from usage.models import ApiKey, HourlyRollup, LedgerEntry
 from usage.periods import period_start
+from usage.rollups import MODEL_NAME, floor_hour, rollups_complete_until
 
 # ---- Keys and budgets (gateway) ----
 
@@ -27,7 +30,7 @@ def key_spend_since(*, api_key_id: int, since: datetime | None) -> Decimal:
     rows = LedgerEntry.objects.filter(api_key_id=api_key_id)
     if since is not None:
         rows = rows.filter(created_at__gte=since)
-    total = rows.aggregate(spent=Sum(Coalesce("reported_cost", "computed_cost")))["spent"]
+    total = rows.aggregate(spent=Sum(SPENT_COST))["spent"]
     return total if total is not None else Decimal(0)
 
 
@@ -79,9 +82,7 @@ def _traffic_sum(entries: QuerySet[LedgerEntry]) -> TrafficTotals:
         completion_tokens=Coalesce(Sum("completion_tokens"), 0),
         reasoning_tokens=Coalesce(Sum("reasoning_tokens"), 0),
         web_search_requests=Coalesce(Sum("web_search_requests"), 0),
-        cost=Coalesce(
-            Sum(Coalesce("reported_cost", "computed_cost")), Decimal(0), output_field=DecimalField(**COST)
-        ),
+        cost=Coalesce(Sum(SPENT_COST), ZERO, output_field=MONEY),
         last_at=Max("created_at"),
     )
     row["cost"] = Decimal(row["cost"])
@@ -126,9 +127,6 @@ def playground_most_used_models(
     minutes of it), so a long ledger costs no more than a short one. A model is the one that served,
     else the one requested (as in the rollups).
     """
-    from usage.models import HourlyRollup
-    from usage.rollups import MODEL_NAME, floor_hour, rollups_complete_until
-
     now = now or timezone.now()
     since = floor_hour(now - timedelta(days=days))
     rolled_until = max(since, min(rollups_complete_until() or since, now))
@@ -175,9 +173,6 @@ def playground_ledger_entry(
 
 def models_with_recent_traffic(*, since: datetime) -> list[str]:
     """OpenRouter model ids requests were served or asked for since `since` (raw ledger + hourly rollups)."""
-    from catalog.models import CatalogModel
-    from usage.models import HourlyRollup
-
     served = LedgerEntry.objects.filter(created_at__gte=since, catalog_model__isnull=False)
     ids = set(served.values_list("catalog_model__model_id", flat=True).distinct())
     rolled = HourlyRollup.objects.filter(hour__gte=since).exclude(model="")

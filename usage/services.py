@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -14,14 +13,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from usage.credentials import SECRET_PREFIX, VISIBLE_PREFIX_LENGTH, secret_hash
 from usage.models import ApiKey, KeylessRefusal, LedgerEntry
-
-SECRET_PREFIX = "tl-"
-VISIBLE_PREFIX_LENGTH = 11  # "tl-" and 8 characters of the secret: shown in lists, never enough to use
-
-
-def secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def api_key_create(

@@ -1,4 +1,4 @@
-"""Services for upstreams: validation, where a model id goes, the key's value, and health probes.
+"""Services for upstreams: validation, base URL and key value, the gateway's targets, health probes.
 
 An upstream's key is read from the environment variable it names, at the moment it is needed; it is never
 stored, shown or logged. The "openrouter" row (empty base_url) uses settings.OPENROUTER_BASE_URL and
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -20,7 +19,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from usage.models import Upstream, UpstreamProbe
-from usage.routing import longest_prefix
 
 OPENROUTER_KEY_ENV = "OPENROUTER_API_KEY"
 
@@ -68,11 +66,6 @@ def upstream_validate(*, upstream: Upstream) -> None:
             )
     if errors:
         raise ValidationError(errors)
-
-
-def upstream_for_model(model_id: str, upstreams: Iterable[Upstream]) -> Upstream | None:
-    """The enabled upstream with the longest prefix model_id starts with (the empty prefix is the default)."""
-    return longest_prefix(model_id, (upstream for upstream in upstreams if upstream.enabled))
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from usage import activity_log, reports
+from usage.costs import cache_savings
 from usage.forms import RANGES, ActivityFilterForm, KeyCreateForm, RangeForm
 from usage.models import LedgerEntry
+from usage.services import api_key_create, api_key_revoke
 
 GROUPS = {"model": "Model", "key": "Key", "provider": "Provider"}
 
@@ -239,13 +241,10 @@ def activity_detail(request, entry_id: int):
         raise Http404("No such request") from None
     breakdown = activity_log.cost_breakdown(entry)
     version = entry.price_version
-    savings = None
-    if version is not None and version.prompt is not None and version.input_cache_read is not None:
-        savings = entry.cached_tokens * (version.prompt - version.input_cache_read)
     context = {
         "entry": entry,
         "breakdown": breakdown,
-        "savings": savings,
+        "savings": cache_savings(entry.cached_tokens, None if version is None else version.prices()),
         "breakdown_total": sum((line.cost for line in breakdown if line.cost is not None), start=0),
         "costs_disagree": entry.reported_cost is not None
         and entry.computed_cost is not None
@@ -262,8 +261,6 @@ def keys(request):
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            from usage.services import api_key_create
-
             created, secret = api_key_create(owner=request.user, **form.cleaned_data)
             form = KeyCreateForm()
         else:
@@ -279,8 +276,6 @@ def keys(request):
 
 @require_POST
 def key_revoke(request, key_id: int):
-    from usage.services import api_key_revoke
-
     # Owners revoke their own keys here; staff may revoke any (and manage all in the admin).
     api_key = get_object_or_404(reports.visible_keys(user=request.user), id=key_id)
     if api_key.revoked_at is None:

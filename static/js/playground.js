@@ -4,7 +4,8 @@
  * - Streaming: fetch + ReadableStream, parsing Server-Sent Events by hand; Stop aborts the fetch
  *   (the gateway sees the disconnect and records the ledger row as cancelled).
  * - Costs: each reply's ledger row is fetched by generation id (tokens, computed and reported cost);
- *   money is added up as BigInt units of 1e-18 USD, never as floats.
+ *   the total counts each reply's spent cost (reported, else computed: static/js/costs.js), added up
+ *   as BigInt units of 1e-18 USD, never as floats.
  * - Model output is untrusted: it only ever reaches the page through textContent.
  */
 (function () {
@@ -51,6 +52,7 @@
     return (negative ? "-" : "") + whole + (frac ? "." + frac : "");
   }
   const money = (text) => (text === null || text === undefined ? "n/a" : "$" + text);
+  const { spentCost } = window.TokenledgerCosts; // static/js/costs.js: usage.costs.spent_cost's rule
 
   // ---- persistence ---------------------------------------------------------------------------------
   function save() {
@@ -442,7 +444,7 @@
     for (const turn of state.turns) {
       for (const reply of turn.replies || []) {
         if (!reply.ledger) continue;
-        const units = toUnits(reply.ledger.computed_cost ?? reply.ledger.reported_cost);
+        const units = toUnits(spentCost(reply.ledger.reported_cost, reply.ledger.computed_cost));
         if (units !== null) { total += units; replies += 1; }
       }
     }

@@ -9,9 +9,11 @@ from decimal import Decimal
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.usage.spend_data import NOW, at, build_ledger, make_key
+from tests.usage.spend_data import NOW, at, build_ledger, make_key, make_model
+from tests.usage.spend_data import entry as add_entry
+from usage.costs import computed_cost
 from usage.models import LedgerEntry
-from usage.rollups import rollup_catch_up
+from usage.rollups import ledger_grouped, rollup_catch_up
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -211,9 +213,31 @@ def test_the_detail_page_breaks_the_cost_down_at_the_version_prices(client, memb
     assert "differs from the reported cost" not in html
 
 
-def test_the_breakdown_adds_up_to_the_gateways_computed_cost(client, admin_user, ledger):
-    from usage.costs import computed_cost
+def test_no_saving_is_shown_when_the_model_has_no_cache_read_price(client, admin_user, ledger):
+    # Cached input of such a model is billed at the input price: nothing saved (as the rollups count it).
+    _, plain = make_model(
+        "meta-llama/llama-3.3-70b-instruct", prompt=D("0.0000001"), completion=D("0.0000003")
+    )
+    row = add_entry(at(9, 0), version=plain, provider="DeepInfra", prompt_tokens=1000, cached_tokens=800,
+                computed_cost=D("0.0001"))  # fmt: skip
 
+    response = log_in(client, admin_user).get(f"/activity/{row.id}/")
+
+    assert response.status_code == 200
+    assert response.context["savings"] == D(0)
+    assert "Cache reads saved" not in response.content.decode()
+
+
+def test_the_detail_pages_saving_is_the_rollups(client, admin_user, ledger):
+    _, plain = make_model("meta-llama/llama-3.3-70b-instruct", prompt=D("0.0000001"))
+    add_entry(at(9, 0), version=plain, prompt_tokens=1000, cached_tokens=800)
+    client = log_in(client, admin_user)
+    for row in LedgerEntry.objects.all():
+        rolled = ledger_grouped(LedgerEntry.objects.filter(pk=row.pk)).get()["cache_savings"]
+        assert client.get(f"/activity/{row.id}/").context["savings"] == rolled, row
+
+
+def test_the_breakdown_adds_up_to_the_gateways_computed_cost(client, admin_user, ledger):
     for entry in LedgerEntry.objects.exclude(price_version=None).select_related("price_version"):
         fields = {
             name: getattr(entry, name)

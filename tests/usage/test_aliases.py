@@ -6,8 +6,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils.html import escape
 
-from usage.aliases import AliasMemberSpec, AliasSpec, alias_validate, aliases_load
+from usage.aliases import alias_validate, aliases_load
 from usage.models import Alias, AliasMember, Upstream
+from usage.routing import AliasMemberSpec, AliasSpec
 
 from .gateway_data import make_catalogue
 

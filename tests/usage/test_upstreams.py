@@ -8,9 +8,10 @@ import time_machine
 from django.core.exceptions import ValidationError
 
 from tests.conftest import run_manage
+from tests.fakes.openrouter import FakeOpenRouter, Reply, serve
 from usage.models import Upstream, UpstreamProbe
 from usage.tasks import probe_upstreams
-from usage.upstreams import upstream_for_model, upstream_probe_all, upstream_probes_prune
+from usage.upstreams import upstream_probe_all, upstream_probes_prune, upstream_validate
 
 pytestmark = pytest.mark.django_db
 
@@ -114,22 +115,41 @@ def test_a_disabled_upstream_may_name_an_unset_variable(monkeypatch):
         name="later", base_url="https://x.example/v1", api_key_env="TL_TEST_VLLM_KEY", enabled=False
     )
     upstream.model_prefix = "later/"
-    upstream.full_clean()
+    upstream_validate(upstream=upstream)
     upstream.enabled = True
     with pytest.raises(ValidationError):
-        upstream.full_clean()
+        upstream_validate(upstream=upstream)
 
 
-def test_a_model_goes_to_the_longest_matching_enabled_prefix():
-    default = Upstream.objects.get(name="openrouter")
-    local = Upstream(name="local", model_prefix="local/")
-    qwen = Upstream(name="qwen", model_prefix="local-qwen/")
-    off = Upstream(name="off", model_prefix="off/", enabled=False)
-    upstreams = [default, local, qwen, off]
-    assert upstream_for_model("local/llama-3", upstreams) is local
-    assert upstream_for_model("local-qwen/qwen3", upstreams) is qwen
-    assert upstream_for_model("off/model", upstreams) is default
-    assert upstream_for_model("openai/gpt-4o", upstreams) is default
+def test_a_model_goes_to_the_longest_matching_enabled_prefix(gateway_server, make_api_key):
+    """Through the gateway: each id goes to the upstream with the longest enabled prefix it starts with."""
+    local = FakeOpenRouter(default=Reply(text="Hello from local.", provider="", cost=None))
+    qwen = FakeOpenRouter(default=Reply(text="Hello from qwen.", provider="", cost=None))
+    servers = [serve(local), serve(qwen)]
+    try:
+        Upstream.objects.create(name="local", base_url=local.url, model_prefix="local/")
+        Upstream.objects.create(name="qwen", base_url=qwen.url, model_prefix="local-qwen/")
+        Upstream.objects.create(
+            name="off", base_url="http://127.0.0.1:9/v1", model_prefix="off/", enabled=False
+        )
+        secret = make_api_key()
+        for model in ("local/llama-3", "local-qwen/qwen3", "off/model", "openai/gpt-4o"):
+            response = httpx.post(
+                f"{gateway_server.api_url}/chat/completions",
+                headers={"Authorization": f"Bearer {secret}"},
+                json={"model": model, "messages": [{"role": "user", "content": "Hi"}]},
+                timeout=10,
+            )
+            assert response.status_code == 200, (model, response.text)
+    finally:
+        for server in servers:
+            server.stop()
+    assert [request.json["model"] for request in local.requests] == ["llama-3"]
+    assert [request.json["model"] for request in qwen.requests] == ["qwen3"]
+    assert [request.json["model"] for request in gateway_server.fake.requests] == [
+        "off/model",
+        "openai/gpt-4o",
+    ]
 
 
 def probe_transport(seen: list) -> httpx.MockTransport:

@@ -77,6 +77,8 @@ class Command(BaseCommand):
             call_command("sync_catalog", "--seed", stdout=self.stdout, stderr=self.stderr)
 
     def run_processes(self, host: str, port: int, workers: int) -> None:
+        # Start-up cost only: honcho (with subprocess, ~30 ms) loads when the processes start, never for
+        # --prepare-only (compose's one-off preparing step).
         from honcho.manager import Manager
 
         env = {**os.environ, "TOKENLEDGER_HTTPS": os.environ.get("TOKENLEDGER_HTTPS", "0")}

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from usage.models import ApiKey
+from usage.services import api_key_create
 
 
 def parse_budget(raw: str) -> Decimal:
@@ -66,8 +67,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        from usage.services import api_key_create
-
         name = options["name"].strip()
         if not name or len(name) > 100:
             raise CommandError("--name must be 1 to 100 characters")
