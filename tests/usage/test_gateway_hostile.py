@@ -266,3 +266,23 @@ def test_a_body_that_trickles_in_for_too_long_is_a_408(body_timeouts, raw_gatewa
     assert b'"message":"The request body took over 1.5 s to arrive"' in reply
     [row] = raw_gateway.ledger(1)
     assert (row.status, row.http_status, row.error_code) == ("rejected", 408, "body_timeout")
+
+
+def test_a_stream_whose_client_leaves_after_done_is_ok_even_if_the_upstream_lingers(
+    raw_gateway, catalogue, make_api_key
+):
+    raw_gateway.fake.script(sse_reply(stream_events(), end="hang"))  # [DONE], then the reply never ends
+
+    started = time.monotonic()
+    stream = sdk(raw_gateway, make_api_key()).chat.completions.create(
+        model=MODEL, messages=MESSAGES, stream=True
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+
+    assert text == TEXT
+    [row] = raw_gateway.ledger(1)
+    assert (
+        time.monotonic() - started < 5
+    )  # the row is written about 1 s after [DONE], not when the upstream ends
+    assert (row.status, row.http_status, row.error_code) == ("ok", 200, "")
+    assert (row.prompt_tokens, row.completion_tokens, row.reported_cost) == (12, 8, Decimal("0.0000066"))

@@ -19,6 +19,7 @@ from usage.gateway.responses import GatewayError, start_stream, stream_error_eve
 from usage.gateway.row import LedgerRow
 from usage.gateway.snapshot import Route
 
+AFTER_DONE = 1.0  # seconds an upstream may take to end its reply after `data: [DONE]`
 NOT_SSE = 1_048_576  # a "partial event" this long is not SSE: relay it as it comes, stop reading events
 DONE = b"data: [DONE]"
 
@@ -115,7 +116,17 @@ async def relay_stream(
     broken = ""
     try:
         try:
-            async for chunk in response.content.iter_any():
+            while True:
+                if reading.done:  # the stream is whole: what follows [DONE] is only waited for briefly
+                    try:
+                        chunk = await asyncio.wait_for(response.content.readany(), AFTER_DONE)
+                    except TimeoutError:
+                        response.close()
+                        break
+                else:
+                    chunk = await response.content.readany()
+                if not chunk:
+                    break
                 if decoder is not None:
                     chunk = decoder.decode(chunk)
                 if not events:
@@ -134,13 +145,16 @@ async def relay_stream(
                 await relay(complete)
                 for event in complete.split(b"\n\n")[:-1]:
                     reading.read(event)
+                if reading.done:  # the client has the whole stream: its leaving now cancels nothing
+                    state["done"] = True
             if pending:
                 await relay(pending)
                 reading.read(pending.rstrip(b"\n"))
             if events and not reading.done and not reading.error:
                 broken = f"{route.label} ended the stream before its end (no [DONE])"
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            broken = f"{route.label}'s stream broke off: {type(exc).__name__}"
+            if not reading.done:
+                broken = f"{route.label}'s stream broke off: {type(exc).__name__}"
         except GatewayError as exc:  # a corrupt compressed stream
             broken = exc.message
         if broken:
