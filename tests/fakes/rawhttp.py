@@ -149,14 +149,17 @@ class RawUpstream:
         return self
 
     def stop(self) -> None:
-        def close() -> None:
+        async def close() -> None:
             self.server.close()
-            for task in asyncio.all_tasks(self.loop):
+            handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in handlers:
                 task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
             self.loop.stop()
 
-        self.loop.call_soon_threadsafe(close)
+        asyncio.run_coroutine_threadsafe(close(), self.loop)
         self.thread.join(5)
+        self.loop.close()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
