@@ -1,12 +1,16 @@
-"""The gateway's ledger writer: batched, flushed on stop, spilled to disk when the database fails, replayed."""
+"""The gateway's ledger writer (its process): batched, flushed on stop, spilled to disk when the database
+fails, replayed at the next start."""
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from catalog.models import PriceVersion
 from tests.usage.gateway_data import make_catalogue
 from usage.gateway.row import LedgerRow
-from usage.gateway.store import Store
+from usage.gateway.store import database_url
 from usage.gateway.writer import LedgerWriter
 from usage.models import ApiKey, KeylessRefusal, LedgerEntry
 from usage.services import api_key_create
@@ -31,16 +35,11 @@ def row(key: ApiKey, n: int, **fields) -> LedgerRow:
     return LedgerRow(**(values | fields))
 
 
-class DownStore(Store):
-    """A store whose database refuses every ledger write."""
-
-    @staticmethod
-    def ledger_write(rows):
-        raise RuntimeError("database is down")
+DOWN = "sqlite:////nonexistent/tokenledger/db.sqlite3"  # a database the writer's process cannot open
 
 
-def write(store: Store, spill, rows: list[LedgerRow]) -> LedgerWriter:
-    writer = LedgerWriter(store, spill)
+def write(database: str, spill, rows: list[LedgerRow]) -> LedgerWriter:
+    writer = LedgerWriter(spill, database)
     writer.start()
     for one in rows:
         writer.record(one)
@@ -50,7 +49,7 @@ def write(store: Store, spill, rows: list[LedgerRow]) -> LedgerWriter:
 
 def test_a_stop_writes_every_queued_row(transactional_db, tmp_path):
     key, _ = api_key_create(name="k")
-    write(Store(), tmp_path / "spill", [row(key, n) for n in range(1200)])
+    write(database_url(), tmp_path / "spill", [row(key, n) for n in range(1200)])
 
     assert LedgerEntry.objects.count() == 1200
     assert sorted(LedgerEntry.objects.values_list("prompt_tokens", flat=True)) == list(range(1200))
@@ -60,13 +59,13 @@ def test_a_stop_writes_every_queued_row(transactional_db, tmp_path):
 
 def test_rows_the_database_refuses_are_spilled_then_replayed(transactional_db, tmp_path):
     key, _ = api_key_create(name="k")
-    writer = write(DownStore(), tmp_path / "spill", [row(key, 1), row(key, 2)])
+    writer = write(DOWN, tmp_path / "spill", [row(key, 1), row(key, 2)])
 
     [spill] = (tmp_path / "spill").glob("*.jsonl")
     assert len(spill.read_bytes().splitlines()) == 2
     assert writer.spilled == 2 and not LedgerEntry.objects.exists()
 
-    assert LedgerWriter(Store(), tmp_path / "spill").replay() == 2
+    write(database_url(), tmp_path / "spill", [])  # a new writer replays the spill file at its start
 
     assert not spill.exists()
     entries = list(LedgerEntry.objects.order_by("prompt_tokens"))
@@ -78,9 +77,10 @@ def test_rows_the_database_refuses_are_spilled_then_replayed(transactional_db, t
 
 def test_a_spill_file_stays_until_the_database_takes_it(transactional_db, tmp_path):
     key, _ = api_key_create(name="k")
-    write(DownStore(), tmp_path / "spill", [row(key, 1)])
+    write(DOWN, tmp_path / "spill", [row(key, 1)])
 
-    assert LedgerWriter(DownStore(), tmp_path / "spill").replay() == 0
+    write(DOWN, tmp_path / "spill", [])
+
     assert len(list((tmp_path / "spill").glob("*.jsonl"))) == 1
 
 
@@ -101,7 +101,7 @@ def test_a_row_that_began_before_a_reprice_is_costed_at_the_old_price(transactio
         reprice=True,
     )
 
-    write(Store(), tmp_path / "spill", [late])
+    write(database_url(), tmp_path / "spill", [late])
 
     entry = LedgerEntry.objects.get()
     assert entry.price_version == old
@@ -112,7 +112,7 @@ def test_one_bad_row_does_not_take_its_batch_down(transactional_db, tmp_path):
     key, _ = api_key_create(name="k")
     bad = row(key, 2, http_status=-1)  # refused by the database (a positive integer column)
 
-    writer = write(Store(), tmp_path / "spill", [row(key, 1), bad, row(key, 3)])
+    writer = write(database_url(), tmp_path / "spill", [row(key, 1), bad, row(key, 3)])
 
     assert sorted(LedgerEntry.objects.values_list("prompt_tokens", flat=True)) == [1, 3]
     assert writer.spilled == 1
@@ -120,14 +120,14 @@ def test_one_bad_row_does_not_take_its_batch_down(transactional_db, tmp_path):
 
 def test_nul_characters_are_stored_as_replacement_characters(transactional_db, tmp_path):
     key, _ = api_key_create(name="k")
-    write(Store(), tmp_path / "spill", [row(key, 1, user_tag="a\x00b", meta={"x": "c\x00d"})])
+    write(database_url(), tmp_path / "spill", [row(key, 1, user_tag="a\x00b", meta={"x": "c\x00d"})])
 
     entry = LedgerEntry.objects.get()
     assert (entry.user_tag, entry.meta) == ("a\ufffdb", {"x": "c\ufffdd"})
 
 
 def test_keyless_refusals_are_added_up_per_minute_and_reason(transactional_db, tmp_path):
-    writer = LedgerWriter(Store(), tmp_path / "spill")
+    writer = LedgerWriter(tmp_path / "spill", database_url())
     writer.start()
     for second in (1, 2, 59):
         writer.count_keyless("invalid_key", WHEN + timedelta(seconds=second))
@@ -135,7 +135,7 @@ def test_keyless_refusals_are_added_up_per_minute_and_reason(transactional_db, t
     writer.count_keyless("invalid_key", WHEN + timedelta(minutes=1))
     writer.record(row(ApiKey.objects.create(name="k", prefix="tl-k", secret_hash="0" * 64), 1))
     writer.stop()
-    writer = LedgerWriter(Store(), tmp_path / "spill")
+    writer = LedgerWriter(tmp_path / "spill", database_url())
     writer.start()
     writer.count_keyless("invalid_key", WHEN)
     writer.stop()
@@ -146,3 +146,38 @@ def test_keyless_refusals_are_added_up_per_minute_and_reason(transactional_db, t
         (WHEN, "missing_key"): 1,
         (WHEN + timedelta(minutes=1), "invalid_key"): 1,
     }
+
+
+def test_the_writer_process_writes_what_it_read_when_the_gateway_goes_away(transactional_db, tmp_path):
+    key, _ = api_key_create(name="k")
+    env = {**os.environ, "DATABASE_URL": database_url(), "TOKENLEDGER_LEDGER_SPILL": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "usage.gateway.ledger_main"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    process.stdin.write(b"".join(b"R" + row(key, n).to_line() + b"\n" for n in range(50)))
+    process.stdin.close()  # no stop message: the gateway was killed
+
+    assert process.wait(30) == 0
+    assert process.stdout.read().split(b"\n")[-2] == b"W 50 0 50"
+    assert LedgerEntry.objects.count() == 50
+
+
+def test_a_writer_process_that_dies_is_started_again(transactional_db, tmp_path, caplog):
+    key, _ = api_key_create(name="k")
+    writer = LedgerWriter(tmp_path / "spill", database_url())
+    writer.start()
+    writer.record(row(key, 1))
+    assert writer.flush()
+    writer.process.kill()
+    writer.process.wait()
+
+    writer.record(row(key, 2))
+    writer.record(row(key, 3))
+    writer.stop()
+
+    assert sorted(LedgerEntry.objects.values_list("prompt_tokens", flat=True)) == [1, 2, 3]
+    assert (writer.written, writer.pending) == (3, 0)
+    assert "the ledger writer's process ended (exit -9) with 0 rows not written" in caplog.text

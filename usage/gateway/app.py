@@ -9,7 +9,7 @@ and store.py, its only door to the database.
 
 The hot path of a completion does no database work: the key from memory, the body parsed once and
 forwarded unchanged over one shared upstream session, the reply relayed as it arrives, then one LedgerRow
-queued for the writer's thread.
+piped to the ledger writer's process.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from usage.gateway.request import BodyLimits, asked, check, decode, read_body
 from usage.gateway.responses import GatewayError, send_body, send_error
 from usage.gateway.row import LedgerRow
 from usage.gateway.snapshot import Snapshot
-from usage.gateway.store import Store
+from usage.gateway.store import Store, database_url
 from usage.gateway.upstream import Upstreams
 from usage.gateway.writer import LedgerWriter
 from usage.periods import period_start
@@ -89,7 +89,7 @@ class Gateway:
         )
         referer, title = settings.OPENROUTER_REFERER or "", settings.OPENROUTER_TITLE or ""
         self.upstreams = Upstreams(session, referer.encode(), title.encode())
-        self.writer = LedgerWriter(self.store, Path(settings.DATA_DIR) / "ledger-spill")
+        self.writer = LedgerWriter(Path(settings.DATA_DIR) / "ledger-spill", database_url())
         self.writer.start()
         redis_url = settings.REDIS_URL
         prefix = getattr(settings, "GATEWAY_REDIS_PREFIX", "tl:gw:")

@@ -12,6 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from usage.costs import computed_cost, spent_cost
 
 
@@ -128,9 +130,18 @@ class LedgerRow:
             extra["completion_audio_tokens"] = completion["audio_tokens"]
         self.extra_usage = extra
 
-    def as_dict(self) -> dict[str, Any]:
-        """Every field by name (the spill file's lines)."""
-        return {name: getattr(self, name) for name in FIELD_NAMES}
+    def to_line(self) -> bytes:
+        """The row as one JSON object: how it goes to the ledger writer's process and sits in a spill file."""
+        return orjson.dumps({name: getattr(self, name) for name in FIELD_NAMES}, default=_decimal_as_str)
+
+    @classmethod
+    def from_line(cls, line: bytes) -> LedgerRow:
+        data = orjson.loads(line)
+        data["created_at"] = datetime.fromisoformat(data["created_at"])
+        for name in ("reported_cost", "computed_cost"):
+            if data[name] is not None:
+                data[name] = Decimal(data[name])
+        return cls(**data)
 
 
 FIELD_NAMES = tuple(f.name for f in fields(LedgerRow))
@@ -138,6 +149,12 @@ KNOWN_USAGE = frozenset(
     {"prompt_tokens", "completion_tokens", "total_tokens", "cost", "prompt_tokens_details"}
     | {"completion_tokens_details", "server_tool_use", "is_byok"}
 )
+
+
+def _decimal_as_str(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _object(value: Any) -> dict:

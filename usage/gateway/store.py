@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
 
 from django.db import DatabaseError, OperationalError, connection, connections, transaction
 from django.utils import timezone
@@ -80,6 +82,20 @@ def _snapshot() -> Snapshot:
     if any(alias.strategy == "fastest" for alias in aliases.values()):
         latency = model_latency_p50(since=timezone.now() - timedelta(hours=1))
     return Snapshot(Catalogue(frozenset(ids), prices), Routing(routes, aliases, latency))
+
+
+def database_url() -> str:
+    """The DATABASE_URL of the gateway's database (tests: the test database), for the writer's process."""
+    settings_dict = connections["default"].settings_dict
+    if "sqlite" in settings_dict["ENGINE"]:
+        return "sqlite:///" + str(Path(settings_dict["NAME"]).resolve())
+    user = quote(settings_dict.get("USER") or "", safe="")
+    password = quote(settings_dict.get("PASSWORD") or "", safe="")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    options = {k: v for k, v in (settings_dict.get("OPTIONS") or {}).items() if isinstance(v, str | int)}
+    query = f"?{urlencode(options)}" if options else ""
+    return f"postgres://{auth}{settings_dict.get('HOST') or ''}{port}/{quote(settings_dict['NAME'])}{query}"
 
 
 def _in_thread(function: Callable[..., T], *args) -> T:

@@ -1,12 +1,13 @@
-"""The ledger writer: rows the gateway queues, written in batches by a thread of their own, never lost.
+"""The ledger writer, the gateway's side: rows handed to a process of their own, never lost on a stop.
 
-The event loop only appends a LedgerRow to a queue. The thread takes up to BATCH rows at a time and writes
-them in one transaction through the store. Rows the database refuses are tried one by one; those it still
-refuses are appended to a spill file (DATA_DIR/ledger-spill/<pid>-<stamp>.jsonl), replayed when the writer
-next starts. The thread also adds up the refusals of requests without a known key (KeylessRefusal).
+The event loop turns a finished request's LedgerRow into one line of JSON and queues it; a thread pipes the
+lines to the writer's process (ledger_process.py), which writes them in batches, and another thread reads
+its answers (rows written and spilled, flushes done). No database work, and no ORM, in this process: the
+interpreter lock the event loop needs is never held for a batch.
 
-Between `record` and the database there is one hand-over (the queue), so a write-ahead journal can take
-its place without the event loop's side changing.
+Between `record` and the database there is one hand-over (the pipe), so a write-ahead journal can take its
+place without the event loop's side changing. A writer process that dies is started again; the rows it had
+not yet written are lost with it (they are in the spill files if the database had refused them).
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import subprocess
+import sys
 import threading
-import time
-from collections import Counter
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -28,97 +27,85 @@ from usage.gateway.row import LedgerRow
 
 log = logging.getLogger("tokenledger.gateway")
 
-BATCH = 500
-STOP = object()
-
-
-class Flush(threading.Event):
-    """Queued by flush(): set once everything queued before it, and the keyless counts, are written."""
-
-
-DECIMAL_FIELDS = ("reported_cost", "computed_cost")
-TEXT_FIELDS = ("requested_model", "served_model", "provider", "generation_id", "error_code", "error_message")
-TEXT_FIELDS += ("user_tag", "endpoint", "status")
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError
-
-
-def _load(line: bytes) -> LedgerRow:
-    data = orjson.loads(line)
-    data["created_at"] = datetime.fromisoformat(data["created_at"])
-    for name in DECIMAL_FIELDS:
-        if data.get(name) is not None:
-            data[name] = Decimal(data[name])
-    return LedgerRow(**data)
-
-
-def _clean(row: LedgerRow) -> None:
-    """NUL characters (which PostgreSQL refuses in text and JSON) become U+FFFD."""
-    for name in TEXT_FIELDS:
-        value = getattr(row, name)
-        if "\x00" in value:
-            setattr(row, name, value.replace("\x00", "\ufffd"))
-    for name in ("meta", "extra_usage"):
-        value = getattr(row, name)
-        if value:
-            dumped = orjson.dumps(value)
-            if b"\\u0000" in dumped:
-                setattr(row, name, orjson.loads(dumped.replace(b"\\u0000", b"\\ufffd")))
+SPILL_VARIABLE = "TOKENLEDGER_LEDGER_SPILL"
+STOP = b"S\n"
 
 
 class LedgerWriter:
-    def __init__(self, store, spill_dir: Path, interval: float = 0.05) -> None:
-        self.store = store
+    def __init__(self, spill_dir: Path, database: str) -> None:
         self.spill_dir = spill_dir
-        self.interval = interval
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.thread: threading.Thread | None = None
+        self.database = database  # DATABASE_URL for the writer's process
+        self.lines: queue.SimpleQueue = queue.SimpleQueue()
+        self.process: subprocess.Popen | None = None
+        self.sender: threading.Thread | None = None
+        self.receiver: threading.Thread | None = None
+        self.stopping = False
+        self.changed = threading.Condition()
         self.written = 0
         self.spilled = 0
-        self._spill_seq = 0
         self.pending = 0  # rows queued and not yet written or spilled
         self.queued = 0  # rows queued since the start
         self.done = 0  # rows written or spilled since the start
-        self.changed = threading.Condition()
-        self.keyless: Counter[tuple[datetime, str]] = Counter()
-        self.keyless_lock = threading.Lock()
+        self.sent = 0  # rows piped to writer processes since the start
+        self.flushed: set[int] = set()
+        self.flush_ids = 0
 
     # ---- the event loop's side ----
     def record(self, row: LedgerRow) -> None:
+        line = b"R" + row.to_line() + b"\n"
         with self.changed:
             self.pending += 1
             self.queued += 1
-        self.queue.put(row)
+        self.lines.put(line)
 
     def count_keyless(self, reason: str, at: datetime) -> None:
         """One more request refused without a known key, in `at`'s minute."""
-        minute = at.replace(second=0, microsecond=0)
-        with self.keyless_lock:
-            self.keyless[(minute, reason)] += 1
+        minute = at.replace(second=0, microsecond=0).isoformat()
+        self.lines.put(b"K" + orjson.dumps([minute, reason]) + b"\n")
 
+    # ---- start, stop, waits ----
     def start(self) -> None:
-        if self.thread is None or not self.thread.is_alive():
-            self.thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
-            self.thread.start()
+        self.stopping = False
+        self._spawn()
+        self.sender = threading.Thread(target=self._send, name="ledger-sender", daemon=True)
+        self.sender.start()
+
+    def _spawn(self) -> None:
+        env = {**os.environ, "DATABASE_URL": self.database, SPILL_VARIABLE: str(self.spill_dir)}
+        self.process = subprocess.Popen(  # noqa: S603 (our own module, no input)
+            [sys.executable, "-m", "usage.gateway.ledger_main"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        base = (self.written, self.spilled, self.done)  # by the processes before this one
+        self.receiver = threading.Thread(target=self._receive, args=(self.process, base), daemon=True)
+        self.receiver.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Write everything queued, then end the thread (called from the lifespan shutdown)."""
-        if self.thread is not None and self.thread.is_alive():
-            self.queue.put(STOP)
-            self.thread.join(timeout)
-        self.thread = None
+        """Write everything queued, then end the writer's process (the lifespan's shut-down)."""
+        if self.sender is None:
+            return
+        self.stopping = True
+        self.lines.put(STOP)
+        self.sender.join(timeout)
+        if self.process is not None:
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.error("the ledger writer did not stop in %s s; killed", timeout)
+                self.process.kill()
+            self.receiver.join(timeout)
+        self.sender = None
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Write what is queued and the keyless counts now; True once done."""
-        if self.thread is None or not self.thread.is_alive():
-            return False
-        done = Flush()
-        self.queue.put(done)
-        return done.wait(timeout)
+        with self.changed:
+            self.flush_ids += 1
+            number = self.flush_ids
+        self.lines.put(b"F%d\n" % number)
+        with self.changed:
+            return self.changed.wait_for(lambda: number in self.flushed, timeout)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Until every queued row is written or spilled."""
@@ -136,113 +123,58 @@ class LedgerWriter:
         with self.changed:
             return self.changed.wait_for(lambda: self.written + self.spilled >= count, timeout)
 
-    # ---- the thread ----
-    def _run(self) -> None:
-        try:
-            self.replay()
-            stopping = False
-            while not stopping:
+    # ---- the threads ----
+    def _send(self) -> None:
+        """Pipe the queued lines to the writer's process, as many at a time as have arrived."""
+        while True:
+            lines = [self.lines.get()]
+            while len(lines) < 1000:
                 try:
-                    item = self.queue.get(timeout=1.0)
+                    lines.append(self.lines.get_nowait())
                 except queue.Empty:
-                    self._write_keyless()
-                    continue
-                rows, flushes = [], []
-                deadline = time.monotonic() + self.interval  # gather a batch: few transactions, few wake-ups
-                while True:
-                    if item is STOP:
-                        stopping = True
-                    elif isinstance(item, Flush):
-                        flushes.append(item)
-                    else:
-                        rows.append(item)
-                    wait = deadline - time.monotonic()
-                    if len(rows) >= BATCH or stopping or flushes or wait <= 0:
-                        break
-                    try:
-                        item = self.queue.get(timeout=wait)
-                    except queue.Empty:
-                        break
-                self._write(rows)
-                with self.changed:
-                    self.pending -= len(rows)
-                    self.done += len(rows)
-                    self.changed.notify_all()
-                self._write_keyless()
-                for done in flushes:
-                    done.set()
-        finally:
-            self.store.thread_done()
-
-    def _write(self, rows: list[LedgerRow]) -> None:
-        if not rows:
-            return
-        try:
-            for row in rows:
-                _clean(row)
-                if row.reprice:
-                    self.store.ledger_reprice(row)
-                    row.reprice = False
-            for attempt in range(3):  # a busy database gets a moment
+                    break
+            data = b"".join(lines)
+            rows = sum(1 for line in lines if line.startswith(b"R"))
+            while True:
                 try:
-                    self.written += self.store.ledger_write(rows)
-                    return
-                except self.store.Busy:
-                    if attempt == 2:
-                        raise
-                    time.sleep(0.05 * (attempt + 1))
-        except Exception:
-            log.exception("ledger batch of %d rows not written; trying them one by one", len(rows))
-        refused = []
-        for row in rows:  # one bad row must not take its batch down with it
-            try:
-                self.written += self.store.ledger_write([row])
-            except Exception:
-                refused.append(row)
-        if refused:
-            log.error("ledger: %d rows spilled to %s", len(refused), self.spill_dir)
-            self._spill(refused)
-
-    def _write_keyless(self) -> None:
-        with self.keyless_lock:
-            if not self.keyless:
+                    self.process.stdin.write(data)
+                    self.process.stdin.flush()
+                    break
+                except (OSError, ValueError):  # the process is gone: a new one takes these lines
+                    self._restart()
+            self.sent += rows
+            if STOP in lines:
+                self.process.stdin.close()
                 return
-            counts, self.keyless = self.keyless, Counter()
-        try:
-            self.store.keyless_add(counts)
-        except Exception:
-            log.exception("keyless refusal counts not written; kept for the next try")
-            with self.keyless_lock:
-                self.keyless.update(counts)
 
-    def _spill(self, rows: list[LedgerRow]) -> None:
-        self.spill_dir.mkdir(parents=True, exist_ok=True)
-        self._spill_seq += 1
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        path = self.spill_dir / f"{os.getpid()}-{stamp}-{self._spill_seq}.jsonl"
-        with path.open("ab") as spill:
-            for row in rows:
-                spill.write(orjson.dumps(row.as_dict(), default=_default) + b"\n")
-            spill.flush()
-            os.fsync(spill.fileno())
-        self.spilled += len(rows)
+    def _restart(self) -> None:
+        """A new writer process, once the dead one's last answers are read; the rows it never wrote count as
+        done (lost), so that nobody waits for them."""
+        dead = self.process
+        dead.wait()
+        self.receiver.join()
+        with self.changed:
+            lost = self.sent - self.done
+            log.error(
+                "the ledger writer's process ended (exit %s) with %d rows not written; starting it again",
+                dead.returncode,
+                lost,
+            )
+            self.done += lost
+            self.pending = self.queued - self.done
+            self.changed.notify_all()
+        self._spawn()
 
-    def replay(self) -> int:
-        """Write the rows of earlier spill files; a file is deleted only once its rows are in."""
-        if not self.spill_dir.is_dir():
-            return 0
-        replayed = 0
-        for path in sorted(self.spill_dir.glob("*.jsonl")):
-            try:
-                rows = [_load(line) for line in path.read_bytes().splitlines() if line.strip()]
-                for row in rows:
-                    _clean(row)
-                self.store.ledger_write(rows)
-            except Exception:
-                log.exception("ledger spill %s not replayed yet", path)
-                continue
-            path.unlink()
-            replayed += len(rows)
-        if replayed:
-            log.info("replayed %d spilled ledger rows", replayed)
-        return replayed
+    def _receive(self, process: subprocess.Popen, base: tuple[int, int, int]) -> None:
+        """The writer's answers: totals after each batch (added to `base`), flushes done."""
+        for line in process.stdout:
+            with self.changed:
+                if line.startswith(b"W "):
+                    written, spilled, done = (int(n) for n in line.split()[1:])
+                    self.written = base[0] + written
+                    self.spilled = base[1] + spilled
+                    self.done = base[2] + done
+                    self.pending = self.queued - self.done
+                elif line.startswith(b"F"):
+                    self.flushed.add(int(line[1:]))
+                self.changed.notify_all()

@@ -1,0 +1,213 @@
+"""The ledger writer's process: it reads ledger rows from the gateway on stdin and writes them in batches.
+
+A process of its own, so that turning rows into SQL never holds the interpreter lock the gateway's event loop
+needs (in a thread it stalled requests for milliseconds at a time). Started by writer.LedgerWriter:
+
+    python -m usage.gateway.ledger_main   (DATABASE_URL: the gateway's database; TOKENLEDGER_LEDGER_SPILL)
+
+stdin, one message a line: `R<row as JSON>` a row, `K<["minute", "reason"]>` a refusal without a known key,
+`F<id>` a flush (answered once everything before it is written), `S` stop. EOF (the gateway is gone, even
+killed) is a stop too: what was read is written first. stdout, one line per batch: `W <written> <spilled>
+<done>` (totals since the start), and `F<id>` for a flush. Rows the database refuses are tried one by one,
+then spilled to DATA_DIR/ledger-spill/*.jsonl and replayed at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from usage.gateway.row import LedgerRow
+from usage.gateway.store import Store
+from usage.gateway.writer import SPILL_VARIABLE
+
+BATCH = 500
+INTERVAL = 0.05  # seconds a batch gathers rows once its first one arrived: few transactions, few wake-ups
+TEXT_FIELDS = ("requested_model", "served_model", "provider", "generation_id", "error_code", "error_message")
+TEXT_FIELDS += ("user_tag", "endpoint", "status")
+
+log = logging.getLogger("tokenledger.gateway")
+
+
+class Batches:
+    """Batches of rows written through the store in one transaction; refused rows one by one, then spilled."""
+
+    def __init__(self, store, spill_dir: Path) -> None:
+        self.store = store
+        self.spill_dir = spill_dir
+        self.written = 0
+        self.spilled = 0
+        self.done = 0
+        self.keyless: Counter[tuple[datetime, str]] = Counter()
+        self._spill_seq = 0
+
+    def write(self, rows: list[LedgerRow]) -> None:
+        self.done += len(rows)
+        if not rows:
+            return
+        try:
+            for row in rows:
+                _clean(row)
+                if row.reprice:
+                    self.store.ledger_reprice(row)
+                    row.reprice = False
+            for attempt in range(3):  # a busy database gets a moment
+                try:
+                    self.written += self.store.ledger_write(rows)
+                    return
+                except self.store.Busy:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.05 * (attempt + 1))
+        except Exception:
+            log.exception("ledger batch of %d rows not written; trying them one by one", len(rows))
+        refused = []
+        for row in rows:  # one bad row must not take its batch down with it
+            try:
+                self.written += self.store.ledger_write([row])
+            except Exception:
+                refused.append(row)
+        if refused:
+            log.error("ledger: %d rows spilled to %s", len(refused), self.spill_dir)
+            self.spill(refused)
+
+    def write_keyless(self) -> None:
+        if not self.keyless:
+            return
+        try:
+            self.store.keyless_add(self.keyless)
+        except Exception:
+            log.exception("keyless refusal counts not written; kept for the next try")
+            return
+        self.keyless = Counter()
+
+    def spill(self, rows: list[LedgerRow]) -> None:
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        self._spill_seq += 1
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        path = self.spill_dir / f"{os.getpid()}-{stamp}-{self._spill_seq}.jsonl"
+        with path.open("ab") as spill:
+            for row in rows:
+                spill.write(row.to_line() + b"\n")
+            spill.flush()
+            os.fsync(spill.fileno())
+        self.spilled += len(rows)
+
+    def replay(self) -> int:
+        """Write the rows of earlier spill files; a file is deleted only once its rows are in."""
+        if not self.spill_dir.is_dir():
+            return 0
+        replayed = 0
+        for path in sorted(self.spill_dir.glob("*.jsonl")):
+            try:
+                rows = [LedgerRow.from_line(line) for line in path.read_bytes().splitlines() if line.strip()]
+                for row in rows:
+                    _clean(row)
+                self.store.ledger_write(rows)
+            except Exception:
+                log.exception("ledger spill %s not replayed yet", path)
+                continue
+            path.unlink()
+            replayed += len(rows)
+        if replayed:
+            log.info("replayed %d spilled ledger rows", replayed)
+        return replayed
+
+
+def _clean(row: LedgerRow) -> None:
+    """NUL characters (which PostgreSQL refuses in text and JSON) become U+FFFD."""
+    for name in TEXT_FIELDS:
+        value = getattr(row, name)
+        if "\x00" in value:
+            setattr(row, name, value.replace("\x00", "\ufffd"))
+    for name in ("meta", "extra_usage"):
+        value = getattr(row, name)
+        if value:
+            dumped = orjson.dumps(value)
+            if b"\\u0000" in dumped:
+                setattr(row, name, orjson.loads(dumped.replace(b"\\u0000", b"\\ufffd")))
+
+
+class Messages:
+    """The lines arriving on a file descriptor, read without blocking past a deadline."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = b""
+        self.lines: list[bytes] = []
+        self.eof = False
+
+    def next(self, timeout: float | None) -> bytes | None:
+        """The next line; None when none came within `timeout` (None: wait) or at EOF."""
+        while not self.lines:
+            if self.eof:
+                return None
+            if timeout is not None:
+                ready, _, _ = select.select([self.fd], [], [], max(timeout, 0))
+                if not ready:
+                    return None
+            data = os.read(self.fd, 1 << 20)
+            if not data:
+                self.eof = True
+                continue
+            self.buffer += data
+            *complete, self.buffer = self.buffer.split(b"\n")
+            self.lines = complete[::-1]
+        return self.lines.pop()
+
+
+def serve(messages: Messages, batches: Batches, ack) -> None:
+    """Batch the rows that arrive, write them, say so; until `S` or EOF."""
+    stopping = False
+    while not stopping:
+        message = messages.next(1.0)
+        if message is None:
+            if messages.eof:
+                break
+            batches.write_keyless()
+            continue
+        rows, flushes = [], []
+        deadline = time.monotonic() + INTERVAL
+        while True:
+            kind, body = message[:1], message[1:]
+            if kind == b"R":
+                rows.append(LedgerRow.from_line(body))
+            elif kind == b"K":
+                minute, reason = orjson.loads(body)
+                batches.keyless[(datetime.fromisoformat(minute), reason)] += 1
+            elif kind == b"F":
+                flushes.append(body)
+            elif kind == b"S":
+                stopping = True
+            if len(rows) >= BATCH or stopping or flushes:
+                break
+            message = messages.next(deadline - time.monotonic())
+            if message is None:
+                break
+        batches.write(rows)
+        batches.write_keyless()
+        report = [b"W %d %d %d\n" % (batches.written, batches.spilled, batches.done)]
+        report += [b"F" + flush + b"\n" for flush in flushes]
+        ack.write(b"".join(report))
+        ack.flush()
+    batches.write_keyless()
+
+
+def main() -> None:
+    """The process's life (ledger_main.py starts it once Django is set up)."""
+    ack = os.fdopen(os.dup(1), "wb")  # answers to the gateway; anything else printed goes to stderr
+    os.dup2(2, 1)
+    batches = Batches(Store(), Path(os.environ[SPILL_VARIABLE]))
+    try:
+        batches.replay()
+        serve(Messages(sys.stdin.fileno()), batches, ack)
+    finally:
+        Store.thread_done()
