@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
+from operator import attrgetter
 from typing import Any
 
+import orjson
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -62,15 +64,16 @@ def api_key_revoke(*, api_key: ApiKey, now: datetime | None = None) -> ApiKey:
     return api_key
 
 
-# The ledger insert, prepared once per database connection. bulk_create prepares every field of every row
-# through the model layer (~60 µs a row); the gateway's writer does a few thousand rows a second, so it
-# passes plain values through and adapts only the dates, decimals and JSON the way Django's fields do.
-_INSERTS: dict[str, tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]] = {}
-_ADAPTED = frozenset({"DateTimeField", "DecimalField", "JSONField"})
+# The ledger insert, prepared once per database. bulk_create prepares every field of every row through the
+# model layer (~60 µs a row); the gateway's writer does a few thousand rows a second, so it passes plain
+# values through and adapts only what the driver cannot take as it is, the way Django's fields would:
+# datetimes (SQLite stores them as UTC text) and JSON. Decimals go as they are (Django's SQLite backend
+# registers their adapter; psycopg takes them).
+_INSERTS: dict[str, tuple[str, tuple[str, ...], tuple[tuple[int, Callable[[Any], Any]], ...]]] = {}
 
 
-def _ledger_insert(connection) -> tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]:
-    plan = _INSERTS.get(connection.alias)
+def _ledger_insert(connection) -> tuple[str, tuple[str, ...], tuple[tuple[int, Callable[[Any], Any]], ...]]:
+    plan = _INSERTS.get(connection.vendor)
     if plan is None:
         fields = [field for field in LedgerEntry._meta.concrete_fields if not field.primary_key]
         quote = connection.ops.quote_name
@@ -79,13 +82,19 @@ def _ledger_insert(connection) -> tuple[str, tuple[str, ...], tuple[Callable[[An
             ", ".join(quote(field.column) for field in fields),
             ", ".join(["%s"] * len(fields)),
         )
+        ops = connection.ops
+        adapt = {
+            "DateTimeField": ops.adapt_datetimefield_value,
+            "JSONField": (lambda value: orjson.dumps(value).decode())
+            if connection.vendor == "sqlite"
+            else partial(ops.adapt_json_value, encoder=None),
+        }
         adapters = tuple(
-            partial(field.get_db_prep_save, connection=connection)
-            if field.get_internal_type() in _ADAPTED
-            else None
-            for field in fields
+            (index, adapt[field.get_internal_type()])
+            for index, field in enumerate(fields)
+            if field.get_internal_type() in adapt
         )
-        plan = _INSERTS[connection.alias] = (sql, tuple(field.attname for field in fields), adapters)
+        plan = _INSERTS[connection.vendor] = (sql, tuple(field.attname for field in fields), adapters)
     return plan
 
 
@@ -99,13 +108,13 @@ def ledger_record_many(*, rows: Sequence[Any]) -> int:
     if not rows:
         return 0
     sql, names, adapters = _ledger_insert(connection)
+    values_of = attrgetter(*names)
     params = []
     last_used: dict[int, datetime] = {}
     for row in rows:
-        values = [getattr(row, name) for name in names]
-        for index, adapt in enumerate(adapters):
-            if adapt is not None:
-                values[index] = adapt(values[index])
+        values = list(values_of(row))
+        for index, adapt in adapters:
+            values[index] = adapt(values[index])
         params.append(values)
         key_id = row.api_key_id
         if key_id is not None and row.status != LedgerEntry.Status.REJECTED:

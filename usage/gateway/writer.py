@@ -18,6 +18,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from usage.gateway.row import LedgerRow
 log = logging.getLogger("tokenledger.gateway")
 
 SPILL_VARIABLE = "TOKENLEDGER_LEDGER_SPILL"
+SEND_EVERY = 0.01  # seconds the sender gathers lines before it writes them
 STOP = b"S\n"
 
 
@@ -125,10 +127,12 @@ class LedgerWriter:
 
     # ---- the threads ----
     def _send(self) -> None:
-        """Pipe the queued lines to the writer's process, as many at a time as have arrived."""
+        """Pipe the queued lines to the writer's process, all that arrived in SEND_EVERY at a time: one
+        wake-up and one write for many rows, on both sides of the pipe."""
         while True:
             lines = [self.lines.get()]
-            while len(lines) < 1000:
+            time.sleep(SEND_EVERY)
+            while True:
                 try:
                     lines.append(self.lines.get_nowait())
                 except queue.Empty:
