@@ -18,6 +18,7 @@ class DatabaseLimits:
     def __init__(self, store, load_spend) -> None:
         self.store = store
         self.load_spend = load_spend  # async (key, since) -> Decimal: the ledger's spend
+        self.swept: dict[int, int] = {}  # key id -> the last minute its old minute rows were deleted
 
     async def close(self) -> None:
         return None
@@ -67,9 +68,13 @@ class DatabaseLimits:
 
     async def settle(self, key, ticket: Ticket, cost: Decimal | None, tokens: int, now: datetime) -> None:
         tokens = tokens if key.tpm_limit else 0
-        if not (ticket.budget or tokens):
-            return
         minute = int(now.timestamp() // 60)
+        # Every 10 minutes, the first settle of a rate-limited key deletes its minute rows long gone.
+        sweep = minute % 10 == 0 and bool(key.rpm_limit or key.tpm_limit) and self.swept.get(key.id) != minute
+        if not (ticket.budget or tokens or sweep):
+            return
+        if sweep:
+            self.swept[key.id] = minute
         await self.run(
             self.store.limits_settle,
             key.id,
@@ -78,5 +83,5 @@ class DatabaseLimits:
             ticket.period if ticket.budget else None,
             ticket.reserved,
             None if cost is None else to_nano(cost),
-            minute % 10 == 0 and bool(key.rpm_limit or key.tpm_limit),
+            sweep,
         )
