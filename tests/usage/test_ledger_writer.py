@@ -7,6 +7,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from catalog.models import PriceVersion
 from tests.usage.gateway_data import make_catalogue
 from usage.gateway.row import LedgerRow
@@ -181,3 +183,29 @@ def test_a_writer_process_that_dies_is_started_again(transactional_db, tmp_path,
     assert sorted(LedgerEntry.objects.values_list("prompt_tokens", flat=True)) == [1, 2, 3]
     assert (writer.written, writer.pending) == (3, 0)
     assert "the ledger writer's process ended (exit -9) with 0 rows not written" in caplog.text
+
+
+def test_a_ledger_row_has_a_field_per_ledger_column_and_no_other_but_reprice():
+    from dataclasses import fields
+
+    columns = {f.attname for f in LedgerEntry._meta.concrete_fields if not f.primary_key}
+
+    assert {f.name for f in fields(LedgerRow)} == columns | {"reprice"}
+    with pytest.raises(AttributeError):
+        LedgerRow(created_at=WHEN, endpoint="chat/completions").servd_model = "x"  # a misspelt field fails
+
+
+def test_a_row_goes_through_a_line_unchanged():
+    one = LedgerRow(
+        created_at=WHEN,
+        endpoint="completions",
+        api_key_id=3,
+        reported_cost=Decimal("0.000000000000000001"),
+        computed_cost=None,
+        meta={"attempts": [{"upstream": "local", "status": 429}]},
+        extra_usage={"cost_details": {"upstream_inference_cost": None}},
+        ttft_ms=12,
+        reprice=True,
+    )
+
+    assert LedgerRow.from_line(one.to_line()) == one

@@ -7,7 +7,7 @@ usage.KeylessRefusal).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -132,7 +132,7 @@ class LedgerRow:
 
     def to_line(self) -> bytes:
         """The row as one JSON object: how it goes to the ledger writer's process and sits in a spill file."""
-        return orjson.dumps({name: getattr(self, name) for name in FIELD_NAMES}, default=_decimal_as_str)
+        return orjson.dumps(self, default=_decimal_as_str)  # orjson writes a dataclass field by field
 
     @classmethod
     def from_line(cls, line: bytes) -> LedgerRow:
@@ -144,7 +144,6 @@ class LedgerRow:
         return cls(**data)
 
 
-FIELD_NAMES = tuple(f.name for f in fields(LedgerRow))
 KNOWN_USAGE = frozenset(
     {"prompt_tokens", "completion_tokens", "total_tokens", "cost", "prompt_tokens_details"}
     | {"completion_tokens_details", "server_tool_use", "is_byok"}

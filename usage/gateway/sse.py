@@ -118,8 +118,11 @@ async def relay_stream(
         try:
             while True:
                 if reading.done:  # the stream is whole: what follows [DONE] is only waited for briefly
+                    if response.content.at_eof():
+                        break
                     try:
-                        chunk = await asyncio.wait_for(response.content.readany(), AFTER_DONE)
+                        async with asyncio.timeout(AFTER_DONE):
+                            chunk = await response.content.readany()
                     except TimeoutError:
                         response.close()
                         break
