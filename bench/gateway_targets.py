@@ -475,18 +475,14 @@ class Bench:
             self.say(f"   !! smoke check {target.proxy} {target.db} {target.key} {mode}: {text[:300]}")
         return ok
 
+    @staticmethod
+    def result_line(target: Target, rnd: int, mode: str, conns: int, **figures) -> dict:
+        """One line of results: what was measured, then its figures."""
+        what = {"round": rnd, "proxy": target.proxy, "db": target.db, "key": target.key}
+        return {**what, "mode": mode, "conns": conns, **figures}
+
     def failed(self, target: Target, rnd: int, mode: str, conns: int, why: str) -> dict:
-        return {
-            "round": rnd,
-            "proxy": target.proxy,
-            "db": target.db,
-            "key": target.key,
-            "mode": mode,
-            "conns": conns,
-            "ok": False,
-            "why": why,
-            "errors": 0,
-        }
+        return self.result_line(target, rnd, mode, conns, ok=False, why=why, errors=0)
 
     def wrk(self, target: Target, rnd: int, mode: str, conns: int, duration: int, record=True) -> dict:
         raw = self.out / (self.name(target, rnd, mode, f"c{conns}" if record else "warmup") + ".txt")
@@ -540,26 +536,11 @@ class Bench:
         cpu_ms = None
         if cpu0 is not None and result["requests"]:
             cpu_ms = 1000.0 * (cpu1 - cpu0) / result["requests"]
-        rec = {
-            "round": rnd,
-            "proxy": target.proxy,
-            "db": target.db,
-            "key": target.key,
-            "mode": mode,
-            "conns": conns,
-            "ok": True,
-            "rps": result["rps"],
-            "requests": result["requests"],
-            "p50_ms": result["p50_ms"],
-            "p90_ms": result["p90_ms"],
-            "p99_ms": result["p99_ms"],
-            "p999_ms": result["p999_ms"],
-            "max_ms": result["lat_max_ms"],
-            "errors": errors,
-            "cpu_ms_per_req": cpu_ms,
-            "upstream": hits,
-            "raw": raw.name,
-        }
+        latency = {name: result[name] for name in ("p50_ms", "p90_ms", "p99_ms", "p999_ms")}
+        rec = self.result_line(
+            target, rnd, mode, conns, ok=True, rps=result["rps"], requests=result["requests"], **latency,
+            max_ms=result["lat_max_ms"], errors=errors, cpu_ms_per_req=cpu_ms, upstream=hits, raw=raw.name,
+        )  # fmt: skip
         cpu = "-" if cpu_ms is None else f"{cpu_ms:.3f}"
         self.say(
             f"   {target.proxy:<11} {target.db:<8} {target.key:<7} {mode:<9} c{conns:<3} "
