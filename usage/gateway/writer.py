@@ -79,6 +79,7 @@ class LedgerWriter:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
+            start_new_session=True,  # a Ctrl-C to the server's terminal is the gateway's to handle, not its
         )
         base = (self.written, self.spilled, self.done)  # by the processes before this one
         self.receiver = threading.Thread(target=self._receive, args=(self.process, base), daemon=True)
