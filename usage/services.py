@@ -77,11 +77,13 @@ def _ledger_insert(connection) -> tuple[str, tuple[str, ...], tuple[tuple[int, C
     if plan is None:
         fields = [field for field in LedgerEntry._meta.concrete_fields if not field.primary_key]
         quote = connection.ops.quote_name
-        sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (names from the model, no input)
-            quote(LedgerEntry._meta.db_table),
-            ", ".join(quote(field.column) for field in fields),
-            ", ".join(["%s"] * len(fields)),
-        )
+        table = quote(LedgerEntry._meta.db_table)
+        columns = ", ".join(quote(field.column) for field in fields)
+        if connection.vendor == "postgresql":
+            sql = f"COPY {table} ({columns}) FROM STDIN"
+        else:
+            values = ", ".join(["%s"] * len(fields))
+            sql = f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608 (the model's names)
         ops = connection.ops
         adapt = {
             "DateTimeField": ops.adapt_datetimefield_value,
@@ -122,7 +124,12 @@ def ledger_record_many(*, rows: Sequence[Any]) -> int:
             if previous is None or row.created_at > previous:
                 last_used[key_id] = row.created_at
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        if connection.vendor == "postgresql":  # COPY: a fraction of the server's work of row-by-row INSERTs
+            with cursor.copy(sql) as copy:
+                for values in params:
+                    copy.write_row(values)
+        else:
+            cursor.executemany(sql, params)
         for key_id, when in last_used.items():
             ApiKey.objects.filter(pk=key_id).filter(
                 Q(last_used_at__isnull=True) | Q(last_used_at__lt=when)
