@@ -29,7 +29,7 @@ from usage.gateway.row import LedgerRow
 log = logging.getLogger("tokenledger.gateway")
 
 SPILL_VARIABLE = "TOKENLEDGER_LEDGER_SPILL"
-SEND_EVERY = 0.01  # seconds the sender gathers lines before it writes them
+SEND_EVERY = 0.002  # seconds the sender gathers lines before it writes them (what a kill -9 can lose)
 STOP = b"S\n"
 
 
