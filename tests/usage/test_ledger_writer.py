@@ -150,7 +150,9 @@ def test_keyless_refusals_are_added_up_per_minute_and_reason(transactional_db, t
     }
 
 
-def test_the_writer_process_writes_what_it_read_when_the_gateway_goes_away(transactional_db, tmp_path):
+def test_the_writer_process_writes_what_it_read_when_the_gateway_goes_away_and_keeps_what_it_cannot_read(
+    transactional_db, tmp_path
+):
     key, _ = api_key_create(name="k")
     env = {**os.environ, "DATABASE_URL": database_url(), "TOKENLEDGER_LEDGER_SPILL": str(tmp_path)}
     process = subprocess.Popen(
@@ -159,12 +161,16 @@ def test_the_writer_process_writes_what_it_read_when_the_gateway_goes_away(trans
         stdout=subprocess.PIPE,
         env=env,
     )
-    process.stdin.write(b"".join(b"R" + row(key, n).to_line() + b"\n" for n in range(50)))
+    lines = [b"R" + row(key, n).to_line() + b"\n" for n in range(50)]
+    lines.insert(20, b'R{"created_at": "not a row"}\n')
+    process.stdin.write(b"".join(lines))
     process.stdin.close()  # no stop message: the gateway was killed
 
     assert process.wait(30) == 0
-    assert process.stdout.read().split(b"\n")[-2] == b"W 50 0 50"
+    assert process.stdout.read().split(b"\n")[-2] == b"W 50 1 51"  # written, spilled, done
     assert LedgerEntry.objects.count() == 50
+    [unreadable] = tmp_path.glob("*.unreadable")  # kept for a person to look at, never replayed
+    assert unreadable.read_bytes() == lines[20]
 
 
 def test_a_writer_process_that_dies_is_started_again(transactional_db, tmp_path, caplog):

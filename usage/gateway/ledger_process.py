@@ -90,16 +90,25 @@ class Batches:
         self.keyless = Counter()
 
     def spill(self, rows: list[LedgerRow]) -> None:
+        self._spill_file("jsonl", [row.to_line() for row in rows])
+        self.spilled += len(rows)
+
+    def spill_line(self, line: bytes) -> None:
+        """A message that is not a row the writer can read: kept for a person to look at, never replayed."""
+        self._spill_file("unreadable", [line])
+        if line.startswith(b"R"):
+            self.spilled += 1
+            self.done += 1
+
+    def _spill_file(self, suffix: str, lines: list[bytes]) -> None:
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         self._spill_seq += 1
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        path = self.spill_dir / f"{os.getpid()}-{stamp}-{self._spill_seq}.jsonl"
+        path = self.spill_dir / f"{os.getpid()}-{stamp}-{self._spill_seq}.{suffix}"
         with path.open("ab") as spill:
-            for row in rows:
-                spill.write(row.to_line() + b"\n")
+            spill.write(b"".join(line + b"\n" for line in lines))
             spill.flush()
             os.fsync(spill.fileno())
-        self.spilled += len(rows)
 
     def replay(self) -> int:
         """Write the rows of earlier spill files; a file is deleted only once its rows are in."""
@@ -179,12 +188,16 @@ def serve(messages: Messages, batches: Batches, ack) -> None:
         deadline = time.monotonic() + INTERVAL
         while True:
             kind, body = message[:1], message[1:]
-            if kind == b"R":
-                rows.append(LedgerRow.from_line(body))
-            elif kind == b"K":
-                minute, reason = orjson.loads(body)
-                batches.keyless[(datetime.fromisoformat(minute), reason)] += 1
-            elif kind == b"F":
+            try:
+                if kind == b"R":
+                    rows.append(LedgerRow.from_line(body))
+                elif kind == b"K":
+                    minute, reason = orjson.loads(body)
+                    batches.keyless[(datetime.fromisoformat(minute), reason)] += 1
+            except (ValueError, TypeError, ArithmeticError):  # never the writer's end: kept in a spill file
+                log.exception("ledger: a line the writer cannot read, spilled as it is")
+                batches.spill_line(message)
+            if kind == b"F":
                 flushes.append(body)
             elif kind == b"S":
                 stopping = True
