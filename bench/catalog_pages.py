@@ -3,7 +3,7 @@
     .venv/bin/python bench/catalog_pages.py [--runs 30]
 
 Builds a throwaway SQLite database in a temporary data dir, loads the 2026-08-19 snapshot (through
-catalog.services.catalog_sync), then renders pages with Django's test
+catalog.services.sync.catalog_sync), then renders pages with Django's test
 client (no network, server time only) and prints min / median / p95 ms and the query count per page.
 On a shared, busy machine the minimum is the figure to compare with the 50 ms budget.
 """
@@ -47,7 +47,7 @@ def load(extra: int) -> int:
         copy = dict(entries[i % len(entries)])
         copy["id"] = f"{copy['id']}-copy-{i}"
         copies.append(copy)
-    from catalog.services import catalog_sync
+    from catalog.services.sync import catalog_sync
 
     catalog_sync(payload={"data": entries + copies}, source="bench")
     from catalog.models import CatalogModel

@@ -3,11 +3,11 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tokenledger_bench \\
         .venv/bin/python bench/spend_pages.py --rows 5000000 [--days 30] [--samples 30] [--reuse]
 
-Loads N demo rows (usage/demo_traffic.py, the generator behind `seed_demo_traffic`) with COPY on PostgreSQL
-(bulk_create elsewhere), rolls them up, then requests each page through Django's test client as a staff user
-and as a member who owns one key, printing p50/p95 in ms; prints the EXPLAIN plan of the queries behind the
-pages and the peak Python memory of streaming CSV exports of one day and of seven days of rows (the same
-peak for both means constant memory). `--reuse` keeps the rows of an earlier run with the same --rows.
+Loads N demo rows (usage/services/demo_traffic.py, the generator behind `seed_demo_traffic`) with COPY on
+PostgreSQL (bulk_create elsewhere), rolls them up, then requests each page through Django's test client as a
+staff user and as a member who owns one key, printing p50/p95 in ms; prints the EXPLAIN plan of the queries
+behind the pages and the peak Python memory of streaming CSV exports of one day and of seven days of rows
+(the same peak for both means constant memory). `--reuse` keeps an earlier run's rows (the same --rows).
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion  # noqa: E402
-from usage import activity_log  # noqa: E402
-from usage.demo_traffic import DEMO_KEYS, demo_models, demo_rows, ledger_rows_insert  # noqa: E402
 from usage.models import ApiKey, DailyRollup, HourlyRollup, LedgerEntry, RollupState  # noqa: E402
-from usage.rollups import ledger_grouped, rollup_catch_up  # noqa: E402
+from usage.selectors import activity as activity_log  # noqa: E402
+from usage.selectors.rollups import ledger_grouped  # noqa: E402
+from usage.services.demo_traffic import DEMO_KEYS, demo_models, demo_rows, ledger_rows_insert  # noqa: E402
+from usage.services.rollups import rollup_catch_up  # noqa: E402
 
 D = Decimal
 # Used only when the catalogue is empty: USD per 1M input, output, cache read, cache write.

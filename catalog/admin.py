@@ -13,15 +13,15 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from catalog.manual_models import (
+from catalog.models import CatalogModel, ManualPriceVersion, PriceVersion, ProviderEndpoint, SyncRun
+from catalog.pricing import usd, usd_per_m
+from catalog.services.manual_models import (
     manual_model_add,
     manual_model_id_validate,
     manual_model_update,
     price_version_add,
     price_version_validate,
 )
-from catalog.models import CatalogModel, ManualPriceVersion, PriceVersion, ProviderEndpoint, SyncRun
-from catalog.pricing import usd, usd_per_m
 from catalog.tasks import sync_catalog
 
 # The fields of a manual model the admin edits; the rest are derived (author, dates, raw).
@@ -210,7 +210,7 @@ class ManualPriceVersionForm(forms.ModelForm):
 
 @admin.register(ManualPriceVersion)
 class ManualPriceVersionAdmin(admin.ModelAdmin):
-    """A manual model's next price version (catalog.manual_models.price_version_add); past ones stay."""
+    """A manual model's next price version (services.manual_models.price_version_add); past ones stay."""
 
     form = ManualPriceVersionForm
     fields = ("catalog_model", "valid_from", *MANUAL_PRICE_FIELDS)

@@ -23,7 +23,6 @@ PRICE_FIELDS = (
     "input_cache_write_1h",
     "audio",
 )
-TOKEN_PRICE_FIELDS = ("prompt", "completion", "internal_reasoning", "input_cache_read", "input_cache_write")
 PER_MILLION = Decimal(1_000_000)
 
 
@@ -147,7 +146,7 @@ class PriceVersion(models.Model):
 
 
 class ManualPriceVersion(PriceVersion):
-    """Manual models' price versions in the admin (added through catalog.manual_models.price_version_add)."""
+    """Manual models' price versions in the admin (catalog.services.manual_models.price_version_add)."""
 
     class Meta:
         proxy = True

@@ -14,6 +14,6 @@ SYNC_EXPIRES_SECONDS = 50 * 60  # the default schedule runs hourly
 @shared_task(name="catalog.sync_catalog", ignore_result=True, expires=SYNC_EXPIRES_SECONDS)
 def sync_catalog(url: str | None = None) -> int:
     """Fetch and apply the Models API listing; returns the SyncRun id."""
-    from catalog.services import catalog_fetch_and_sync
+    from catalog.services.sync import catalog_fetch_and_sync
 
     return catalog_fetch_and_sync(url=url).pk

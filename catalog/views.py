@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.html import format_html_join
 
-from catalog import page_selectors as selectors
 from catalog.pricing import CATEGORY_LABELS, PER_TOKEN, usd, usd_per_m
+from catalog.selectors import catalogue as selectors
 
 SORT_CHOICES = [(key, key) for key in selectors.SORT_KEYS] + [
     (f"-{key}", f"-{key}") for key in selectors.SORT_KEYS

@@ -13,7 +13,6 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
-from catalog import page_selectors as catalog_selectors
 from catalog.pricing import (
     CATEGORY_LABELS,
     PRICE_CATEGORIES,
@@ -29,7 +28,9 @@ from catalog.pricing import (
     usd_cost,
     usd_per_m,
 )
-from usage import selectors as usage_selectors
+from catalog.selectors import catalogue as catalog_selectors
+from usage.selectors.traffic import model_traffic, traffic_totals
+from usage.selectors.visibility import visible_keys
 
 MAX_COMPARED = 6
 TRAFFIC_DAYS = 30
@@ -168,7 +169,7 @@ def model_detail(request, author: str, slug: str):
             "chart": _chart_data(model, versions),
             "max_output": max_output,
             "moderated": (model.top_provider or {}).get("is_moderated"),
-            "traffic": usage_selectors.model_traffic(user=request.user, model_id=model.model_id),
+            "traffic": model_traffic(user=request.user, model_id=model.model_id),
             "providers": catalog_selectors.provider_endpoints(catalog_model_id=model.pk),
         },
     )
@@ -284,7 +285,7 @@ def compare(request):
     if len(rows) < 2:
         hint = "Pick at least two models to compare (up to six)."
 
-    keys = list(usage_selectors.traffic_keys(user=request.user))
+    keys = list(visible_keys(user=request.user).order_by("name", "pk"))
     form = CalculatorForm(
         request.GET if any(f in request.GET for f in CalculatorForm.base_fields) else None, keys=keys
     )
@@ -302,7 +303,7 @@ def compare(request):
     costs = [scenario_cost(row.prices, scenario) for row in rows]
 
     start, end = _traffic_range(values)
-    totals = usage_selectors.traffic_totals(user=request.user, start=start, end=end, api_key_id=values["key"])
+    totals = traffic_totals(user=request.user, start=start, end=end, api_key_id=values["key"])
     usage = Usage(
         input_tokens=totals.prompt_tokens,
         cached_tokens=totals.cached_tokens,

@@ -17,9 +17,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.models import PER_MILLION, CatalogModel, PriceVersion
-from usage.aliases import aliases_load
-from usage.playground import PLAYGROUND_TOKEN_MAX_AGE, playground_key_get_or_create, playground_token_issue
-from usage.selectors import playground_keys, playground_ledger_entry, playground_most_used_models
+from usage.credentials import PLAYGROUND_TOKEN_MAX_AGE, playground_token_issue
+from usage.selectors.aliases import aliases_load
+from usage.selectors.playground import playground_keys, playground_ledger_entry, playground_most_used_models
+from usage.services.keys import playground_key_get_or_create
 
 PLAYGROUND_KEY = "playground"  # the key choice meaning "my playground key, created on first use"
 MOST_USED_LIMIT = 8

@@ -7,9 +7,9 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from catalog import page_selectors
-from catalog.endpoints import EndpointsError, catalog_fetch_endpoints
 from catalog.models import CatalogModel
+from catalog.selectors import catalogue as page_selectors
+from catalog.services.provider_endpoints import EndpointsError, catalog_fetch_endpoints
 
 
 @require_POST

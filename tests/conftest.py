@@ -183,7 +183,7 @@ def raw_gateway(_gateway_settings, raw_upstream, live_asgi):
 @pytest.fixture
 def make_api_key(db):
     """make_api_key(owner=None, name="test key", **fields) -> the new key's secret."""
-    from usage.services import api_key_create
+    from usage.services.keys import api_key_create
 
     def make(owner=None, name: str = "test key", **fields) -> str:
         _key, secret = api_key_create(name=name, owner=owner, **fields)

@@ -11,10 +11,10 @@ from django.db.models import Count
 from django.forms.models import construct_instance
 from django.utils import timezone
 
-from usage.aliases import alias_members_number, alias_validate
 from usage.models import Alias, AliasMember, ApiKey, KeylessRefusal, LedgerEntry, Upstream, UpstreamProbe
-from usage.services import api_key_create, api_key_revoke
-from usage.upstreams import upstream_validate
+from usage.services.aliases import alias_members_number, alias_validate
+from usage.services.keys import api_key_create, api_key_revoke
+from usage.services.upstreams import upstream_validate
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -116,7 +116,7 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         return False
 
 
-# --- Upstreams (docs/routing.md): usage.upstreams.upstream_validate; the key's value is never shown ---
+# --- Upstreams (docs/routing.md): validated by usage.services.upstreams; the key's value is never shown ---
 class UpstreamForm(forms.ModelForm):
     class Meta:
         model = Upstream
@@ -157,7 +157,7 @@ class UpstreamProbeAdmin(admin.ModelAdmin):
         return False
 
 
-# --- Aliases (docs/gateway.md): usage.aliases.alias_validate, called by the members' formset ---
+# --- Aliases (docs/gateway.md): usage.services.aliases.alias_validate, called by the members' formset ---
 class AliasMemberFormSet(forms.BaseInlineFormSet):
     def _kept_forms(self) -> list[forms.ModelForm]:
         kept = []

@@ -149,13 +149,12 @@ class KeyCounter(models.Model):
         return f"{self.api_key_id} {self.window}"
 
 
-class HourlyRollup(models.Model):
-    """Aggregates of the ledger per (hour, key, model, provider, status), rebuilt per hour (idempotent)."""
+class Rollup(models.Model):
+    """Aggregates of ledger rows per (period, key, model, provider, status): what HourlyRollup and DailyRollup
+    both hold. The aggregate columns are listed once, here (ROLLUP_AGGREGATES); usage.selectors.rollups
+    computes them from the ledger."""
 
-    hour = models.DateTimeField()
-    api_key = models.ForeignKey(
-        ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="rollups"
-    )
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     model = models.CharField(max_length=200, blank=True)  # served model, else the requested one
     provider = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=10, choices=LedgerEntry.Status.choices)
@@ -169,12 +168,28 @@ class HourlyRollup(models.Model):
     computed_cost = models.DecimalField(**COST, default=0)  # rows without a computed cost count 0
     # What was spent: the reported cost where OpenRouter gave one, else ours (as budgets count it).
     cost = models.DecimalField(**COST, default=0)
-    cache_savings = models.DecimalField(
-        **PRICE, default=0
-    )  # cached tokens × (input price − cache-read price)
+    cache_savings = models.DecimalField(**PRICE, default=0)  # cached tokens × (input − cache-read price)
     # What the response cache saved: the original cost of each `cached` row (its meta["saved_cost"]).
     response_cache_saved = models.DecimalField(**COST, default=0)
     latency_ms_sum = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+DIMENSIONS = ("api_key", "model", "provider", "status")
+ROLLUP_AGGREGATES = tuple(
+    field.name for field in Rollup._meta.fields if field.name not in DIMENSIONS and not field.primary_key
+)
+
+
+class HourlyRollup(Rollup):
+    """The ledger per (hour, key, model, provider, status), rebuilt per whole hour (idempotent)."""
+
+    hour = models.DateTimeField()
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="rollups"
+    )
 
     class Meta:
         ordering = ["hour"]
@@ -189,28 +204,13 @@ class HourlyRollup(models.Model):
         return f"{self.hour:%Y-%m-%d %H}h {self.model} {self.status}: {self.requests}"
 
 
-class DailyRollup(models.Model):
+class DailyRollup(Rollup):
     """HourlyRollup summed per UTC day (same dimensions), rebuilt with its hours, for long ranges."""
 
     day = models.DateTimeField()  # midnight UTC
     api_key = models.ForeignKey(
         ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="daily_rollups"
     )
-    model = models.CharField(max_length=200, blank=True)
-    provider = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=10, choices=LedgerEntry.Status.choices)
-    requests = models.PositiveIntegerField(default=0)
-    prompt_tokens = models.PositiveBigIntegerField(default=0)
-    cached_tokens = models.PositiveBigIntegerField(default=0)
-    cache_write_tokens = models.PositiveBigIntegerField(default=0)
-    completion_tokens = models.PositiveBigIntegerField(default=0)
-    reasoning_tokens = models.PositiveBigIntegerField(default=0)
-    reported_cost = models.DecimalField(**COST, default=0)
-    computed_cost = models.DecimalField(**COST, default=0)
-    cost = models.DecimalField(**COST, default=0)
-    cache_savings = models.DecimalField(**PRICE, default=0)
-    response_cache_saved = models.DecimalField(**COST, default=0)
-    latency_ms_sum = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["day"]
@@ -241,7 +241,7 @@ class Upstream(TimestampedModel):
     The key's value is never stored: `api_key_env` names the environment variable holding it. The row named
     "openrouter" (created by a migration, empty prefix) is the default; an empty `base_url` means
     settings.OPENROUTER_BASE_URL. Validation (http(s) URL, variable present, no overlapping prefixes) is
-    usage.upstreams.upstream_validate, called by the admin's form (usage.admin.UpstreamForm).
+    usage.services.upstreams.upstream_validate, called by the admin's form (usage.admin.UpstreamForm).
     """
 
     DEFAULT_NAME = "openrouter"
@@ -296,7 +296,7 @@ class Alias(TimestampedModel):
     """A model name of ours (e.g. "team/fast") standing for a list of models, chosen by a strategy.
 
     See docs/gateway.md (Aliases). Validation (no loops, members that exist, no clash with a catalogue id or
-    an upstream prefix) is in usage.aliases, called by the admin's forms.
+    an upstream prefix) is in usage.services.aliases, called by the admin's forms.
     """
 
     class Strategy(models.TextChoices):

@@ -1,4 +1,5 @@
-"""Routing's shared data: alias specs (loaded by usage.aliases, planned by the gateway), the prefix rule."""
+"""Routing's shared data: alias specs (loaded by usage.selectors.aliases, planned by the gateway) and the
+prefix rule."""
 
 from __future__ import annotations
 

@@ -14,14 +14,14 @@ RETENTION_EXPIRES_SECONDS = 6 * 60 * 60  # the default schedule runs daily
 
 @shared_task(name="usage.rollup_ledger", ignore_result=True, expires=ROLLUP_EXPIRES_SECONDS)
 def rollup_ledger() -> int:
-    from usage.rollups import rollup_catch_up
+    from usage.services.rollups import rollup_catch_up
 
     return rollup_catch_up().hours
 
 
 @shared_task(name="usage.prune_ledger", ignore_result=True, expires=RETENTION_EXPIRES_SECONDS)
 def prune_ledger() -> int:
-    from usage.rollups import ledger_prune
+    from usage.services.rollups import ledger_prune
 
     return ledger_prune().deleted
 
@@ -33,7 +33,7 @@ PROVIDER_ENDPOINTS_EXPIRES_SECONDS = 5 * 60 * 60  # the default PROVIDER_ENDPOIN
 
 @shared_task(name="usage.probe_upstreams", ignore_result=True, expires=PROBE_EXPIRES_SECONDS)
 def probe_upstreams() -> int:
-    from usage.upstreams import upstream_probe_all
+    from usage.services.upstreams import upstream_probe_all
 
     return len(upstream_probe_all())
 
@@ -42,6 +42,6 @@ def probe_upstreams() -> int:
     name="usage.sync_provider_endpoints", ignore_result=True, expires=PROVIDER_ENDPOINTS_EXPIRES_SECONDS
 )
 def sync_provider_endpoints() -> int:
-    from usage.provider_endpoints import provider_endpoints_sync_recent
+    from usage.services.provider_endpoints import provider_endpoints_sync_recent
 
     return provider_endpoints_sync_recent().fetched

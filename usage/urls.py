@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from usage import views, views_status
+from usage import views
 
 urlpatterns = [
     path("spend/", views.spend, name="spend"),
@@ -12,5 +12,5 @@ urlpatterns = [
     path("activity/<int:entry_id>/", views.activity_detail, name="activity_detail"),
     path("keys/", views.keys, name="keys"),
     path("keys/<int:key_id>/revoke/", views.key_revoke, name="key_revoke"),
-    path("status/", views_status.status, name="status"),
+    path("status/", views.status, name="status"),
 ]

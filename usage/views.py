@@ -15,11 +15,15 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from usage import activity_log, reports
 from usage.costs import cache_savings
 from usage.forms import RANGES, ActivityFilterForm, KeyCreateForm, RangeForm
 from usage.models import LedgerEntry
-from usage.services import api_key_create, api_key_revoke
+from usage.selectors import activity as activity_log
+from usage.selectors import keys as key_rows
+from usage.selectors import spend as spend_report
+from usage.selectors.upstreams import upstream_statuses
+from usage.selectors.visibility import visible_keys
+from usage.services.keys import api_key_create, api_key_revoke
 
 GROUPS = {"model": "Model", "key": "Key", "provider": "Provider"}
 
@@ -70,12 +74,12 @@ async def _in_batches(lines: Iterator[str]) -> AsyncIterator[str]:
         yield chunk
 
 
-def _range(request) -> tuple[RangeForm, reports.SpendReport | None]:
+def _range(request) -> tuple[RangeForm, spend_report.SpendReport | None]:
     form = RangeForm(request.GET)
     if not form.is_valid():
         return form, None
     period = form.period()
-    return form, reports.spend_report(user=request.user, start=period.start, end=period.end)
+    return form, spend_report.spend_report(user=request.user, start=period.start, end=period.end)
 
 
 @require_GET
@@ -106,7 +110,7 @@ def spend_export(request, group: str):
             content_type="text/plain; charset=utf-8",
         )
     period = form.period()
-    rows = reports.spend_groups(user=request.user, start=period.start, end=period.end, group=group)
+    rows = spend_report.spend_groups(user=request.user, start=period.start, end=period.end, group=group)
     header = [
         GROUPS[group].lower(),
         "requests",
@@ -157,7 +161,7 @@ def _money(value) -> str:
 
 
 def _activity_filters(request) -> tuple[ActivityFilterForm, activity_log.ActivityFilters | None]:
-    keys = reports.visible_keys(user=request.user).order_by("name", "id")
+    keys = visible_keys(user=request.user).order_by("name", "id")
     form = ActivityFilterForm(request.GET, keys=keys)
     if not form.is_valid():
         return form, None
@@ -248,7 +252,7 @@ def activity_detail(request, entry_id: int):
         "breakdown_total": sum((line.cost for line in breakdown if line.cost is not None), start=0),
         "costs_disagree": entry.reported_cost is not None
         and entry.computed_cost is not None
-        and reports.costs_disagree(entry.reported_cost, entry.computed_cost),
+        and spend_report.costs_disagree(entry.reported_cost, entry.computed_cost),
     }
     return render(request, "usage/activity_detail.html", context)
 
@@ -266,7 +270,7 @@ def keys(request):
         else:
             status = 400
     context = {
-        "rows": reports.keys_overview(user=request.user),
+        "rows": key_rows.keys_overview(user=request.user),
         "form": form,
         "created": created,
         "secret": secret,
@@ -277,8 +281,17 @@ def keys(request):
 @require_POST
 def key_revoke(request, key_id: int):
     # Owners revoke their own keys here; staff may revoke any (and manage all in the admin).
-    api_key = get_object_or_404(reports.visible_keys(user=request.user), id=key_id)
+    api_key = get_object_or_404(visible_keys(user=request.user), id=key_id)
     if api_key.revoked_at is None:
         api_key_revoke(api_key=api_key)
         messages.success(request, f"Key {api_key.name} revoked: it stops working within seconds.")
     return redirect("keys")
+
+
+@never_cache
+@require_GET
+def status(request):
+    """/status/: each upstream up or down, its latest latency, uptime and latency history."""
+    rows = upstream_statuses()
+    chart = [{"name": row.name, "history": row.history} for row in rows if row.history]
+    return render(request, "usage/status.html", {"rows": rows, "chart": chart})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.page_selectors import CatalogueFilters, models_for_catalogue
+from catalog.selectors.catalogue import CatalogueFilters, models_for_catalogue
 from tests.browser.conftest import log_in
 from tests.catalog.page_factories import SNAPSHOTS, sync_snapshot
 

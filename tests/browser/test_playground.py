@@ -269,7 +269,7 @@ def test_a_reply_containing_markup_is_shown_as_text(playground, page):
 
 
 def test_a_spent_budget_is_shown_as_a_message(catalogue, gateway_server, member, page):
-    from usage.services import api_key_create
+    from usage.services.keys import api_key_create
 
     key, _secret = api_key_create(name="spent", owner=member, budget_usd=Decimal(0))
     log_in(page, gateway_server.url, "member")

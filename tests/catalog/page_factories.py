@@ -62,7 +62,7 @@ def make_sync_run(*, started_at: datetime, changes: dict, **counts) -> SyncRun:
 
 def sync_snapshot(name: str = "models-2026-08-19.json", *, at: datetime = T0) -> None:
     """A real snapshot into the catalogue through the sync service."""
-    from catalog.services import catalog_sync
+    from catalog.services.sync import catalog_sync
 
     run = catalog_sync(payload=(DATA / name).read_bytes(), source=name, now=at)
     assert run.status == SyncRun.Status.OK, run.error

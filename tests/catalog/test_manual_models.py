@@ -11,10 +11,10 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
-from catalog.manual_models import manual_model_add, price_version_add
 from catalog.models import CatalogModel, PriceVersion
-from catalog.selectors import price_at
-from catalog.services import catalog_fetch_and_sync, catalog_sync
+from catalog.selectors.prices import price_at
+from catalog.services.manual_models import manual_model_add, price_version_add
+from catalog.services.sync import catalog_fetch_and_sync, catalog_sync
 from tests.catalog.sync_data import entries
 from tests.conftest import PASSWORD
 

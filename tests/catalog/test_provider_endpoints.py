@@ -10,8 +10,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from catalog.endpoints import EndpointsError, catalog_fetch_endpoints
 from catalog.models import CatalogModel, ProviderEndpoint
+from catalog.services.provider_endpoints import EndpointsError, catalog_fetch_endpoints
 from tests.catalog.page_factories import make_model
 from tests.conftest import LiveASGIServer
 

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from catalog.models import SyncRun
-from catalog.services import catalog_fetch_and_sync, catalog_sync
+from catalog.services.sync import catalog_fetch_and_sync, catalog_sync
 from tests.catalog.sync_data import DATA, catalogue_state, entries
 
 pytestmark = pytest.mark.django_db

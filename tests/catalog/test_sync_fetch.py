@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from catalog.fetch import FetchError, fetch_models
 from catalog.models import CatalogModel, PriceVersion, SyncRun
-from catalog.services import catalog_fetch_and_sync
+from catalog.services.sync import catalog_fetch_and_sync
 from catalog.tasks import sync_catalog
 from tests.catalog.sync_data import DATA
 from tests.conftest import LiveASGIServer

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from catalog.models import CatalogModel, SyncRun
-from catalog.services import catalog_sync, catalog_sync_lock
+from catalog.services.sync import catalog_sync, catalog_sync_lock
 
 LISTING = [{"id": "acme/a", "pricing": {"prompt": "0.000001", "completion": "0.000002"}}]
 

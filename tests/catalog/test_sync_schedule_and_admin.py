@@ -11,7 +11,7 @@ from django_celery_beat.models import PeriodicTask
 
 from catalog import tasks
 from catalog.models import CatalogModel
-from catalog.services import catalog_sync
+from catalog.services.sync import catalog_sync
 from dashboard.celery import app as celery_app
 from tests.catalog.sync_data import entries
 from tests.conftest import PASSWORD

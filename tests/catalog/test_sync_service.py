@@ -8,12 +8,29 @@ from decimal import Decimal
 
 import pytest
 
-from catalog import selectors
 from catalog.models import CatalogModel, PriceVersion, SyncLock, SyncRun
-from catalog.services import catalog_load_seed, catalog_sync, catalog_sync_lock, sync_summary
+from catalog.selectors.catalogue import catalog_changes
+from catalog.selectors.prices import price_at
+from catalog.services.sync import catalog_load_seed, catalog_sync, catalog_sync_lock, sync_summary
 from tests.catalog.sync_data import SNAPSHOTS, catalogue_state, entries, expected_counts
 
 pytestmark = pytest.mark.django_db
+
+
+def price_history(model_pk: int) -> list[PriceVersion]:
+    return list(PriceVersion.objects.filter(catalog_model_id=model_pk).order_by("valid_from"))
+
+
+def open_version(model_pk: int) -> PriceVersion:
+    return PriceVersion.objects.get(catalog_model_id=model_pk, valid_to=None)
+
+
+def priced_models() -> list[str]:
+    """Current models with an open price version."""
+    models = CatalogModel.objects.filter(retired_at=None, price_versions__valid_to=None)
+    return sorted(models.values_list("model_id", flat=True))
+
+
 T1 = datetime(2026, 3, 1, tzinfo=UTC)
 T2 = datetime(2026, 3, 2, tzinfo=UTC)
 T3 = datetime(2026, 3, 3, tzinfo=UTC)
@@ -61,7 +78,7 @@ def test_syncing_every_snapshot_in_date_order_reports_the_counts_read_from_the_f
     assert not PriceVersion.objects.filter(prompt__lt=0).exists()
 
     llama = CatalogModel.objects.get(model_id="meta-llama/llama-3.3-70b-instruct")
-    history = selectors.price_history(catalog_model_id=llama.pk)
+    history = price_history(llama.pk)
     assert [(v.valid_from.date().isoformat(), v.prompt, v.completion) for v in history] == [
         ("2025-05-23", Decimal("0.00000007"), Decimal("0.00000025")),
         ("2025-12-02", Decimal("0.000000108"), Decimal("0.00000032")),
@@ -69,13 +86,13 @@ def test_syncing_every_snapshot_in_date_order_reports_the_counts_read_from_the_f
         ("2026-04-21", Decimal("0.00000012"), Decimal("0.00000038")),
         ("2026-05-01", Decimal("0.0000001"), Decimal("0.00000032")),
     ]
-    between = selectors.price_at(catalog_model_id=llama.pk, at=datetime(2025, 8, 1, tzinfo=UTC))
+    between = price_at(catalog_model_id=llama.pk, at=datetime(2025, 8, 1, tzinfo=UTC))
     assert (between.prompt, between.completion) == (Decimal("0.00000007"), Decimal("0.00000025"))
-    assert selectors.price_at(catalog_model_id=llama.pk, at=datetime(2025, 5, 1, tzinfo=UTC)) is None
+    assert price_at(catalog_model_id=llama.pk, at=datetime(2025, 5, 1, tzinfo=UTC)) is None
 
     # gpt-4o's token prices never moved; its image and cache-read prices left and came back.
     gpt4o = CatalogModel.objects.get(model_id="openai/gpt-4o")
-    history = selectors.price_history(catalog_model_id=gpt4o.pk)
+    history = price_history(gpt4o.pk)
     assert [(v.valid_from.date().isoformat(), v.image, v.input_cache_read) for v in history] == [
         ("2025-05-23", Decimal("0.003613"), Decimal("0.00000125")),
         ("2026-02-27", Decimal(0), Decimal("0.00000125")),
@@ -105,17 +122,15 @@ def test_a_repricing_closes_the_open_version_and_the_price_at_an_instant_follows
         }
     ]
     a = CatalogModel.objects.get(model_id="acme/a")
-    assert [(v.valid_from, v.valid_to, v.prompt) for v in selectors.price_history(catalog_model_id=a.pk)] == [
+    assert [(v.valid_from, v.valid_to, v.prompt) for v in price_history(a.pk)] == [
         (T1, T2, Decimal("0.000001")),
         (T2, None, Decimal("0.0000015")),
     ]
-    assert selectors.price_at(catalog_model_id=a.pk, at=T1 + timedelta(hours=12)).prompt == Decimal(
-        "0.000001"
-    )
-    assert selectors.price_at(catalog_model_id=a.pk, at=T2).prompt == Decimal("0.0000015")
-    assert selectors.current_price(catalog_model_id=a.pk).prompt == Decimal("0.0000015")
-    assert sorted(selectors.current_prices()) == ["acme/a", "acme/b"]
-    assert [r.pk for r in selectors.catalog_changes_since(since=T2)] == [run.pk]
+    assert price_at(catalog_model_id=a.pk, at=T1 + timedelta(hours=12)).prompt == Decimal("0.000001")
+    assert price_at(catalog_model_id=a.pk, at=T2).prompt == Decimal("0.0000015")
+    assert open_version(a.pk).prompt == Decimal("0.0000015")
+    assert priced_models() == ["acme/a", "acme/b"]
+    assert [r.pk for r in catalog_changes().filter(started_at__gte=T2)] == [run.pk]
 
 
 def test_an_equal_price_written_differently_is_not_a_change_and_writes_no_price_row():
@@ -139,8 +154,8 @@ def test_a_model_missing_from_the_listing_is_retired_and_un_retired_when_it_come
     assert counts(gone) == {"models": 1, "added": 0, "repriced": 0, "retired": 1, "unchanged": 1}
     assert gone.changes["retired"] == ["acme/b"]
     assert (b.retired_at, b.last_seen) == (T2, T1)
-    assert list(selectors.current_prices()) == ["acme/a"]
-    assert selectors.current_price(catalog_model_id=b.pk).prompt == Decimal("0.000001")  # history kept
+    assert priced_models() == ["acme/a"]
+    assert open_version(b.pk).prompt == Decimal("0.000001")  # history kept
 
     back = catalog_sync(
         payload=[model("acme/a"), model("acme/b", completion="0.000003")], source="t3", now=T3
@@ -150,9 +165,7 @@ def test_a_model_missing_from_the_listing_is_retired_and_un_retired_when_it_come
     assert counts(back) == {"models": 2, "added": 0, "repriced": 1, "retired": 0, "unchanged": 1}
     assert back.changes["returned"] == ["acme/b"]
     assert (b.retired_at, b.first_seen, b.last_seen) == (None, T1, T3)
-    assert [
-        (v.valid_from, v.valid_to, v.completion) for v in selectors.price_history(catalog_model_id=b.pk)
-    ] == [
+    assert [(v.valid_from, v.valid_to, v.completion) for v in price_history(b.pk)] == [
         (T1, T3, Decimal("0.000002")),
         (T3, None, Decimal("0.000003")),
     ]

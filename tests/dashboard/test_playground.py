@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from catalog.models import CatalogModel, PriceVersion
 from tests.conftest import PASSWORD
+from usage.credentials import playground_token_claims
 from usage.models import ApiKey, LedgerEntry
-from usage.playground import playground_token_claims
 
 pytestmark = pytest.mark.django_db
 
@@ -299,7 +299,7 @@ def test_the_page_reads_the_catalogue_in_a_constant_number_of_queries(
 
 
 def test_most_used_models_count_rolled_up_hours_and_the_raw_ledger_since(member_client, member):
-    from usage.rollups import rollup_catch_up
+    from usage.services.rollups import rollup_catch_up
 
     for model_id in ("a/one", "b/two", "c/three"):
         make_model(model_id)

@@ -10,8 +10,8 @@ import time_machine
 from django.utils import timezone
 
 from tests.usage.gateway_data import make_catalogue
-from usage.playground import playground_key_get_or_create, playground_token_issue
-from usage.services import api_key_revoke
+from usage.credentials import playground_token_issue
+from usage.services.keys import api_key_revoke, playground_key_get_or_create
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -10,7 +10,8 @@ import time_machine
 from django.core.signing import b64_encode
 
 from tests.dashboard.test_playground import make_key
-from usage.playground import playground_api_key, playground_token_claims, playground_token_issue
+from usage.credentials import playground_token_claims, playground_token_issue
+from usage.selectors.playground import playground_api_key
 
 pytestmark = pytest.mark.django_db
 

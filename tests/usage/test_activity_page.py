@@ -13,7 +13,8 @@ from tests.usage.spend_data import NOW, at, build_ledger, make_key, make_model
 from tests.usage.spend_data import entry as add_entry
 from usage.costs import computed_cost
 from usage.models import LedgerEntry
-from usage.rollups import ledger_grouped, rollup_catch_up
+from usage.selectors.rollups import ledger_grouped
+from usage.services.rollups import rollup_catch_up
 
 pytestmark = pytest.mark.django_db
 D = Decimal

@@ -6,9 +6,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils.html import escape
 
-from usage.aliases import alias_validate, aliases_load
 from usage.models import Alias, AliasMember, Upstream
 from usage.routing import AliasMemberSpec, AliasSpec
+from usage.selectors.aliases import aliases_load
+from usage.services.aliases import alias_validate
 
 from .gateway_data import make_catalogue
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from tests.conftest import free_port
 from tests.usage.gateway_data import make_catalogue
 from usage.models import ApiKey, KeylessRefusal, LedgerEntry
-from usage.services import api_key_revoke
+from usage.services.keys import api_key_revoke
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.usage.spend_data import NOW, entry, make_key
 from usage.models import LedgerEntry
-from usage.selectors import key_spend_since
+from usage.selectors.keys import key_spend_since
 
 pytestmark = pytest.mark.django_db
 D = Decimal

@@ -5,7 +5,7 @@ import re
 from decimal import Decimal
 
 from usage.models import ApiKey
-from usage.services import api_key_create
+from usage.services.keys import api_key_create
 
 
 def test_creating_a_key_shows_its_secret_once_and_stores_its_hash(client, admin_user, member):

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import PASSWORD
 from tests.usage.spend_data import NOW, at, build_ledger, entry, make_key
 from usage.models import ApiKey
-from usage.rollups import rollup_catch_up
+from usage.services.rollups import rollup_catch_up
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -178,7 +178,7 @@ def test_weekly_and_daily_periods_count_from_their_start(client, member, ledger)
 
 @pytest.mark.parametrize("rolled_up", [False, True], ids=["raw ledger", "rollups"])
 def test_spend_this_period_is_what_the_gateways_budget_counts(client, admin_user, ledger, rolled_up):
-    from usage.selectors import key_spend_in_period
+    from usage.selectors.keys import key_spend_in_period
 
     if rolled_up:
         rollup_catch_up(now=NOW)

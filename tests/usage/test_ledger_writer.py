@@ -15,7 +15,7 @@ from usage.gateway.row import LedgerRow
 from usage.gateway.store import database_url
 from usage.gateway.writer import LedgerWriter
 from usage.models import ApiKey, KeylessRefusal, LedgerEntry
-from usage.services import api_key_create
+from usage.services.keys import api_key_create
 
 WHEN = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from tests.usage.spend_data import NOW, at, build_ledger, entry, make_model
 from usage.models import DailyRollup, HourlyRollup, LedgerEntry, RollupState
-from usage.rollups import ledger_prune, rollup_catch_up
+from usage.services.rollups import ledger_prune, rollup_catch_up
 
 pytestmark = pytest.mark.django_db
 D = Decimal

@@ -9,7 +9,7 @@ from usage.gateway.plan import list_alias
 from usage.gateway.strategies import blended_price_per_million, expected_tokens, order_members
 from usage.models import LedgerEntry
 from usage.routing import AliasMemberSpec, AliasSpec
-from usage.selectors import model_latency_p50
+from usage.selectors.traffic import model_latency_p50
 
 from .gateway_data import MODELS
 

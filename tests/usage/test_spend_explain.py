@@ -13,8 +13,8 @@ from django.db import connection
 from django.db.models import Q
 
 from tests.usage.spend_data import make_key
-from usage import activity_log
 from usage.models import LedgerEntry
+from usage.selectors import activity as activity_log
 
 pytestmark = [
     pytest.mark.django_db,
@@ -76,7 +76,7 @@ def test_a_members_log_and_a_key_filter_use_the_key_index(member, ledger):
 
 
 def test_the_current_hour_aggregate_reads_a_range_of_the_time_index(admin_user, ledger):
-    from usage.rollups import ledger_grouped
+    from usage.selectors.rollups import ledger_grouped
 
     tail = LedgerEntry.objects.filter(created_at__gte=START + timedelta(days=27, hours=18))
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from tests.conftest import PASSWORD
 from tests.usage.gateway_data import make_catalogue
-from usage.rollups import rollup_catch_up
+from usage.services.rollups import rollup_catch_up
 
 D = Decimal
 MESSAGES = [{"role": "user", "content": "hi"}]

@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import PASSWORD
 from tests.usage.spend_data import NOW, at, build_ledger, entry
 from usage.models import DailyRollup
-from usage.rollups import rollup_catch_up
+from usage.services.rollups import rollup_catch_up
 
 pytestmark = pytest.mark.django_db
 D = Decimal

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from tests.conftest import run_manage
 from tests.fakes.openrouter import FakeOpenRouter, Reply, serve
 from usage.models import Upstream, UpstreamProbe
+from usage.services.upstreams import upstream_probe_all, upstream_probes_prune, upstream_validate
 from usage.tasks import probe_upstreams
-from usage.upstreams import upstream_probe_all, upstream_probes_prune, upstream_validate
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
-"""Limits and budgets in the database (usage.KeyCounter rows, usage/key_counters.py), for gateways without
-Redis: each check is one conditional UPDATE run through the store, atomic across worker processes. Same
-rules and refusals as the Redis counters (limits.py)."""
+"""Limits and budgets in the database (usage.KeyCounter rows, usage/services/key_counters.py), for gateways
+without Redis: each check is one conditional UPDATE run through the store, atomic across worker processes.
+Same rules and refusals as the Redis counters (limits.py)."""
 
 from __future__ import annotations
 

@@ -20,11 +20,15 @@ from urllib.parse import quote, urlencode
 from django.db import DatabaseError, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
-from catalog.selectors import model_prices, models_listing, price_at
-from usage.aliases import aliases_load
+from catalog.selectors.prices import model_prices, models_listing, price_at
 from usage.gateway.auth import KeyInfo
 from usage.gateway.snapshot import Catalogue, Price, Route, Routing, Snapshot
-from usage.key_counters import (
+from usage.selectors.aliases import aliases_load
+from usage.selectors.keys import api_key_by_secret_hash, key_spend_since
+from usage.selectors.playground import playground_api_key
+from usage.selectors.traffic import model_latency_p50
+from usage.selectors.upstreams import upstream_targets
+from usage.services.key_counters import (
     BudgetOutcome,
     RateOutcome,
     key_budget_admit,
@@ -32,11 +36,8 @@ from usage.key_counters import (
     key_counters_settle,
     key_rate_admit,
 )
-from usage.playground import playground_api_key
-from usage.response_cache import cached_response_payload, cached_response_store
-from usage.selectors import api_key_by_secret_hash, key_spend_since, model_latency_p50
-from usage.services import keyless_refusals_add, ledger_record_many
-from usage.upstreams import upstream_targets
+from usage.services.ledger import keyless_refusals_add, ledger_record_many
+from usage.services.response_cache import cached_response_payload, cached_response_store
 
 T = TypeVar("T")
 

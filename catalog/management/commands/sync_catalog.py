@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import SyncRun
-from catalog.services import (
+from catalog.services.sync import (
     SEED_PATH,
     catalog_fetch_and_sync,
     catalog_load_seed,

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from usage.models import ApiKey
-from usage.services import api_key_create
+from usage.services.keys import api_key_create
 
 
 def parse_budget(raw: str) -> Decimal:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from usage.upstreams import upstream_probe_all
+from usage.services.upstreams import upstream_probe_all
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from usage.rollups import ledger_prune
+from usage.services.rollups import ledger_prune
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from usage.rollups import rollup_catch_up
+from usage.services.rollups import rollup_catch_up
 
 
 def parse_since(raw: str) -> datetime:

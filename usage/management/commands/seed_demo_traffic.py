@@ -6,8 +6,15 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from usage.demo_traffic import NoCatalogue, demo_keys, demo_models, demo_rows, demo_window, ledger_rows_insert
-from usage.rollups import rollup_catch_up
+from usage.services.demo_traffic import (
+    NoCatalogue,
+    demo_keys,
+    demo_models,
+    demo_rows,
+    demo_window,
+    ledger_rows_insert,
+)
+from usage.services.rollups import rollup_catch_up
 
 MAX_REQUESTS = 10_000_000
 MAX_DAYS = 3660

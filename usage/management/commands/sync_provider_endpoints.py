@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.endpoints import EndpointsError, catalog_fetch_endpoints
-from usage.provider_endpoints import TRAFFIC_DAYS, provider_endpoints_sync_recent
+from catalog.services.provider_endpoints import EndpointsError, catalog_fetch_endpoints
+from usage.services.provider_endpoints import TRAFFIC_DAYS, provider_endpoints_sync_recent
 
 
 class Command(BaseCommand):

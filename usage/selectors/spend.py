@@ -1,9 +1,8 @@
-"""Selectors for the spend and keys pages (and the spend CSV exports); the request log is in activity_log.py.
+"""The spend pages and their CSV exports: totals, by model / key / provider, the chart, and a key's spend.
 
 Aggregates come from daily rollups for whole days, hourly rollups for the other hours rolled up and the raw
 ledger for the rest (the current hour, or more if the rollup task lags), so figures are exact and pages
-stay fast at millions of rows.
-Visibility: staff see everything, other users only the keys they own and those keys' ledger rows.
+stay fast at millions of rows. Who sees what: usage.selectors.visibility.
 """
 
 from __future__ import annotations
@@ -15,11 +14,9 @@ from decimal import Decimal
 
 from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
-from django.utils import timezone
 
 from usage.models import ApiKey, DailyRollup, HourlyRollup, LedgerEntry
-from usage.periods import period_end, period_start  # the budget periods exactly as the gateway counts them
-from usage.rollups import (
+from usage.selectors.rollups import (
     AGGREGATE_FIELDS,
     HOUR,
     ceil_day,
@@ -27,33 +24,27 @@ from usage.rollups import (
     ledger_grouped,
     rollups_complete_until,
 )
+from usage.selectors.visibility import visible_ledger, visible_rollups
 
 ZERO = Decimal(0)
+
+
 TOP_MODELS = 6  # series of the spend chart; the rest is "other"
+
+
 HOURLY_CHART_MAX = timedelta(days=2)  # longer ranges are charted per day
+
+
 # Reported and computed costs "disagree" when they differ by more than this share of the larger one.
 COST_MISMATCH_SHARE = Decimal("0.01")
+
+
 FAILED_STATUSES = {LedgerEntry.Status.ERROR, LedgerEntry.Status.REJECTED}
+
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-# --- who sees what ------------------------------------------------------------------------------------------
-def visible_keys(*, user) -> QuerySet[ApiKey]:
-    keys = ApiKey.objects.all()
-    return keys if user.is_staff else keys.filter(owner=user)
-
-
-def visible_ledger(*, user) -> QuerySet[LedgerEntry]:
-    entries = LedgerEntry.objects.all()
-    return entries if user.is_staff else entries.filter(api_key__owner=user)
-
-
-def visible_rollups(*, user, model=HourlyRollup) -> QuerySet:
-    rollups = model.objects.all()
-    return rollups if user.is_staff else rollups.filter(api_key__owner=user)
-
-
-# --- aggregates ---------------------------------------------------------------------------------------------
 @dataclass
 class Totals:
     """Sums over ledger rows; tokens by category as the spend page shows them."""
@@ -165,30 +156,51 @@ def _parts(*, start: datetime, end: datetime, use_days: bool = True) -> list[_Pa
 ROLLUP_SUMS = {name: Sum(name) for name in AGGREGATE_FIELDS}
 
 
-def _grouped(part: _Part, *, user, dims: tuple[str, ...], bucket=None, api_key_ids=None) -> QuerySet:
+@dataclass(frozen=True)
+class _Rows:
+    """Where the figures come from: ledger rows, hourly and daily rollups (of the keys one may see)."""
+
+    ledger: QuerySet
+    hourly: QuerySet
+    daily: QuerySet
+
+    @classmethod
+    def visible_to(cls, user) -> _Rows:
+        return cls(
+            visible_ledger(user=user),
+            visible_rollups(user=user),
+            visible_rollups(user=user, model=DailyRollup),
+        )
+
+    @classmethod
+    def of_keys(cls, key_ids: list[int]) -> _Rows:
+        return cls(
+            LedgerEntry.objects.filter(api_key_id__in=key_ids),
+            HourlyRollup.objects.filter(api_key_id__in=key_ids),
+            DailyRollup.objects.filter(api_key_id__in=key_ids),
+        )
+
+
+def _grouped(part: _Part, rows: _Rows, *, dims: tuple[str, ...], bucket=None) -> QuerySet:
     """Sums over one part grouped by `dims` (api_key_id, model, provider, status) and an optional bucket
     ("hour" or "day") of the chart."""
     if part.kind == "raw":
-        entries = visible_ledger(user=user).filter(created_at__gte=part.start, created_at__lt=part.end)
-        if api_key_ids is not None:
-            entries = entries.filter(api_key_id__in=api_key_ids)
+        entries = rows.ledger.filter(created_at__gte=part.start, created_at__lt=part.end)
         extra = {}
         if bucket is not None:
             extra["bucket"] = (TruncDay if bucket == "day" else TruncHour)("created_at")
         return ledger_grouped(entries, *dims, **extra)
     if part.kind == "day":
-        rows = visible_rollups(user=user, model=DailyRollup).filter(day__gte=part.start, day__lt=part.end)
+        rollups = rows.daily.filter(day__gte=part.start, day__lt=part.end)
         time_field = "day"
     else:
-        rows = visible_rollups(user=user).filter(hour__gte=part.start, hour__lt=part.end)
+        rollups = rows.hourly.filter(hour__gte=part.start, hour__lt=part.end)
         time_field = "hour"
-    if api_key_ids is not None:
-        rows = rows.filter(api_key_id__in=api_key_ids)
     if bucket is not None:
         trunc = F(time_field) if bucket == time_field else TruncDay(time_field)
-        rows = rows.annotate(bucket=trunc)
+        rollups = rollups.annotate(bucket=trunc)
         dims = ("bucket", *dims)
-    return rows.values(*dims).annotate(**ROLLUP_SUMS).order_by()
+    return rollups.values(*dims).annotate(**ROLLUP_SUMS).order_by()
 
 
 def spend_report(*, user, start: datetime, end: datetime) -> SpendReport:
@@ -205,11 +217,12 @@ def spend_report(*, user, start: datetime, end: datetime) -> SpendReport:
             group = groups[kind][value] = Group(key=value, label=str(value or ""))
         group.totals.add(row)
 
+    rows = _Rows.visible_to(user)
     for part in _parts(start=start, end=end, use_days=daily):
         if part.kind == "raw":
             # A few hours of raw rows: one scan, grouped by everything, folded here.
             dims = ("api_key_id", "model", "provider", "status")
-            for row in _grouped(part, user=user, dims=dims, bucket=bucket):
+            for row in _grouped(part, rows, dims=dims, bucket=bucket):
                 totals.add(row)
                 for kind in groups:
                     add(kind, row)
@@ -217,11 +230,11 @@ def spend_report(*, user, start: datetime, end: datetime) -> SpendReport:
             continue
         # Rollups: the database groups per table, so only a few rows come back whatever the range.
         for kind in groups:
-            for row in _grouped(part, user=user, dims=(kind, "status")):
+            for row in _grouped(part, rows, dims=(kind, "status")):
                 if kind == "model":
                     totals.add(row)
                 add(kind, row)
-        for row in _grouped(part, user=user, dims=("model",), bucket=bucket):
+        for row in _grouped(part, rows, dims=("model",), bucket=bucket):
             series[(row["bucket"], row["model"])] += row["cost"]
     groups["key"] = groups.pop("api_key_id")
 
@@ -294,92 +307,12 @@ def spend_groups(*, user, start: datetime, end: datetime, group: str) -> list[Gr
     return {"model": report.by_model, "key": report.by_key, "provider": report.by_provider}[group]
 
 
-# --- keys ---------------------------------------------------------------------------------------------------
 def spend_by_key(*, key_ids: list[int], start: datetime | None, end: datetime) -> dict[int, Decimal]:
     """Spend (reported cost, else computed) per key over [start, end) (start None: since the beginning)."""
     start = start or EPOCH
     totals: dict[int, Decimal] = defaultdict(Decimal)
+    rows = _Rows.of_keys(key_ids)  # which keys: the caller's to check (keys_overview shows the visible ones)
     for part in _parts(start=start, end=end):
-        for row in _grouped(part, user=_STAFF, dims=("api_key_id",), api_key_ids=key_ids):
+        for row in _grouped(part, rows, dims=("api_key_id",)):
             totals[row["api_key_id"]] += row["cost"] or ZERO
     return totals
-
-
-class _Staff:
-    """Callers of spend_by_key have already checked which keys the user may see."""
-
-    is_staff = True
-
-
-_STAFF = _Staff()
-
-
-@dataclass
-class KeyRow:
-    key: ApiKey
-    spent: Decimal  # this budget period
-    remaining: Decimal | None
-    daily_rate: Decimal  # average spend per day over the last 7 days
-    runs_out_at: datetime | None  # at that rate, when the budget is spent (None: not within the period)
-    resets_at: datetime | None
-    forecast: str
-
-    @property
-    def is_active(self) -> bool:
-        return self.key.revoked_at is None and (
-            self.key.expires_at is None or self.key.expires_at > timezone.now()
-        )
-
-
-FORECAST_DAYS = 7
-
-
-def keys_overview(*, user, now: datetime | None = None) -> list[KeyRow]:
-    now = now or timezone.now()
-    keys = list(
-        visible_keys(user=user)
-        .select_related("owner")
-        .order_by(F("revoked_at").asc(nulls_first=True), "name", "id")
-    )
-    ids = [key.id for key in keys]
-    recent = spend_by_key(key_ids=ids, start=now - timedelta(days=FORECAST_DAYS), end=now) if ids else {}
-    by_period: dict[datetime | None, list[int]] = defaultdict(list)
-    for key in keys:
-        by_period[period_start(key.budget_period, now)].append(key.id)
-    spent: dict[int, Decimal] = {}
-    for start, key_ids in by_period.items():
-        spent.update(spend_by_key(key_ids=key_ids, start=start, end=now))
-    rows = []
-    for key in keys:
-        key_spent = spent.get(key.id, ZERO)
-        rate = recent.get(key.id, ZERO) / FORECAST_DAYS
-        resets_at = period_end(key.budget_period, period_start(key.budget_period, now))
-        remaining = None if key.budget_usd is None else max(key.budget_usd - key_spent, ZERO)
-        runs_out_at, forecast = _forecast(remaining=remaining, rate=rate, now=now, resets_at=resets_at)
-        rows.append(
-            KeyRow(
-                key=key,
-                spent=key_spent,
-                remaining=remaining,
-                daily_rate=rate,
-                runs_out_at=runs_out_at,
-                resets_at=resets_at,
-                forecast=forecast,
-            )
-        )
-    return rows
-
-
-def _forecast(
-    *, remaining: Decimal | None, rate: Decimal, now: datetime, resets_at: datetime | None
-) -> tuple[datetime | None, str]:
-    if remaining is None:
-        return None, "no budget"
-    if remaining <= 0:
-        return now, "budget spent"
-    if rate <= 0:
-        return None, "no spend in the last 7 days"
-    runs_out_at = now + timedelta(days=float(remaining / rate))
-    if resets_at is not None and runs_out_at >= resets_at:
-        return None, "lasts until the period resets"
-    return runs_out_at, f"runs out around {runs_out_at:%Y-%m-%d %H:00} UTC"

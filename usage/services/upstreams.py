@@ -1,13 +1,8 @@
-"""Services for upstreams: validation, base URL and key value, the gateway's targets, health probes.
-
-An upstream's key is read from the environment variable it names, at the moment it is needed; it is never
-stored, shown or logged. The "openrouter" row (empty base_url) uses settings.OPENROUTER_BASE_URL and
-settings.OPENROUTER_API_KEY. See docs/routing.md.
-"""
+"""Writes for upstreams: validation (the admin's form), and the health probes behind the status page
+(GET <base_url>/models with a short timeout, recorded, pruned). See docs/routing.md."""
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,22 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from usage.models import Upstream, UpstreamProbe
-
-OPENROUTER_KEY_ENV = "OPENROUTER_API_KEY"
-
-
-def upstream_base_url(upstream: Upstream) -> str:
-    """The base URL requests and probes go to, without a trailing slash."""
-    return (upstream.base_url or settings.OPENROUTER_BASE_URL).rstrip("/")
-
-
-def upstream_api_key(upstream: Upstream) -> str:
-    """The key's value from the environment ("" for a keyless upstream or an unset variable)."""
-    if not upstream.api_key_env:
-        return ""
-    if upstream.api_key_env == OPENROUTER_KEY_ENV:
-        return settings.OPENROUTER_API_KEY or ""
-    return os.environ.get(upstream.api_key_env, "").strip()
+from usage.selectors.upstreams import upstream_api_key, upstream_base_url
 
 
 def upstream_validate(*, upstream: Upstream) -> None:
@@ -146,41 +126,3 @@ def upstream_probes_prune(*, upstream_id: int) -> int:
     same_time = UpstreamProbe.objects.filter(upstream_id=upstream_id, checked_at=checked_at, pk__lte=pk)
     deleted = older.delete()[0] + same_time.delete()[0]
     return deleted
-
-
-@dataclass(frozen=True)
-class UpstreamTarget:
-    """An enabled upstream as the gateway routes to it; `key` is the key's value: never log or show it."""
-
-    name: str
-    url: str
-    model_prefix: str
-    key_env: str
-    key: str
-    openrouter: bool
-    strip_prefix: bool
-
-
-def upstream_targets() -> list[UpstreamTarget]:
-    """The enabled upstreams, with their URLs and keys resolved; OpenRouter from the settings when the
-    database has no default row (set up without migrations' data)."""
-    upstreams = list(Upstream.objects.all())
-    targets = [
-        UpstreamTarget(
-            name=upstream.name,
-            url=upstream_base_url(upstream),
-            model_prefix=upstream.model_prefix,
-            key_env=upstream.api_key_env,
-            key=upstream_api_key(upstream),
-            openrouter=upstream.name == Upstream.DEFAULT_NAME,
-            strip_prefix=upstream.strip_prefix,
-        )
-        for upstream in upstreams
-        if upstream.enabled
-    ]
-    if not any(upstream.name == Upstream.DEFAULT_NAME for upstream in upstreams):
-        url = settings.OPENROUTER_BASE_URL.rstrip("/")
-        targets.append(
-            UpstreamTarget(Upstream.DEFAULT_NAME, url, "", "", settings.OPENROUTER_API_KEY or "", True, True)
-        )
-    return targets

@@ -1,10 +1,7 @@
-"""Hourly rollups of the ledger (rebuilt per whole hour, idempotent, catching up after downtime), retention.
-
-An hour is rolled up once it is *final*: it ended more than ROLLUP_GRACE ago, so every request that arrived
-in it has been written (a stream may run for OPENROUTER_TIMEOUT_SECONDS before its ledger row is written).
-`RollupState.complete_until` is the first hour not rolled up; pages read rollups before it and the raw
-ledger from it on, so their totals are exact whatever the rollup task's lag. Each rebuild also rebuilds the
-daily rollups (sums of the hourly ones per UTC day) of the days it touched, for long ranges.
+"""Rollups of the ledger (rebuilt per whole final hour, idempotent, catching up after downtime) and the
+ledger's retention. Each rebuild also rebuilds the daily rollups (sums of the hourly ones per UTC day) of
+the days it touched. `RollupState.complete_until` is the first hour not rolled up: pages read rollups
+before it and the raw ledger from it on, so their totals are exact whatever the rollup task's lag.
 """
 
 from __future__ import annotations
@@ -15,48 +12,28 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Count, F, QuerySet, Sum, Value, When
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce, NullIf, TruncDay, TruncHour
+from django.db.models import Sum
+from django.db.models.functions import TruncDay
 from django.utils import timezone
 
-from usage.costs import CACHE_SAVINGS, MONEY, SPENT_COST, ZERO
 from usage.models import DailyRollup, HourlyRollup, KeylessRefusal, LedgerEntry, RollupState
+from usage.selectors.rollups import (
+    AGGREGATE_FIELDS,
+    DAY,
+    HOUR,
+    ROLLUP_STATE_NAME,
+    ceil_day,
+    final_hours_end,
+    floor_day,
+    floor_hour,
+    ledger_grouped,
+    rollups_complete_until,
+)
 
 logger = logging.getLogger(__name__)
 
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
-ROLLUP_STATE_NAME = "hourly"
+
 PRUNE_BATCH_SIZE = 10_000
-
-# The rollup's model column: the served model, else the requested one (rejected requests were served none).
-MODEL_NAME = Coalesce(NullIf(F("served_model"), Value("")), F("requested_model"))
-
-# What the response cache saved on one ledger row: a `cached` row's meta["saved_cost"] (a decimal string).
-RESPONSE_CACHE_SAVED = Case(
-    When(status="cached", then=Cast(KT("meta__saved_cost"), output_field=MONEY)),
-    default=ZERO,
-    output_field=MONEY,
-)
-
-# The aggregates a rollup row holds, computable over any ledger queryset (the pages use it for the raw tail).
-LEDGER_AGGREGATES = {
-    # These two first: later annotations shadow the field names they read (cached_tokens, *_cost).
-    "cost": Coalesce(Sum(SPENT_COST), ZERO),  # spent: reported, else computed (usage.costs)
-    "cache_savings": Coalesce(Sum(CACHE_SAVINGS), ZERO, output_field=MONEY),  # usage.costs.cache_savings
-    "response_cache_saved": Coalesce(Sum(RESPONSE_CACHE_SAVED), ZERO, output_field=MONEY),
-    "requests": Count("id"),
-    "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
-    "cached_tokens": Coalesce(Sum("cached_tokens"), 0),
-    "cache_write_tokens": Coalesce(Sum("cache_write_tokens"), 0),
-    "completion_tokens": Coalesce(Sum("completion_tokens"), 0),
-    "reasoning_tokens": Coalesce(Sum("reasoning_tokens"), 0),
-    "reported_cost": Coalesce(Sum("reported_cost"), ZERO, output_field=MONEY),
-    "computed_cost": Coalesce(Sum("computed_cost"), ZERO, output_field=MONEY),
-    "latency_ms_sum": Coalesce(Sum("latency_ms"), 0),
-}
-AGGREGATE_FIELDS = tuple(LEDGER_AGGREGATES)
 
 
 @dataclass(frozen=True)
@@ -64,45 +41,6 @@ class RollupResult:
     hours: int  # whole hours rebuilt
     rows: int  # rollup rows written
     complete_until: datetime | None
-
-
-def floor_hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def floor_day(moment: datetime) -> datetime:
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def ceil_day(moment: datetime) -> datetime:
-    day = floor_day(moment)
-    return day if day == moment else day + DAY
-
-
-def rollup_grace() -> timedelta:
-    return timedelta(seconds=settings.OPENROUTER_TIMEOUT_SECONDS) + timedelta(minutes=2)
-
-
-def final_hours_end(now: datetime) -> datetime:
-    """The end of the last final hour: every hour before it is complete in the ledger."""
-    return floor_hour(now - rollup_grace())
-
-
-def ledger_grouped(queryset: QuerySet[LedgerEntry], *dimensions: str, **annotations) -> QuerySet:
-    """Ledger rows aggregated like rollups, grouped by `hour`, `api_key_id`, `model`, `provider`, `status`
-    (and by any extra annotation given, e.g. `bucket=TruncDay("created_at")`)."""
-    if "hour" in dimensions:
-        annotations["hour"] = TruncHour("created_at")
-    if "model" in dimensions:
-        annotations["model"] = MODEL_NAME
-    dimensions = (*dimensions, *(name for name in annotations if name not in dimensions))
-    return (
-        queryset.order_by()
-        .annotate(**annotations)
-        .values(*dimensions)
-        .annotate(**LEDGER_AGGREGATES)
-        .order_by()
-    )
 
 
 def rollup_rebuild(*, start: datetime, end: datetime) -> int:
@@ -174,10 +112,6 @@ def rollup_catch_up(*, now: datetime | None = None, since: datetime | None = Non
     state.refresh_from_db()
     logger.info("rollup: %d hours rebuilt, %d rows, complete until %s", hours, rows, state.complete_until)
     return RollupResult(hours=hours, rows=rows, complete_until=state.complete_until)
-
-
-def rollups_complete_until() -> datetime | None:
-    return RollupState.objects.filter(name=ROLLUP_STATE_NAME).values_list("complete_until", flat=True).first()
 
 
 @dataclass(frozen=True)

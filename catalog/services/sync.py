@@ -29,7 +29,7 @@ from catalog.payload import Entry, PayloadError, parse_payload, price_display, p
 
 logger = logging.getLogger(__name__)
 
-SEED_PATH = Path(__file__).resolve().parent / "seed" / "models-2026-08-19.json.gz"
+SEED_PATH = Path(__file__).resolve().parent.parent / "seed" / "models-2026-08-19.json.gz"
 LOCK_NAME = "catalog_sync"
 LOCK_LEASE = timedelta(minutes=15)  # a crashed sync blocks the next ones for this long at most
 # CatalogModel columns a sync rewrites when a listing entry changed.

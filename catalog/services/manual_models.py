@@ -1,6 +1,6 @@
 """Writes for manual models: models of other upstreams, entered in the admin with dated prices.
 
-The catalogue sync never touches them (catalog.services); see docs/routing.md.
+The catalogue sync never touches them (catalog.services.sync); see docs/routing.md.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from django.db import transaction
 from catalog.models import CatalogModel, PriceVersion
 from usage.costs import computed_cost
 from usage.models import ApiKey, LedgerEntry
-from usage.services import api_key_create
+from usage.services.keys import api_key_create
 
 # Models people use a lot, when the catalogue has them; otherwise the first priced ones.
 PREFERRED_MODELS = (

@@ -1,11 +1,10 @@
-"""Writes of the usage app: API keys we issue, and the ledger rows the gateway records."""
+"""Writes of the ledger: the rows the gateway's writer records (one per request of a known key), and the
+counts of requests refused without a known key."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
 from functools import partial
 from operator import attrgetter
 from typing import Any
@@ -13,56 +12,8 @@ from typing import Any
 import orjson
 from django.db import connection, transaction
 from django.db.models import F, Q
-from django.utils import timezone
 
-from usage.credentials import SECRET_PREFIX, VISIBLE_PREFIX_LENGTH, secret_hash
 from usage.models import ApiKey, KeylessRefusal, LedgerEntry
-
-
-def api_key_create(
-    *,
-    name: str,
-    owner=None,
-    budget_usd: Decimal | None = None,
-    budget_period: str = ApiKey.Period.MONTHLY,
-    rpm_limit: int | None = None,
-    tpm_limit: int | None = None,
-    allowed_models: Iterable[str] = (),
-    expires_at: datetime | None = None,
-    tags: Iterable[str] = (),
-    is_playground: bool = False,
-    cache_responses: bool = False,
-) -> tuple[ApiKey, str]:
-    """A new key; returns it with its secret, which is stored only as a SHA-256 hash (show it once)."""
-    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(
-        name=name,
-        owner=owner,
-        prefix=secret[:VISIBLE_PREFIX_LENGTH],
-        secret_hash=secret_hash(secret),
-        budget_usd=budget_usd,
-        budget_period=budget_period or ApiKey.Period.MONTHLY,
-        rpm_limit=rpm_limit,
-        tpm_limit=tpm_limit,
-        allowed_models=list(allowed_models or ()),
-        expires_at=expires_at,
-        tags=list(tags or ()),
-        is_playground=is_playground,
-        cache_responses=cache_responses,
-    )
-    key.full_clean(exclude=["owner"])
-    with transaction.atomic():
-        key.save()
-    return key, secret
-
-
-def api_key_revoke(*, api_key: ApiKey, now: datetime | None = None) -> ApiKey:
-    """Revoke a key (idempotent); gateways stop accepting it within GATEWAY_KEY_CACHE_SECONDS."""
-    if api_key.revoked_at is None:
-        api_key.revoked_at = now or timezone.now()
-        api_key.save(update_fields=["revoked_at", "updated_at"])
-    return api_key
-
 
 # The ledger insert, prepared once per database. bulk_create prepares every field of every row through the
 # model layer (~60 µs a row); the gateway's writer does a few thousand rows a second, so it passes plain

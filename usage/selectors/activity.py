@@ -15,8 +15,9 @@ from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from usage.models import ApiKey, DailyRollup, LedgerEntry
-from usage.reports import visible_ledger, visible_rollups
-from usage.rollups import rollups_complete_until
+from usage.selectors.ledger import model_is
+from usage.selectors.rollups import rollups_complete_until
+from usage.selectors.visibility import visible_ledger, visible_rollups
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -55,9 +56,7 @@ def activity_queryset(*, user, filters: ActivityFilters) -> QuerySet[LedgerEntry
     if filters.api_key is not None:
         entries = entries.filter(api_key=filters.api_key)
     if filters.model:
-        entries = entries.filter(
-            Q(served_model=filters.model) | Q(served_model="", requested_model=filters.model)
-        )
+        entries = entries.filter(model_is(filters.model))
     if filters.provider:
         entries = entries.filter(provider=filters.provider)
     if filters.status:

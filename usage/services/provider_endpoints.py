@@ -1,7 +1,7 @@
 """Services: fetch the provider endpoints of every model with gateway traffic lately (the scheduled job).
 
 The list of models comes from usage.selectors.models_with_recent_traffic; each model is fetched by
-catalog.endpoints.catalog_fetch_endpoints (one failure does not stop the others).
+catalog.services.provider_endpoints.catalog_fetch_endpoints (one failure does not stop the others).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 import httpx
 from django.utils import timezone
 
-from catalog.endpoints import EndpointsError, catalog_fetch_endpoints
-from usage.selectors import models_with_recent_traffic
+from catalog.services.provider_endpoints import EndpointsError, catalog_fetch_endpoints
+from usage.selectors.traffic import models_with_recent_traffic
 
 TRAFFIC_DAYS = 7
 

@@ -1,0 +1,7 @@
+"""Reads of the catalogue, one module per thing they serve:
+
+- `prices`: prices now and at an instant (the gateway, the ledger's reprice), the Models API listing;
+- `catalogue`: the catalogue's pages: the table, a model's detail, changes, providers.
+
+Writes are in catalog.services.
+"""

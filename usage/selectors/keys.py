@@ -1,0 +1,113 @@
+"""Our keys and their spend: a key's spend in its budget period (as the gateway's budget counts it), the keys
+page's rows with the burn-rate forecast, and the gateway's lookup of a key by its secret's hash."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from usage.costs import SPENT_COST
+from usage.models import ApiKey, LedgerEntry
+from usage.periods import period_end, period_start  # the budget periods exactly as the gateway counts them
+from usage.selectors.spend import ZERO, spend_by_key
+from usage.selectors.visibility import visible_keys
+
+
+def key_period_start(*, api_key: ApiKey, now: datetime | None = None) -> datetime | None:
+    """When the key's current budget period began (None: the period never resets)."""
+    return period_start(api_key.budget_period, now or timezone.now())
+
+
+def key_spend_since(*, api_key_id: int, since: datetime | None) -> Decimal:
+    """What the key spent since `since` (ever, when None): OpenRouter's cost where given, else ours."""
+    rows = LedgerEntry.objects.filter(api_key_id=api_key_id)
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    total = rows.aggregate(spent=Sum(SPENT_COST))["spent"]
+    return total if total is not None else Decimal(0)
+
+
+def key_spend_in_period(*, api_key: ApiKey, now: datetime | None = None) -> Decimal:
+    """What the key spent in its current budget period (as the gateway's budget counts it)."""
+    return key_spend_since(api_key_id=api_key.pk, since=key_period_start(api_key=api_key, now=now))
+
+
+def api_key_by_secret_hash(*, digest: str) -> ApiKey | None:
+    """The key whose secret has this SHA-256 (usage.credentials.secret_hash), revoked or not."""
+    return ApiKey.objects.filter(secret_hash=digest).first()
+
+
+@dataclass
+class KeyRow:
+    key: ApiKey
+    spent: Decimal  # this budget period
+    remaining: Decimal | None
+    daily_rate: Decimal  # average spend per day over the last 7 days
+    runs_out_at: datetime | None  # at that rate, when the budget is spent (None: not within the period)
+    resets_at: datetime | None
+    forecast: str
+
+    @property
+    def is_active(self) -> bool:
+        return self.key.revoked_at is None and (
+            self.key.expires_at is None or self.key.expires_at > timezone.now()
+        )
+
+
+FORECAST_DAYS = 7
+
+
+def keys_overview(*, user, now: datetime | None = None) -> list[KeyRow]:
+    now = now or timezone.now()
+    keys = list(
+        visible_keys(user=user)
+        .select_related("owner")
+        .order_by(F("revoked_at").asc(nulls_first=True), "name", "id")
+    )
+    ids = [key.id for key in keys]
+    recent = spend_by_key(key_ids=ids, start=now - timedelta(days=FORECAST_DAYS), end=now) if ids else {}
+    by_period: dict[datetime | None, list[int]] = defaultdict(list)
+    for key in keys:
+        by_period[period_start(key.budget_period, now)].append(key.id)
+    spent: dict[int, Decimal] = {}
+    for start, key_ids in by_period.items():
+        spent.update(spend_by_key(key_ids=key_ids, start=start, end=now))
+    rows = []
+    for key in keys:
+        key_spent = spent.get(key.id, ZERO)
+        rate = recent.get(key.id, ZERO) / FORECAST_DAYS
+        resets_at = period_end(key.budget_period, period_start(key.budget_period, now))
+        remaining = None if key.budget_usd is None else max(key.budget_usd - key_spent, ZERO)
+        runs_out_at, forecast = _forecast(remaining=remaining, rate=rate, now=now, resets_at=resets_at)
+        rows.append(
+            KeyRow(
+                key=key,
+                spent=key_spent,
+                remaining=remaining,
+                daily_rate=rate,
+                runs_out_at=runs_out_at,
+                resets_at=resets_at,
+                forecast=forecast,
+            )
+        )
+    return rows
+
+
+def _forecast(
+    *, remaining: Decimal | None, rate: Decimal, now: datetime, resets_at: datetime | None
+) -> tuple[datetime | None, str]:
+    if remaining is None:
+        return None, "no budget"
+    if remaining <= 0:
+        return now, "budget spent"
+    if rate <= 0:
+        return None, "no spend in the last 7 days"
+    runs_out_at = now + timedelta(days=float(remaining / rate))
+    if resets_at is not None and runs_out_at >= resets_at:
+        return None, "lasts until the period resets"
+    return runs_out_at, f"runs out around {runs_out_at:%Y-%m-%d %H:00} UTC"
