@@ -285,7 +285,7 @@ def compare(request):
     if len(rows) < 2:
         hint = "Pick at least two models to compare (up to six)."
 
-    keys = list(visible_keys(user=request.user).order_by("name", "pk"))
+    keys = list(visible_keys(user=request.user))
     form = CalculatorForm(
         request.GET if any(f in request.GET for f in CalculatorForm.base_fields) else None, keys=keys
     )

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Prefetch
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from catalog.models import PER_MILLION, CatalogModel, PriceVersion
+from catalog.models import PER_MILLION
+from catalog.selectors.catalogue import current_models_priced
 from usage.credentials import PLAYGROUND_TOKEN_MAX_AGE, playground_token_issue
 from usage.selectors.aliases import aliases_load
 from usage.selectors.playground import playground_keys, playground_ledger_entry, playground_most_used_models
@@ -53,21 +53,9 @@ def _ledger_url(entry_id: int) -> str:
 
 def _picker_models(most_used: list[str]) -> list[dict]:
     """Current catalogue models for the picker, the user's most-used ones first (retired ones hidden)."""
-    rows = (
-        CatalogModel.objects.filter(retired_at__isnull=True)
-        .order_by("model_id")
-        .only("model_id", "name", "context_length", "supported_parameters")
-        .prefetch_related(
-            Prefetch(
-                "price_versions",
-                queryset=PriceVersion.objects.filter(valid_to__isnull=True),
-                to_attr="current",
-            )
-        )
-    )
     rank = {model_id: position for position, model_id in enumerate(most_used)}
     models = []
-    for row in rows:
+    for row in current_models_priced():
         current = row.current[0] if row.current else None
         params = [p for p in (row.supported_parameters or []) if isinstance(p, str)]
         models.append(

@@ -7,7 +7,6 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from catalog.models import CatalogModel
 from catalog.selectors import catalogue as page_selectors
 from catalog.services.provider_endpoints import EndpointsError, catalog_fetch_endpoints
 
@@ -15,7 +14,7 @@ from catalog.services.provider_endpoints import EndpointsError, catalog_fetch_en
 @require_POST
 def providers_refresh(request):
     model_id = request.POST.get("model", "")
-    if not CatalogModel.objects.filter(model_id=model_id, source=CatalogModel.Source.OPENROUTER).exists():
+    if not page_selectors.is_openrouter_model(model_id):
         raise Http404("No such OpenRouter model in the catalogue.")
     try:
         endpoints = catalog_fetch_endpoints(model_id=model_id)

@@ -7,7 +7,9 @@ Every module of dashboard/, catalog/ and usage/ (migrations excluded) is parsed,
 - no import cycle, whether its imports run at module level or inside a function;
 - `async def` only in the gateway, the ASGI dispatcher and async generators that stream a response;
 - in the gateway, only store.py (its one door to the database) imports the ORM and usage's/catalog's reads
-  and writes.
+  and writes;
+- each app keeps its writes in a `services/` package and its reads in a `selectors/` package, and views,
+  page modules, Celery tasks and management commands make no ORM queries of their own: they call those.
 Each failure names the module(s) and the rule.
 """
 
@@ -33,6 +35,18 @@ STORE_ONLY = (
     "catalog.models",
     "catalog.selectors",
     "django.db",
+)
+APPS = ("catalog", "usage")  # each with its services/ and selectors/ packages
+# What makes an ORM query in a module: a manager (`X.objects`), a queryset's own methods, query expressions,
+# the 404 shortcuts that query.
+QUERYSET_METHODS = frozenset(
+    {"filter", "exclude", "order_by", "annotate", "aggregate", "values_list", "select_related"}
+    | {"prefetch_related", "only", "defer", "distinct", "bulk_create", "bulk_update", "get_or_create"}
+    | {"update_or_create", "select_for_update", "get_object_or_404", "get_list_or_404"}
+)
+QUERY_EXPRESSIONS = frozenset(
+    {"Q", "F", "Prefetch", "Sum", "Count", "Max", "Min", "Avg", "Subquery", "OuterRef", "Exists", "Value"}
+    | {"Case", "When", "Coalesce", "Cast", "TruncDay", "TruncHour"}
 )
 # Lower layers never import higher ones: module prefix -> the prefixes it must not import.
 FORBIDDEN = {
@@ -326,3 +340,69 @@ def test_in_the_gateway_only_the_store_reaches_the_database():
                     "gateway's one door to the database, imports the ORM, models, services and selectors)"
                 )
     _fail_on(problems, "Gateway modules reaching the database other than through store.py")
+
+
+def test_each_app_has_its_services_and_selectors_packages():
+    known = modules()
+    _fail_on(
+        [
+            f"{app}/{kind}/ is missing (writes live in services/, reads and aggregations in selectors/)"
+            for app in APPS
+            for kind in ("services", "selectors")
+            if f"{app}.{kind}" not in known or known[f"{app}.{kind}"].path.name != "__init__.py"
+        ],
+        "Apps without their services/ and selectors/ packages",
+    )
+
+
+def _calls_the_orm(module: Module) -> list[str]:
+    found = []
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Attribute) and node.attr == "objects":
+            found.append(f"{module.where}:{node.lineno}: a manager (.objects)")
+        elif isinstance(node, ast.Call):
+            function = node.func
+            name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+            if name in QUERYSET_METHODS:
+                found.append(f"{module.where}:{node.lineno}: {name}()")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("django.db.models"):
+            names = sorted(alias.name for alias in node.names if alias.name in QUERY_EXPRESSIONS)
+            if names:
+                found.append(f"{module.where}:{node.lineno}: imports {', '.join(names)}")
+    return found
+
+
+def _is_caller(module: Module) -> bool:
+    """Views, page modules, Celery tasks and management commands: they call services and selectors."""
+    last = module.name.rpartition(".")[2]
+    return (
+        last in ("views", "tasks")
+        or last.endswith("_pages")
+        or ".management.commands." in module.name
+        or module.name in ("dashboard.playground", "dashboard.health")
+    )
+
+
+def test_views_pages_tasks_and_commands_make_no_orm_queries_of_their_own():
+    callers = [module for module in modules().values() if _is_caller(module)]
+    assert {"usage.views", "catalog.views", "dashboard.model_pages", "usage.tasks"} <= {
+        m.name for m in callers
+    }
+    problems = [problem for module in callers for problem in _calls_the_orm(module)]
+    _fail_on(problems, "ORM queries outside services and selectors (call a service or a selector instead)")
+
+
+def test_the_orm_query_finder_sees_managers_querysets_and_expressions():
+    source = (
+        "from django.db.models import Sum, Q\n"
+        "def view(request):\n"
+        "    rows = Thing.objects.all()\n"
+        "    return get_object_or_404(rows.order_by('x'), pk=1)\n"
+    )
+    module = Module("usage.views", ROOT / "usage" / "views.py", 4, ast.parse(source))
+    assert sorted(problem.split(": ", 1)[1] for problem in _calls_the_orm(module)) == [
+        "a manager (.objects)",
+        "get_object_or_404()",
+        "imports Q, Sum",
+        "order_by()",
+    ]

@@ -42,6 +42,6 @@ def probe_upstreams() -> int:
     name="usage.sync_provider_endpoints", ignore_result=True, expires=PROVIDER_ENDPOINTS_EXPIRES_SECONDS
 )
 def sync_provider_endpoints() -> int:
-    from usage.services.provider_endpoints import provider_endpoints_sync_recent
+    from usage.services.traffic_endpoints import provider_endpoints_sync_recent
 
     return provider_endpoints_sync_recent().fetched

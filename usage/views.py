@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,7 +22,7 @@ from usage.selectors import activity as activity_log
 from usage.selectors import keys as key_rows
 from usage.selectors import spend as spend_report
 from usage.selectors.upstreams import upstream_statuses
-from usage.selectors.visibility import visible_keys
+from usage.selectors.visibility import visible_key, visible_keys
 from usage.services.keys import api_key_create, api_key_revoke
 
 GROUPS = {"model": "Model", "key": "Key", "provider": "Provider"}
@@ -161,14 +161,15 @@ def _money(value) -> str:
 
 
 def _activity_filters(request) -> tuple[ActivityFilterForm, activity_log.ActivityFilters | None]:
-    keys = visible_keys(user=request.user).order_by("name", "id")
-    form = ActivityFilterForm(request.GET, keys=keys)
+    form = ActivityFilterForm(request.GET, keys=visible_keys(user=request.user))
     if not form.is_valid():
         return form, None
     api_key = None
     if form.cleaned_data.get("key"):
         # Someone else's key (or none at all): not found, whoever's it is.
-        api_key = get_object_or_404(keys, id=form.cleaned_data["key"])
+        api_key = visible_key(user=request.user, key_id=form.cleaned_data["key"])
+        if api_key is None:
+            raise Http404("No such key")
     start, end = form.bounds()
     return form, activity_log.ActivityFilters(
         api_key=api_key,
@@ -281,7 +282,9 @@ def keys(request):
 @require_POST
 def key_revoke(request, key_id: int):
     # Owners revoke their own keys here; staff may revoke any (and manage all in the admin).
-    api_key = get_object_or_404(visible_keys(user=request.user), id=key_id)
+    api_key = visible_key(user=request.user, key_id=key_id)
+    if api_key is None:
+        raise Http404("No such key")
     if api_key.revoked_at is None:
         api_key_revoke(api_key=api_key)
         messages.success(request, f"Key {api_key.name} revoked: it stops working within seconds.")

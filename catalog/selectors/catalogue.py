@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion, ProviderEndpoint, SyncRun
 from catalog.pricing import is_free, is_variable, per_million
@@ -298,4 +298,30 @@ def endpoints_of_provider(*, provider_name: str) -> list[ProviderEndpoint]:
         ProviderEndpoint.objects.filter(provider_name=provider_name)
         .select_related("catalog_model")
         .order_by("catalog_model__model_id", "tag")
+    )
+
+
+def catalogue_size() -> int:
+    """How many models the catalogue holds, retired ones included (0: never loaded)."""
+    return CatalogModel.objects.count()
+
+
+def is_openrouter_model(model_id: str) -> bool:
+    """Is this an OpenRouter model of the catalogue (not a manual one of another upstream)?"""
+    return CatalogModel.objects.filter(model_id=model_id, source=CatalogModel.Source.OPENROUTER).exists()
+
+
+def current_models_priced() -> list[CatalogModel]:
+    """Current models by id, each with `current`: its open price version in a list (empty without one)."""
+    return list(
+        CatalogModel.objects.filter(retired_at__isnull=True)
+        .order_by("model_id")
+        .only("model_id", "name", "context_length", "supported_parameters")
+        .prefetch_related(
+            Prefetch(
+                "price_versions",
+                queryset=PriceVersion.objects.filter(valid_to__isnull=True),
+                to_attr="current",
+            )
+        )
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -180,7 +181,8 @@ def test_the_commands_print_one_summary_line(admin_user, member, settings, time_
 
 
 def test_the_rollup_command_rejects_a_bad_since(db):
-    with pytest.raises(CommandError, match="--since must be a date or an ISO time"):
+    message = "--since must be a date (2027-01-31) or an ISO time (2026-11-30T09:00Z); got 'yesterday-ish'"
+    with pytest.raises(CommandError, match=f"^{re.escape(message)}$"):
         call_command("rollup_ledger", "--since", "yesterday-ish")
 
 

@@ -16,7 +16,7 @@ from tests.catalog.page_factories import make_model
 from tests.catalog.test_provider_endpoints import BODY
 from usage.models import HourlyRollup, LedgerEntry
 from usage.selectors.traffic import models_with_recent_traffic
-from usage.services.provider_endpoints import provider_endpoints_sync_recent
+from usage.services.traffic_endpoints import provider_endpoints_sync_recent
 from usage.tasks import sync_provider_endpoints
 
 pytestmark = pytest.mark.django_db

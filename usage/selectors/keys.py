@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -111,3 +112,8 @@ def _forecast(
     if resets_at is not None and runs_out_at >= resets_at:
         return None, "lasts until the period resets"
     return runs_out_at, f"runs out around {runs_out_at:%Y-%m-%d %H:00} UTC"
+
+
+def user_named(*, username: str):
+    """The user with this username (a key's owner), or None."""
+    return get_user_model().objects.filter(username=username).first()

@@ -14,7 +14,13 @@ def visible(queryset: QuerySet, *, user, owner: str) -> QuerySet:
 
 
 def visible_keys(*, user) -> QuerySet[ApiKey]:
-    return visible(ApiKey.objects.all(), user=user, owner="owner")
+    """By name (then id)."""
+    return visible(ApiKey.objects.order_by("name", "pk"), user=user, owner="owner")
+
+
+def visible_key(*, user, key_id: int) -> ApiKey | None:
+    """One key, if the user may see it (None for someone else's key and for none at all alike)."""
+    return visible_keys(user=user).filter(pk=key_id).first()
 
 
 def visible_ledger(*, user) -> QuerySet[LedgerEntry]:

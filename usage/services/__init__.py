@@ -7,7 +7,7 @@
 - `rollups`: hourly and daily rollups, and the ledger's retention;
 - `upstreams`: upstream validation and health probes;
 - `aliases`: alias validation and member numbering;
-- `provider_endpoints`: the scheduled fetch of per-provider endpoints of models with traffic;
+- `traffic_endpoints`: the scheduled fetch of the per-provider endpoints of models with traffic;
 - `demo_traffic`: seeding a demo ledger.
 
 Reads are in usage.selectors.

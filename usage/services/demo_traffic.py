@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from catalog.models import CatalogModel, PriceVersion
@@ -102,7 +103,10 @@ def demo_models() -> list[DemoModel]:
 
 
 def demo_keys(*, owner=None) -> list[tuple[ApiKey, float]]:
-    """The demo keys (created once through the key service, found again on later runs)."""
+    """The demo keys (created once through the key service, found again on later runs), owned by `owner`,
+    else by the first superuser (none: no owner)."""
+    if owner is None:
+        owner = get_user_model().objects.filter(is_superuser=True).order_by("id").first()
     keys = []
     for name, budget, period, share in DEMO_KEYS:
         key = ApiKey.objects.filter(name=name, revoked_at__isnull=True).order_by("id").first()

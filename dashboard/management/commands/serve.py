@@ -7,16 +7,15 @@ from OpenRouter, else the bundled snapshot), then runs web (uvicorn) + Celery wo
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import sys
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.models import CatalogModel
+from catalog.selectors.catalogue import catalogue_size
+from dashboard.accounts import admin_user_ensure
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -55,20 +54,19 @@ class Command(BaseCommand):
         self.run_processes(host, port, workers)
 
     def ensure_admin(self) -> None:
-        users = get_user_model()
-        if users.objects.filter(is_superuser=True).exists():
+        password = admin_user_ensure()
+        if password is None:
             self.stdout.write(
                 "log in with your admin user (manage.py changepassword <name> if you forgot it)"
             )
             return
-        password = secrets.token_urlsafe(12)
-        users.objects.create_superuser("admin", "", password)
         self.stdout.write(self.style.SUCCESS(f"created the admin user: log in as  admin / {password}"))
         self.stdout.write("(shown once; change it with: .venv/bin/python manage.py changepassword admin)")
 
     def ensure_catalogue(self) -> None:
-        if CatalogModel.objects.exists():
-            self.stdout.write(f"catalogue: {CatalogModel.objects.count()} models (synced hourly)")
+        models = catalogue_size()
+        if models:
+            self.stdout.write(f"catalogue: {models} models (synced hourly)")
             return
         try:
             call_command("sync_catalog", stdout=self.stdout, stderr=self.stderr)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from usage.management.arguments import moment
 from usage.models import ApiKey
+from usage.selectors.keys import user_named
 from usage.services.keys import api_key_create
 
 
@@ -26,17 +26,6 @@ def parse_budget(raw: str) -> Decimal:
     ):
         raise CommandError(f"--budget must be 0 or more, with at most 4 decimals; got {raw!r}")
     return budget
-
-
-def parse_expires(raw: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        try:
-            moment = datetime.combine(date.fromisoformat(raw), datetime.min.time())
-        except ValueError:
-            raise CommandError(f"--expires must be a date (2027-01-31) or an ISO time; got {raw!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def positive(name: str):
@@ -76,7 +65,7 @@ class Command(BaseCommand):
             )
         owner = None
         if options["owner"]:
-            owner = get_user_model().objects.filter(username=options["owner"]).first()
+            owner = user_named(username=options["owner"])
             if owner is None:
                 raise CommandError(f"No user named {options['owner']!r}")
         models = [m.strip() for m in (options["models"] or "").split(",") if m.strip()]
@@ -89,7 +78,7 @@ class Command(BaseCommand):
                 rpm_limit=positive("rpm")(options["rpm"]) if options["rpm"] else None,
                 tpm_limit=positive("tpm")(options["tpm"]) if options["tpm"] else None,
                 allowed_models=models,
-                expires_at=parse_expires(options["expires"]) if options["expires"] else None,
+                expires_at=moment(options["expires"], option="--expires") if options["expires"] else None,
                 cache_responses=options["cache"],
             )
         except ValidationError as exc:

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from django.core.management.base import BaseCommand
 
-from django.core.management.base import BaseCommand, CommandError
-
+from usage.management.arguments import moment
 from usage.services.rollups import rollup_catch_up
-
-
-def parse_since(raw: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        try:
-            moment = datetime.combine(date.fromisoformat(raw), datetime.min.time())
-        except ValueError:
-            raise CommandError(
-                f"--since must be a date or an ISO time (2026-11-30T09:00Z); got {raw!r}"
-            ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):
@@ -31,6 +17,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, since=None, **options):
-        result = rollup_catch_up(since=parse_since(since) if since else None)
+        result = rollup_catch_up(since=moment(since, option="--since") if since else None)
         until = result.complete_until.isoformat() if result.complete_until else "-"
         self.stdout.write(f"rollup ok: hours={result.hours} rows={result.rows} complete_until={until}")

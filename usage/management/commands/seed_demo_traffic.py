@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -42,8 +41,7 @@ class Command(BaseCommand):
             models = demo_models()
         except NoCatalogue as exc:
             raise CommandError(str(exc)) from None
-        owner = get_user_model().objects.filter(is_superuser=True).order_by("id").first()
-        keys = demo_keys(owner=owner)
+        keys = demo_keys()
         start, end = demo_window(days=days, now=timezone.now())
         inserted = ledger_rows_insert(
             demo_rows(keys=keys, models=models, count=requests, start=start, end=end, seed=seed)

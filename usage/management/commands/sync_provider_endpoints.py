@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.services.provider_endpoints import EndpointsError, catalog_fetch_endpoints
-from usage.services.provider_endpoints import TRAFFIC_DAYS, provider_endpoints_sync_recent
+from usage.services.traffic_endpoints import TRAFFIC_DAYS, provider_endpoints_sync_recent
 
 
 class Command(BaseCommand):
