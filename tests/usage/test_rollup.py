@@ -269,3 +269,16 @@ def test_response_cache_hits_roll_up_what_they_saved(db):
     assert list(rows) == [("cached", 3, D(0), D("0.0012566")), ("ok", 1, D("0.0000066"), D(0))]
     day = DailyRollup.objects.get(status="cached")
     assert (day.requests, day.response_cache_saved) == (3, D("0.0012566"))
+
+
+def test_the_rollup_tables_share_one_list_of_aggregate_columns_and_the_ledger_computes_each():
+    from usage.models import ROLLUP_AGGREGATES, DailyRollup, HourlyRollup
+    from usage.selectors.rollups import LEDGER_AGGREGATES
+
+    def aggregates(model) -> set[str]:
+        fields = {field.name for field in model._meta.fields if not field.primary_key}
+        return fields - {"api_key", "model", "provider", "status", "hour", "day"}
+
+    assert set(ROLLUP_AGGREGATES) == aggregates(HourlyRollup) == aggregates(DailyRollup)
+    assert set(LEDGER_AGGREGATES) == set(ROLLUP_AGGREGATES)
+    assert len(ROLLUP_AGGREGATES) == 12
