@@ -11,7 +11,7 @@ remembers the setting it last applied (`AppliedSchedule`), and:
 - a task from before this table (made by the old schedule migrations, nothing remembered yet): leaves it as
   it is and remembers the current setting, so an admin edit made then is kept until the setting next changes.
 
-docs/spend.md ("Scheduled jobs") says the same for operators.
+docs/schedules.md says the same for operators.
 """
 
 from __future__ import annotations
@@ -30,6 +30,13 @@ from dashboard.models import AppliedSchedule
 
 DISABLE = "disable"  # what AppliedSchedule.cron holds for a setting that says `disable`
 CRON_TIMEZONE = "UTC"
+CRON_FIELDS = (
+    "minute",
+    "hour",
+    "day_of_month",
+    "month_of_year",
+    "day_of_week",
+)  # CrontabSchedule's, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,16 +177,10 @@ def _set_schedule(task: PeriodicTask, cron: str) -> None:
 
 
 def _crontab(cron: str) -> CrontabSchedule:
-    minute, hour, day_of_month, month_of_year, day_of_week = cron.split()
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
-        timezone=CRON_TIMEZONE,
-    )
-    return crontab
+    """The crontab row for `cron` in UTC: the oldest if the admin made several, else a new one."""
+    fields = dict(zip(CRON_FIELDS, cron.split(), strict=True), timezone=CRON_TIMEZONE)
+    existing = CrontabSchedule.objects.filter(**fields).order_by("pk").first()
+    return existing or CrontabSchedule.objects.create(**fields)
 
 
 def _runs_as_set(task: PeriodicTask, cron: str) -> bool:
@@ -188,8 +189,7 @@ def _runs_as_set(task: PeriodicTask, cron: str) -> bool:
     crontab = task.crontab
     if not task.enabled or crontab is None or str(crontab.timezone) != CRON_TIMEZONE:
         return False
-    fields = (crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week)
-    return " ".join(fields) == cron
+    return " ".join(getattr(crontab, field) for field in CRON_FIELDS) == cron
 
 
 def schedules_after_migrate(
