@@ -1,7 +1,8 @@
 """`manage.py serve`: everything a laptop needs in one foreground command.
 
-Migrates, creates an admin user if there is none (printing its password once), loads the catalogue (live
-from OpenRouter, else the bundled snapshot), then runs web (uvicorn) + Celery worker + beat with honcho.
+Migrates (which also applies the periodic jobs' schedule settings: dashboard/schedules.py), creates an admin
+user if there is none (printing its password once), loads the catalogue (live from OpenRouter, else the
+bundled snapshot), then runs web (uvicorn) + Celery worker + beat with honcho.
 """
 
 from __future__ import annotations

@@ -1,59 +1,18 @@
-"""The hourly sync in django-celery-beat, the task's expiry, and the admin (lists, filters, "Sync now")."""
+"""The catalogue in the admin: lists, filters, prices, and "Sync now" (the schedule: tests/dashboard/test_schedules.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from importlib import import_module
 
 import pytest
-from django.apps import apps as django_apps
-from django_celery_beat.models import PeriodicTask
 
 from catalog import tasks
 from catalog.models import CatalogModel
 from catalog.services.sync import catalog_sync
-from dashboard.celery import app as celery_app
 from tests.catalog.sync_data import entries
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
-schedule = import_module("catalog.migrations.0003_sync_schedule")
-
-
-def test_the_hourly_sync_is_scheduled_after_migrate():
-    task = PeriodicTask.objects.get(task="catalog.sync_catalog")
-
-    assert (task.name, task.enabled, task.expire_seconds) == (
-        "Catalogue sync (OpenRouter Models API)",
-        True,
-        3000,
-    )
-    assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("17", "*", "*")
-    assert "catalog.sync_catalog" in celery_app.tasks
-    assert tasks.sync_catalog.expires == 3000
-
-
-def test_a_disabled_schedule_creates_the_task_disabled_and_a_cron_string_is_used(settings):
-    PeriodicTask.objects.filter(task="catalog.sync_catalog").delete()
-    settings.CATALOG_SYNC_SCHEDULE = None
-    schedule.create_schedule(django_apps, None)
-    assert PeriodicTask.objects.get(task="catalog.sync_catalog").enabled is False
-
-    PeriodicTask.objects.filter(task="catalog.sync_catalog").delete()
-    settings.CATALOG_SYNC_SCHEDULE = "5 */6 * * *"
-    schedule.create_schedule(django_apps, None)
-    task = PeriodicTask.objects.get(task="catalog.sync_catalog")
-    assert (task.enabled, task.crontab.minute, task.crontab.hour) == (True, "5", "*/6")
-
-
-def test_an_edited_schedule_is_kept_when_migrations_run_again(settings):
-    PeriodicTask.objects.filter(task="catalog.sync_catalog").update(enabled=False)
-
-    schedule.create_schedule(django_apps, None)
-
-    assert list(
-        PeriodicTask.objects.filter(task="catalog.sync_catalog").values_list("enabled", flat=True)
-    ) == [False]
 
 
 @pytest.fixture
