@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+ROUTER_ID = "openrouter/auto"  # OpenRouter's router: a model id, whatever the catalogue lists
+
 
 def base_model_id(model_id: str) -> str:
     """The id without its variant suffix: `openai/gpt-4o:nitro` → `openai/gpt-4o` (an id without one as is).

@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from catalog.model_ids import base_model_id
+from catalog.model_ids import ROUTER_ID, base_model_id
 from usage.routing import AliasSpec, longest_prefix
-
-ROUTER_ID = "openrouter/auto"  # OpenRouter's router: always a model
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,9 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from catalog.model_ids import base_model_id
+from catalog.model_ids import ROUTER_ID, base_model_id
 from catalog.models import CatalogModel
 from usage.models import Alias, AliasMember, Upstream
-
-ROUTER_ID = "openrouter/auto"  # OpenRouter's router: always a valid member, as for the gateway
 
 
 def _find_loop(start: str, graph: dict[str, list[str]]) -> list[str] | None:
