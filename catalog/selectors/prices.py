@@ -31,7 +31,8 @@ class ModelPrice:
     current: bool  # not retired
     price_version_id: int | None
     valid_from: datetime | None
-    prices: dict[str, Decimal | None] | None
+    prices: dict[str, Decimal | None] | None  # base prices
+    overrides: list  # pricing.overrides as received (catalog.price_schedule)
 
 
 def model_prices() -> list[ModelPrice]:
@@ -39,7 +40,7 @@ def model_prices() -> list[ModelPrice]:
     versions = {
         row["catalog_model_id"]: row
         for row in PriceVersion.objects.filter(valid_to__isnull=True).values(
-            "id", "valid_from", "catalog_model_id", *PRICE_FIELDS
+            "id", "valid_from", "catalog_model_id", "overrides", *PRICE_FIELDS
         )
     }
     out = []
@@ -53,6 +54,7 @@ def model_prices() -> list[ModelPrice]:
                 price_version_id=None if version is None else version["id"],
                 valid_from=None if version is None else version["valid_from"],
                 prices=None if version is None else {name: version[name] for name in PRICE_FIELDS},
+                overrides=[] if version is None else version["overrides"],
             )
         )
     return out

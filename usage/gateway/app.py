@@ -251,7 +251,9 @@ class Gateway:
                 row.requested_model, row.stream, row.user_tag = asked(body)
                 request = check(raw, body, endpoint)
                 snapshot = await self.current_snapshot()
-                plan = plan_request(request, key, snapshot, max_attempts=self.max_attempts, rng=self.rng)
+                plan = plan_request(
+                    request, key, snapshot, max_attempts=self.max_attempts, rng=self.rng, now=row.created_at
+                )
                 row.meta.update(plan.meta)
                 cache_id = self.cache_id(scope, key, request, plan)
                 if cache_id is not None:

@@ -34,7 +34,8 @@ class LedgerRow:
     error_message: str = ""
     prompt_tokens: int = 0  # all input tokens, cached ones included
     cached_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_write_tokens: int = 0  # all cache writes, one-hour ones included
+    cache_write_1h_tokens: int = 0
     completion_tokens: int = 0  # all output tokens, reasoning included
     reasoning_tokens: int = 0
     audio_tokens: int = 0
@@ -68,7 +69,7 @@ class LedgerRow:
         self.error_message = message[:2000]
 
     def cost_at(self, prices: dict[str, Decimal | None] | None) -> Decimal | None:
-        """Our cost of this row's usage at these prices (0 for a request that used nothing)."""
+        """Our cost of this row's usage at these (effective) prices (0 for a request that used nothing)."""
         if not (self.prompt_tokens or self.completion_tokens):
             return None if prices is None else Decimal(0)
         return computed_cost(
@@ -76,6 +77,7 @@ class LedgerRow:
             prompt_tokens=self.prompt_tokens,
             cached_tokens=self.cached_tokens,
             cache_write_tokens=self.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
             completion_tokens=self.completion_tokens,
             reasoning_tokens=self.reasoning_tokens,
             web_search_requests=self.web_search_requests,
@@ -83,7 +85,8 @@ class LedgerRow:
 
     def price(self, catalogue) -> None:
         """Link the row to the catalogue model that served it (else the one asked for) and cost it at that
-        model's current prices; a price changed since the request began is left to the writer (`reprice`)."""
+        model's current prices, effective for the row's prompt size and start (catalog.price_schedule); a
+        price changed since the request began is left to the writer (`reprice`)."""
         found = catalogue.price_for(self.model) or catalogue.price_for(self.requested_model)
         if found is None:
             return
@@ -94,7 +97,7 @@ class LedgerRow:
             self.reprice = True
             return
         self.price_version_id = found.price_version_id
-        self.computed_cost = self.cost_at(found.prices)
+        self.computed_cost = self.cost_at(found.at(self.prompt_tokens, self.created_at))
 
     def take_reply(self, payload: dict) -> None:
         """The generation id, the model that served and its provider, from a reply or a stream chunk."""
@@ -120,6 +123,12 @@ class LedgerRow:
         self.completion_tokens = _count(usage.get("completion_tokens"))
         self.cached_tokens = _count(prompt.get("cached_tokens"))
         self.cache_write_tokens = _count(prompt.get("cache_write_tokens"))
+        # One-hour cache writes: OpenRouter reports Anthropic's split in usage.cache_creation.
+        creation = _object(usage.get("cache_creation"))
+        one_hour = _count(creation.get("ephemeral_1h_input_tokens"))
+        if not self.cache_write_tokens:
+            self.cache_write_tokens = _count(creation.get("ephemeral_5m_input_tokens")) + one_hour
+        self.cache_write_1h_tokens = min(one_hour, self.cache_write_tokens)
         self.reasoning_tokens = _count(completion.get("reasoning_tokens"))
         self.audio_tokens = _count(prompt.get("audio_tokens"))
         self.image_tokens = _count(completion.get("image_tokens"))
@@ -146,7 +155,7 @@ class LedgerRow:
 
 KNOWN_USAGE = frozenset(
     {"prompt_tokens", "completion_tokens", "total_tokens", "cost", "prompt_tokens_details"}
-    | {"completion_tokens_details", "server_tool_use", "is_byok"}
+    | {"completion_tokens_details", "server_tool_use", "is_byok", "cache_creation"}
 )
 
 
