@@ -11,8 +11,9 @@ A price version holds base prices and OpenRouter's `pricing.overrides`, a list o
 - among the entries that apply, later ones win per price key;
 - price keys an entry lacks inherit the base price.
 
-An entry with a condition this code does not know never applies (it cannot be evaluated), and an entry that
-is not an object is ignored. The prompt size is OpenRouter's `prompt_tokens`: cached and cache-write tokens
+Prices are strings and conditions numbers, as OpenRouter sends them: an entry with a condition this code does
+not know (or a value it cannot read) never applies, for it cannot be evaluated; an entry that is not an
+object is ignored. The prompt size is OpenRouter's `prompt_tokens`: cached and cache-write tokens
 included. Prices stay exact Decimals; "-1" (variable) is None, as in the price columns.
 """
 
@@ -101,14 +102,15 @@ def parse_overrides(raw: Any) -> tuple[Override, ...]:
         for key, value in entry.items():
             if key in CONDITIONS:
                 continue
-            price = _price(value)
+            price = _price(value) if isinstance(value, str) else False  # prices are strings, conditions numbers
             if price is False:
-                unknown.append(key)  # a condition (or a value) this code cannot read
+                unknown.append(key)  # a condition (or a price) this code cannot read
             else:
                 prices.append((key, price))
         minimum = None
         if "min_prompt_tokens" in entry:
-            minimum = _price(entry["min_prompt_tokens"])
+            minimum = entry["min_prompt_tokens"]
+            minimum = _price(minimum) if isinstance(minimum, int | float) else False
             if minimum is False or minimum is None:
                 unknown.append("min_prompt_tokens")
                 minimum = None
