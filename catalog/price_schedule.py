@@ -102,7 +102,9 @@ def parse_overrides(raw: Any) -> tuple[Override, ...]:
         for key, value in entry.items():
             if key in CONDITIONS:
                 continue
-            price = _price(value) if isinstance(value, str) else False  # prices are strings, conditions numbers
+            price = (
+                _price(value) if isinstance(value, str) else False
+            )  # prices are strings, conditions numbers
             if price is False:
                 unknown.append(key)  # a condition (or a price) this code cannot read
             else:

@@ -33,6 +33,7 @@ class ModelPrice:
     valid_from: datetime | None
     prices: dict[str, Decimal | None] | None  # base prices
     overrides: list  # pricing.overrides as received (catalog.price_schedule)
+    context_length: int | None = None
 
 
 def model_prices() -> list[ModelPrice]:
@@ -44,7 +45,8 @@ def model_prices() -> list[ModelPrice]:
         )
     }
     out = []
-    for pk, model_id, retired_at in CatalogModel.objects.values_list("pk", "model_id", "retired_at"):
+    models = CatalogModel.objects.values_list("pk", "model_id", "retired_at", "context_length")
+    for pk, model_id, retired_at, context_length in models:
         version = versions.get(pk)
         out.append(
             ModelPrice(
@@ -55,6 +57,7 @@ def model_prices() -> list[ModelPrice]:
                 valid_from=None if version is None else version["valid_from"],
                 prices=None if version is None else {name: version[name] for name in PRICE_FIELDS},
                 overrides=[] if version is None else version["overrides"],
+                context_length=context_length,
             )
         )
     return out

@@ -21,6 +21,7 @@ class Price:
     price_version_id: int | None
     valid_from: datetime | None
     schedule: PriceSchedule | None  # base prices and overrides (catalog.price_schedule)
+    context_length: int | None = None
 
     def at(self, prompt_tokens: int, moment: datetime) -> Prices | None:
         """The effective prices for a request of this prompt size at this moment."""

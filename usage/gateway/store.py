@@ -74,7 +74,7 @@ def _snapshot() -> Snapshot:
             ids.append(model.model_id)
         schedule = None if model.prices is None else PriceSchedule.of(model.prices, model.overrides)
         prices[model.model_id] = Price(
-            model.catalog_model_id, model.price_version_id, model.valid_from, schedule
+            model.catalog_model_id, model.price_version_id, model.valid_from, schedule, model.context_length
         )
     routes = tuple(
         Route(t.name, t.url, t.model_prefix, t.key_env, t.key, t.openrouter, t.strip_prefix)
