@@ -124,21 +124,17 @@ class LedgerEntry(models.Model):
 class KeyCounter(models.Model):
     """The gateway's limit counters for one key and window, when no Redis is configured.
 
-    A budget window ("monthly:2026-11-01", "none") holds the period's spend, what requests in flight
-    reserved, how many are in flight and the key's recent average cost; a minute window ("minute:<n>")
-    holds that minute's requests and tokens. Money in integer nanodollars. See usage/gateway/limits.py.
+    A budget window ("monthly:2026-11-01", "none") holds the period's spend; the requests in flight hold
+    BudgetReservation rows. A minute window ("minute:<n>") holds that minute's requests and tokens. Money in
+    integer nanodollars. See usage/gateway/limits.py.
     """
 
     api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
     window = models.CharField(max_length=40)
     spent = models.BigIntegerField(default=0)
-    reserved = models.BigIntegerField(default=0)
-    inflight = models.IntegerField(default=0)
-    average = models.BigIntegerField(null=True, blank=True)
     requests = models.IntegerField(default=0)
     tokens = models.BigIntegerField(default=0)
-    # Last admit / settle: in-flight counts untouched for 15 minutes (a worker died) are void.
-    changed_at = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)  # last admit or settle
 
     class Meta:
         constraints = [
@@ -148,6 +144,23 @@ class KeyCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_key_id} {self.window}"
+
+
+class BudgetReservation(models.Model):
+    """What one request in flight holds of its key's budget window (its worst-case cost, in nanodollars),
+    until it settles or its own deadline passes. Database counters only (Redis keeps its own)."""
+
+    id = models.CharField(max_length=32, primary_key=True)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    window = models.CharField(max_length=40)
+    amount = models.BigIntegerField()
+    deadline = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["api_key", "window", "deadline"], name="usage_reservation_live_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} {self.window} {self.amount}"
 
 
 class Rollup(models.Model):

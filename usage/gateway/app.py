@@ -20,7 +20,7 @@ import gc
 import logging
 import random
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import aiohttp
@@ -39,6 +39,7 @@ from usage.gateway.row import LedgerRow
 from usage.gateway.snapshot import Snapshot
 from usage.gateway.store import Store, database_url
 from usage.gateway.upstream import Upstreams
+from usage.gateway.worst_case import FREE, worst_of
 from usage.gateway.writer import LedgerWriter
 from usage.ledger_files import dead_letter_rows, ledger_spill_dir
 from usage.periods import period_start
@@ -72,6 +73,7 @@ class Gateway:
         self.refresh_seconds = settings.GATEWAY_CATALOG_REFRESH_SECONDS
         self.max_request_cost = settings.GATEWAY_MAX_REQUEST_COST
         self.context_multiple = settings.GATEWAY_MAX_CONTEXT_MULTIPLE
+        self.reservation_time = timedelta(seconds=settings.GATEWAY_RESERVATION_SECONDS)
         self.body_limits = BodyLimits(
             settings.GATEWAY_MAX_BODY_BYTES,
             settings.GATEWAY_BODY_IDLE_SECONDS,
@@ -269,7 +271,7 @@ class Gateway:
                         await cache.replay(send, cached, [])
                         cache.hit(cached, row)
                         return
-                ticket = await self.admit(key, now)
+                ticket = await self.admit(key, now, request, plan, snapshot)
             except GatewayError as exc:
                 self.reject(row, exc, raw)
                 await send_error(send, exc)
@@ -304,12 +306,25 @@ class Gateway:
             return cache.cache_key(plan.attempts[0].route.name, request.endpoint, request.body)
         return None
 
-    async def admit(self, key: KeyInfo, now: datetime):
-        """The key's rates and budget: a ticket to settle when the request ends, or a refusal (raised)."""
+    async def admit(self, key: KeyInfo, now: datetime, request, plan, snapshot: Snapshot):
+        """The key's rates and budget: a ticket to settle when the request ends, or a refusal (raised).
+        A budget reserves the request's worst-case cost over every model it may be served by."""
         if not key.limited:
             return None
+        worst = FREE
+        if key.budget_usd is not None:
+            catalogue = snapshot.catalogue
+            models = [m for attempt in plan.attempts for m in (attempt.model, *attempt.models)]
+            worst = worst_of(
+                request.body,
+                models,
+                lambda model, tokens: catalogue.prices_at(model, tokens, now),
+                catalogue.limits_of,
+                lambda tokens: catalogue.dearest_at(tokens, now),
+            )
+        deadline = now + self.reservation_time
         try:
-            refusal, ticket = await self.limits.admit(key, now)
+            refusal, ticket = await self.limits.admit(key, now, worst, deadline)
         except Exception:
             log.exception("limits unavailable")
             raise GatewayError(503, "Limits store unavailable, try again", "limits_unavailable") from None
