@@ -66,11 +66,19 @@ class LedgerEntry(models.Model):
         CANCELLED = "cancelled"  # the client went away before the end
         REJECTED = "rejected"  # we refused it: bad key, budget, rate limit, model not allowed, bad body
         CACHED = "cached"  # answered from the response cache: cost 0, meta["saved_cost"] what it saved
+        INTERRUPTED = "interrupted"  # the gateway died with it in flight (its journal said so at restart)
+
+    class CostState(models.TextChoices):
+        EXACT = "", "as reported"  # the upstream's usage (or none was needed)
+        ESTIMATED = "estimated"  # cancelled, broken or interrupted: estimated, reconciliation pending
+        RECONCILED = "reconciled"  # corrected from OpenRouter's generation stats
+        UNRECONCILED = "unreconciled"  # the stats never came: the estimate stands
 
     api_key = models.ForeignKey(
         ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger"
     )
     created_at = models.DateTimeField()  # when the request arrived
+    request_id = models.CharField(max_length=32, null=True, blank=True, unique=True)  # ours, per request
     endpoint = models.CharField(max_length=40, default="chat/completions")
     requested_model = models.CharField(max_length=200, blank=True)
     served_model = models.CharField(max_length=200, blank=True)
@@ -79,7 +87,8 @@ class LedgerEntry(models.Model):
     generation_id = models.CharField(max_length=200, blank=True)
     stream = models.BooleanField(default=False)
     http_status = models.PositiveSmallIntegerField()
-    status = models.CharField(max_length=10, choices=Status.choices)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    cost_state = models.CharField(max_length=12, choices=CostState.choices, blank=True, default="")
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.TextField(blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)  # all input tokens, cached ones included
@@ -171,7 +180,7 @@ class Rollup(models.Model):
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     model = models.CharField(max_length=200, blank=True)  # served model, else the requested one
     provider = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=10, choices=LedgerEntry.Status.choices)
+    status = models.CharField(max_length=12, choices=LedgerEntry.Status.choices)
     requests = models.PositiveIntegerField(default=0)
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     cached_tokens = models.PositiveBigIntegerField(default=0)

@@ -20,6 +20,7 @@ import gc
 import logging
 import random
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -248,7 +249,7 @@ class Gateway:
     async def complete(self, endpoint: str, scope, receive, send) -> None:
         started, now = time.monotonic(), datetime.now(UTC)
         key = await self.authenticate(scope)  # an unknown key never gets its body read, nor a row
-        row = LedgerRow(created_at=now, endpoint=endpoint, api_key_id=key.id)
+        row = LedgerRow(created_at=now, endpoint=endpoint, api_key_id=key.id, request_id=uuid.uuid4().hex)
         ticket = raw = None
         try:
             try:
