@@ -28,7 +28,7 @@ import aiohttp
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-from usage.gateway import cache, info
+from usage.gateway import cache, info, journal
 from usage.gateway.auth import KeyInfo, Keys, bearer, bearer_matches
 from usage.gateway.limits_db import DatabaseLimits
 from usage.gateway.limits_redis import RedisLimits
@@ -66,6 +66,7 @@ class Gateway:
         self.hosts: dict[bytes, bool] = {}
         self.allowed_hosts: list[str] = []
         self.writer: LedgerWriter | None = None
+        self.journal: journal.Journal | None = None
 
     # ---- lifespan ----
     async def startup(self) -> None:
@@ -94,7 +95,16 @@ class Gateway:
         )
         referer, title = settings.OPENROUTER_REFERER or "", settings.OPENROUTER_TITLE or ""
         self.upstreams = Upstreams(session, referer.encode(), title.encode())
+        # The journal (journal.py): orphans of dead processes replayed before serving, then this process's.
+        folder = journal.journal_dir()
+        await journal.replay(
+            folder, self.store, max_cost=self.max_request_cost, context_multiple=self.context_multiple
+        )
         self.writer = LedgerWriter(ledger_spill_dir(), database_url())
+        self.journal = journal.Journal(
+            folder, queued=lambda: self.writer.queued, done=lambda: self.writer.done
+        )
+        self.writer.keep_fds = self.journal.fds
         self.writer.start()
         redis_url = settings.REDIS_URL
         prefix = getattr(settings, "GATEWAY_REDIS_PREFIX", "tl:gw:")
@@ -126,6 +136,7 @@ class Gateway:
         await self.limits.close()
         await self.cache.close()
         await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
+        self.journal.close(complete=self.writer.pending == 0)
         await self.store.close()
 
     async def refresh(self) -> None:
@@ -278,6 +289,7 @@ class Gateway:
                 await send_error(send, exc)
                 return
             capture = cache.Capture() if cache_id is not None else None
+            self.journal.start(row, request, plan, ticket)
             await self.upstreams.forward(request, plan, scope, receive, send, row, started, capture)
             row.price(
                 snapshot.catalogue, max_cost=self.max_request_cost, context_multiple=self.context_multiple
@@ -338,7 +350,9 @@ class Gateway:
             self.metrics.observe(row, key.prefix)
         except Exception:  # metrics never break a request
             log.exception("metrics not updated")
-        self.writer.record(row)
+        line = row.to_line()
+        self.journal.end(row, line)  # on disk before the writer has it
+        self.writer.record(row, line)
         if ticket is not None:
             tokens = row.prompt_tokens + row.completion_tokens
             self.background(self.settle(key, ticket, row.spent, tokens, now))

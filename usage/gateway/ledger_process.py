@@ -8,7 +8,8 @@ needs (in a thread it stalled requests for milliseconds at a time). Started by w
 stdin, one message a line: `R<row as JSON>` a row, `K<["minute", "reason"]>` a refusal without a known key,
 `F<id>` a flush (answered once everything before it is written), `S` stop. EOF (the gateway is gone, even
 killed) is a stop too: what was read is written first. stdout, one line per batch: `W <written> <spilled>
-<done>` (totals since the start), and `F<id>` for a flush. Rows the database refuses are tried one by one,
+<done>` (totals since the start), and `F<id>` for a flush (a gateway that is gone gets no answers; its rows
+are written all the same). Rows the database refuses are tried one by one,
 then spilled to DATA_DIR/ledger-spill/*.jsonl and replayed at the next start, row by row when a file's rows
 cannot go in together: a row the database still refuses goes to a dead-letter file (*.dead, beside the
 spills) with one log line, and never blocks the others. Every row is vetted first (usage.usage_values).
@@ -61,7 +62,7 @@ class Batches:
             return
         try:
             for row in rows:
-                _clean(row, self.max_cost)
+                clean_row(row, self.max_cost)
                 if row.reprice:
                     self.store.ledger_reprice(row)
                     row.reprice = False
@@ -130,7 +131,7 @@ class Batches:
                     continue
                 try:
                     row = LedgerRow.from_line(line)
-                    _clean(row, self.max_cost)
+                    clean_row(row, self.max_cost)
                 except Exception:
                     dead.append(line)
                     continue
@@ -173,7 +174,7 @@ class Batches:
         )
 
 
-def _clean(row: LedgerRow, max_cost: Decimal) -> None:
+def clean_row(row: LedgerRow, max_cost: Decimal) -> None:
     """Values the ledger must not store are set aside (LedgerRow.vet); NUL characters (which PostgreSQL
     refuses in text and JSON) become U+FFFD."""
     row.vet(max_cost=max_cost)
@@ -254,8 +255,14 @@ def serve(messages: Messages, batches: Batches, ack) -> None:
         batches.write_keyless()
         report = [b"W %d %d %d\n" % (batches.written, batches.spilled, batches.done)]
         report += [b"F" + flush + b"\n" for flush in flushes]
-        ack.write(b"".join(report))
-        ack.flush()
+        if ack is not None:
+            try:
+                ack.write(b"".join(report))
+                ack.flush()
+            except (
+                OSError
+            ):  # the gateway is gone (killed): its rows still in the pipe are written all the same
+                ack = None
     batches.write_keyless()
 
 

@@ -86,11 +86,12 @@ class LedgerRow:
             web_search_requests=self.web_search_requests,
         )
 
-    def price(self, catalogue, *, max_cost: Decimal, context_multiple: int) -> None:
-        """Link the row to the catalogue model that served it (else the one asked for) and cost it at that
-        model's current prices, effective for the row's prompt size and start (catalog.price_schedule); a
-        price changed since the request began is left to the writer (`reprice`)."""
-        found = catalogue.price_for(self.model) or catalogue.price_for(self.requested_model)
+    def price(self, catalogue, *, max_cost: Decimal, context_multiple: int, model: str = "") -> None:
+        """Link the row to the catalogue model that served it (else `model`, else the one asked for) and
+        cost it at that model's current prices, effective for the row's prompt size and start
+        (catalog.price_schedule); a price changed since the request began is left to the writer
+        (`reprice`)."""
+        found = catalogue.price_for(model or self.model) or catalogue.price_for(self.requested_model)
         context = None if found is None else found.context_length
         self.vet(max_cost=max_cost, max_tokens=context * context_multiple if context else None)
         if found is None:

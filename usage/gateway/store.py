@@ -37,7 +37,7 @@ from usage.services.key_counters import (
     key_counters_settle,
     key_rate_admit,
 )
-from usage.services.ledger import keyless_refusals_add, ledger_record_many
+from usage.services.ledger import keyless_refusals_add, ledger_record_many, ledger_record_missing
 from usage.services.response_cache import cached_response_payload, cached_response_store
 
 T = TypeVar("T")
@@ -212,6 +212,11 @@ class Store:
     def ledger_write(rows: list[Any]) -> int:
         """Write rows (LedgerRow) in one transaction; raises if the database refuses."""
         return _in_thread(lambda: ledger_record_many(rows=rows))
+
+    @staticmethod
+    def ledger_write_missing(rows: list[Any]) -> int:
+        """Write the rows whose request id the ledger lacks (a journal's replay: journal.py)."""
+        return _in_thread(lambda: ledger_record_missing(rows=rows))
 
     @staticmethod
     def ledger_reprice(row: Any) -> None:

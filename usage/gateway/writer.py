@@ -5,9 +5,11 @@ lines to the writer's process (ledger_process.py), which writes them in batches,
 its answers (rows written and spilled, flushes done). No database work, and no ORM, in this process: the
 interpreter lock the event loop needs is never held for a batch.
 
-Between `record` and the database there is one hand-over (the pipe), so a write-ahead journal can take its
-place without the event loop's side changing. A writer process that dies is started again; the rows it had
-not yet written are lost with it (they are in the spill files if the database had refused them).
+Every row is in the process's journal (journal.py) before `record`; the journal deletes a segment once
+`done` covers the rows queued before it closed. A writer process that dies alone is started again; the
+rows it had not yet written are lost with it (they are in the spill files if the database had refused
+them). A gateway killed with its writer's process alive: the process writes what it read, and holds the
+journal's lock (`keep_fds`) until then.
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ STOP = b"S\n"
 
 
 class LedgerWriter:
-    def __init__(self, spill_dir: Path, database: str) -> None:
+    def __init__(self, spill_dir: Path, database: str, keep_fds: tuple[int, ...] = ()) -> None:
         self.spill_dir = spill_dir
         self.database = database  # DATABASE_URL for the writer's process
+        self.keep_fds = keep_fds  # inherited by the writer's process (the journal's lock: journal.py)
         self.lines: queue.SimpleQueue = queue.SimpleQueue()
         self.process: subprocess.Popen | None = None
         self.sender: threading.Thread | None = None
@@ -53,8 +56,9 @@ class LedgerWriter:
         self.flush_ids = 0
 
     # ---- the event loop's side ----
-    def record(self, row: LedgerRow) -> None:
-        line = b"R" + row.to_line() + b"\n"
+    def record(self, row: LedgerRow, line: bytes | None = None) -> None:
+        """Queue a row (`line`: its to_line(), when the caller has it already)."""
+        line = b"R" + (line or row.to_line()) + b"\n"
         with self.changed:
             self.pending += 1
             self.queued += 1
@@ -79,6 +83,7 @@ class LedgerWriter:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
+            pass_fds=self.keep_fds,
             start_new_session=True,  # a Ctrl-C to the server's terminal is the gateway's to handle, not its
         )
         base = (self.written, self.spilled, self.done)  # by the processes before this one

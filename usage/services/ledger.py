@@ -88,6 +88,19 @@ def ledger_record_many(*, rows: Sequence[Any]) -> int:
     return len(params)
 
 
+def ledger_record_missing(*, rows: Sequence[Any]) -> int:
+    """Write the rows whose `request_id` the ledger does not have yet (once each), in one transaction: a
+    replay of the gateway's journal, which may hold rows already written. Returns the rows written."""
+    by_id = {row.request_id: row for row in rows if row.request_id}
+    ids = list(by_id)
+    with transaction.atomic():
+        for start in range(0, len(ids), 500):  # SQLite's limit on query parameters
+            present = LedgerEntry.objects.filter(request_id__in=ids[start : start + 500])
+            for request_id in present.values_list("request_id", flat=True):
+                del by_id[request_id]
+        return ledger_record_many(rows=list(by_id.values()))
+
+
 def keyless_refusals_add(*, counts: Mapping[tuple[datetime, str], int]) -> None:
     """Add gateway refusals of requests without a known key to their (minute, reason) counters."""
     with transaction.atomic():
