@@ -1,0 +1,198 @@
+"""The gateway's write-ahead journal (usage/gateway/journal.py): segments rotated and deleted once the writer
+is done with them, and the replay of a dead process's journal at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+
+from tests.usage.gateway_data import make_catalogue
+from usage.gateway import journal
+from usage.gateway.limits import Ticket
+from usage.gateway.row import LedgerRow
+from usage.gateway.store import Store
+from usage.models import LedgerEntry
+from usage.services.keys import api_key_create
+
+WHEN = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+BODY = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "y" * 401}]}  # 101 tokens
+REQUEST = SimpleNamespace(body=BODY, endpoint="chat/completions")
+PLAN = SimpleNamespace(attempts=[SimpleNamespace(model="openai/gpt-4o-mini")])
+
+
+def row(request_id: str, key_id: int | None = None, **fields) -> LedgerRow:
+    values = {
+        "created_at": WHEN,
+        "endpoint": "chat/completions",
+        "request_id": request_id,
+        "api_key_id": key_id,
+        "requested_model": "openai/gpt-4o-mini",
+        "user_tag": request_id,
+    }
+    return LedgerRow(**(values | fields))
+
+
+def done_row(request_id: str, key_id: int | None = None) -> LedgerRow:
+    return row(
+        request_id,
+        key_id,
+        status="ok",
+        http_status=200,
+        prompt_tokens=12,
+        completion_tokens=8,
+        reported_cost=Decimal("0.0000066"),
+        computed_cost=Decimal("0.0000066"),
+    )
+
+
+class Counts:
+    """The writer's counters as the journal reads them."""
+
+    def __init__(self) -> None:
+        self.queued = 0
+        self.done = 0
+
+    def open(self, folder, segment_bytes: int = journal.SEGMENT_BYTES) -> journal.Journal:
+        return journal.Journal(
+            folder, queued=lambda: self.queued, done=lambda: self.done, segment_bytes=segment_bytes
+        )
+
+
+def contents(folder) -> dict[str, list[str]]:
+    """Segment number -> its records, starts first: `S <id>` / `E <id>`."""
+    found = {}
+    for path in sorted(folder.glob("*.jnl")):
+        ends, starts = journal.read_records([path])
+        found[path.name.rsplit(".", 2)[1]] = [f"S {i}" for i in starts] + [f"E {i}" for i in ends]
+    return found
+
+
+def test_segments_rotate_carry_the_requests_in_flight_and_go_once_written(tmp_path):
+    counts = Counts()
+    own = counts.open(tmp_path, segment_bytes=1)  # every record after the first opens a new segment
+    own.start(row("a"), REQUEST, PLAN, None)
+    own.end(row("b"), done_row("b").to_line())  # segment 1 closed with 0 rows queued: deleted at once
+    counts.queued = 1
+    assert contents(tmp_path) == {"000002": ["S a", "E b"]}
+    own.end(row("c"), done_row("c").to_line())
+    counts.queued = 2
+    assert contents(tmp_path) == {"000002": ["S a", "E b"], "000003": ["S a", "E c"]}
+    counts.done = 1  # the writer wrote b, not yet c
+    own.end(row("a"), done_row("a").to_line())
+    counts.queued = 3
+    assert contents(tmp_path) == {"000003": ["S a", "E c"], "000004": ["E a"]}
+
+    counts.done = 3
+    own.close(complete=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stop_with_rows_unwritten_keeps_the_journal(tmp_path):
+    counts = Counts()
+    own = counts.open(tmp_path)
+    own.end(row("a"), done_row("a").to_line())
+    own.close(complete=False)
+    assert sorted(path.suffix for path in tmp_path.iterdir()) == [".jnl", ".lock"]
+
+
+def test_a_live_process_keeps_its_journal(tmp_path):
+    live = Counts().open(tmp_path)
+    live.start(row("a"), REQUEST, PLAN, None)
+    assert journal.orphans(tmp_path) == []
+    live.close(complete=False)
+    found = journal.orphans(tmp_path)
+    assert [lock.name for lock, _ in found] == [f"{live.name}.lock"]
+    journal.delete(*found[0])
+    assert list(tmp_path.iterdir()) == []
+
+
+def replay(folder) -> int:
+    async def run() -> int:
+        store = Store()
+        try:
+            return await journal.replay(folder, store, max_cost=Decimal(100), context_multiple=2)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def dead_journal(transactional_db, tmp_path):
+    """A dead process's journal: b and c ended (c already in the ledger), a and d were in flight."""
+    make_catalogue()
+    key, _ = api_key_create(name="k")
+    counts = Counts()
+    dead = counts.open(tmp_path / "journal")
+    ticket = Ticket(key_id=key.pk, period="monthly:2026-11-01", reservation="r1", reserved=5000, budget=True)
+    dead.start(row("a", key.pk), REQUEST, PLAN, ticket)
+    dead.start(row("b", key.pk), REQUEST, PLAN, None)
+    dead.start(row("c", key.pk), REQUEST, PLAN, None)
+    dead.start(row("d", key.pk, stream=True), REQUEST, PLAN, None)
+    for request_id in "bc":
+        dead.end(row(request_id), done_row(request_id, key.pk).to_line())
+    Store.ledger_write([done_row("c", key.pk)])
+    dead.close(complete=False)
+    return SimpleNamespace(folder=tmp_path / "journal", key=key, name=dead.name)
+
+
+def test_a_dead_process_s_journal_is_replayed_once(dead_journal):
+    kept = dead_journal.folder.parent / "copy"
+    shutil.copytree(dead_journal.folder, kept)
+
+    assert replay(dead_journal.folder) == 3  # a and d interrupted, b ended; c was in the ledger
+    assert list(dead_journal.folder.iterdir()) == []
+    rows = {entry.request_id: entry for entry in LedgerEntry.objects.all()}
+    assert sorted(rows) == ["a", "b", "c", "d"]
+    assert (rows["b"].status, rows["b"].prompt_tokens, rows["b"].reported_cost) == (
+        "ok",
+        12,
+        Decimal("0.0000066"),
+    )
+    for request_id in "ad":
+        interrupted = rows[request_id]
+        assert (interrupted.status, interrupted.http_status, interrupted.cost_state) == (
+            "interrupted",
+            0,
+            "estimated",
+        )
+        assert (interrupted.prompt_tokens, interrupted.completion_tokens) == (101, 0)
+        assert interrupted.computed_cost == Decimal("0.00001515")  # 101 × $0.00000015
+        assert interrupted.reported_cost is None
+        assert interrupted.catalog_model.model_id == "openai/gpt-4o-mini"
+        assert interrupted.created_at == WHEN
+        assert interrupted.user_tag == request_id
+    assert rows["d"].stream is True
+    assert rows["a"].meta == {
+        "planned_model": "openai/gpt-4o-mini",
+        "reservation": {"period": "monthly:2026-11-01", "reservation": "r1", "reserved": 5000},
+    }
+    assert rows["d"].meta == {"planned_model": "openai/gpt-4o-mini"}
+
+    shutil.copytree(kept, dead_journal.folder, dirs_exist_ok=True)  # the same journal again
+    assert replay(dead_journal.folder) == 0
+    assert LedgerEntry.objects.count() == 4
+    assert list(dead_journal.folder.iterdir()) == []
+
+
+def test_a_line_cut_short_by_the_kill_is_skipped(dead_journal):
+    segment = next(dead_journal.folder.glob("*.jnl"))
+    with segment.open("ab") as out:
+        out.write(b'E{"created_at": "2026-11-30T12:00:00+00:00", "endpoint": "chat/comp')
+    assert replay(dead_journal.folder) == 3
+    assert sorted(LedgerEntry.objects.values_list("request_id", flat=True)) == ["a", "b", "c", "d"]
+
+
+def test_a_database_that_refuses_keeps_the_journal(dead_journal, monkeypatch):
+    def refuse(rows):
+        raise Store.Busy("database is locked")
+
+    monkeypatch.setattr(Store, "ledger_write_missing", staticmethod(refuse))
+    assert replay(dead_journal.folder) == 0
+    assert sorted(path.suffix for path in dead_journal.folder.iterdir()) == [".jnl", ".lock"]
+    assert LedgerEntry.objects.count() == 1
