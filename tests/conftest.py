@@ -19,8 +19,10 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings):
-    """Plain http to the test client and loopback servers; a fast password hasher."""
+def _test_settings(settings, tmp_path_factory):
+    """Plain http to the test client and loopback servers; a fast password hasher; the gateway's journal in
+    this run's temporary directory (an earlier run's, killed, is never replayed into this one's database)."""
+    settings.GATEWAY_JOURNAL_DIR = str(tmp_path_factory.getbasetemp() / "gateway-journal")
     settings.SECURE_SSL_REDIRECT = False
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False

@@ -50,7 +50,8 @@ DEAD_WAIT = 30.0  # seconds to wait for a dead process's ledger writer to finish
 
 
 def journal_dir() -> Path:
-    return Path(settings.DATA_DIR) / "journal"
+    """DATA_DIR/journal (tests set GATEWAY_JOURNAL_DIR: a run never replays what an earlier one left)."""
+    return Path(getattr(settings, "GATEWAY_JOURNAL_DIR", "") or Path(settings.DATA_DIR) / "journal")
 
 
 @dataclass(slots=True)
