@@ -196,3 +196,20 @@ def test_a_database_that_refuses_keeps_the_journal(dead_journal, monkeypatch):
     assert replay(dead_journal.folder) == 0
     assert sorted(path.suffix for path in dead_journal.folder.iterdir()) == [".jnl", ".lock"]
     assert LedgerEntry.objects.count() == 1
+
+
+def test_a_journal_that_cannot_be_written_never_fails_the_request(tmp_path, caplog):
+    folder = tmp_path / "journal"
+    counts = Counts()
+    own = counts.open(folder, segment_bytes=1)
+    own.start(row("a"), REQUEST, PLAN, None)
+    shutil.rmtree(folder)  # its folder gone: no new segment can be opened
+    own.end(row("b"), done_row("b").to_line())
+    own.end(row("c"), done_row("c").to_line())
+    assert [r.message for r in caplog.records if "cannot be written" in r.message] == [
+        f"the gateway's journal {own.name} cannot be written ([Errno 2] No such file or directory: "
+        f"'{folder}/{own.name}.000002.jnl'): rows are not journaled"
+    ]
+    folder.mkdir()
+    own.end(row("d"), done_row("d").to_line())
+    assert contents(folder) == {"000004": ["S a", "E d"]}

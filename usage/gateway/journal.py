@@ -67,6 +67,7 @@ class Journal:
     fd: int = -1
     number: int = 0
     size: int = 0
+    failing: bool = False  # the last write failed (logged once)
     closed: list[tuple[Path, int]] = field(default_factory=list)  # closed segments, rows queued at closing
     flight: dict[str, bytes] = field(default_factory=dict)  # request id -> its `S` line, while in flight
 
@@ -118,9 +119,20 @@ class Journal:
         self._append(b"E" + line + b"\n")
 
     def _append(self, data: bytes) -> None:
-        if self.size >= self.segment_bytes:
-            self.rotate()
-        self._write(data)
+        """Append a record; a journal that cannot be written (a full disk, its folder gone) never fails the
+        request: logged once, tried again at the next record."""
+        try:
+            if self.size >= self.segment_bytes or self.fd < 0:
+                self.rotate()
+            self._write(data)
+        except OSError as exc:
+            if not self.failing:
+                log.error(
+                    "the gateway's journal %s cannot be written (%s): rows are not journaled", self.name, exc
+                )
+            self.failing = True
+            return
+        self.failing = False
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -131,8 +143,10 @@ class Journal:
     def rotate(self) -> None:
         """Close the segment (every `E` in it was recorded by the writer: `queued` now covers them), delete
         the closed ones the writer is done with, open the next."""
-        os.close(self.fd)
-        self.closed.append((self._segment(self.number), self.queued()))
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+            self.closed.append((self._segment(self.number), self.queued()))
         self.prune()
         self._open()
 
@@ -147,7 +161,8 @@ class Journal:
     def close(self, *, complete: bool) -> None:
         """At shut-down, once the writer stopped: delete the journal if every row was written (`complete`)
         and nothing is in flight; else keep it for the next start's replay."""
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
         if complete and not self.flight:
             for path in self.folder.glob(f"{self.name}.*{SEGMENT}"):
                 path.unlink()
