@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -57,6 +58,20 @@ def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
         raise ConfigError(f"{name} must be a number; got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}; got {value}")
+    return value
+
+
+def env_decimal(name: str, default: str, *, minimum: Decimal = Decimal(0)) -> Decimal:
+    """An exact decimal (money, shares): never a float."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return Decimal(default)
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise ConfigError(f"{name} must be a decimal number; got {raw!r}") from None
+    if not value.is_finite() or value < minimum:
+        raise ConfigError(f"{name} must be a number of at least {minimum}; got {raw!r}")
     return value
 
 
