@@ -27,6 +27,7 @@ django.setup()
 
 import orjson  # noqa: E402
 
+from catalog.price_schedule import PriceSchedule  # noqa: E402
 from usage.gateway import cache  # noqa: E402
 from usage.gateway.auth import KeyInfo  # noqa: E402
 from usage.gateway.metrics import Metrics  # noqa: E402
@@ -46,7 +47,7 @@ PRICES = {
 
 def main() -> None:
     prices = {
-        model_id: Price(n, n, None, {"prompt": Decimal(p), "completion": Decimal(c)})
+        model_id: Price(n, n, None, PriceSchedule.of({"prompt": Decimal(p), "completion": Decimal(c)}))
         for n, (model_id, (p, c)) in enumerate(PRICES.items(), start=1)
     }
     catalogue = Catalogue(frozenset(PRICES), prices)

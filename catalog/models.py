@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
+
+from catalog.price_schedule import effective_prices
 
 # Prices are USD per unit as OpenRouter gives them (per token, per request, per image...): 18 decimal places.
 PRICE = {"max_digits": 30, "decimal_places": 18}
@@ -142,7 +145,12 @@ class PriceVersion(models.Model):
         return f"{self.catalog_model_id} from {self.valid_from:%Y-%m-%d %H:%M}"
 
     def prices(self) -> dict[str, Decimal | None]:
+        """The base prices (no overrides applied)."""
         return {name: getattr(self, name) for name in PRICE_FIELDS}
+
+    def prices_at(self, prompt_tokens: int, moment: datetime) -> dict[str, Decimal | None]:
+        """The effective prices for a request of this prompt size at this moment (catalog.price_schedule)."""
+        return effective_prices(self.prices(), self.overrides, prompt_tokens=prompt_tokens, at=moment)
 
 
 class ManualPriceVersion(PriceVersion):

@@ -89,11 +89,13 @@ def _or_fallback(price: Decimal | None, fallback: Decimal | None) -> Decimal | N
 @dataclass(frozen=True)
 class Usage:
     """Token volumes by category. input_tokens counts all input, cached and cache-written included;
+    cache_write_tokens counts all cache writes, the one-hour ones (cache_write_1h_tokens) included;
     output_tokens counts visible output only (reasoning_tokens come on top)."""
 
     input_tokens: int = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
     requests: int = 0
@@ -103,8 +105,10 @@ class Usage:
 def usage_cost(prices: Mapping[str, Decimal | None], usage: Usage) -> Decimal | None:
     """What the usage costs at these prices; None when the model's price is variable.
 
-    Cached input is billed at the cache-read price, cache writes at the cache-write price, reasoning at the
-    internal-reasoning price; a model without such a price (0) bills them at its input / output price.
+    Cached input is billed at the cache-read price, cache writes at the cache-write price (one-hour writes
+    at the one-hour price), reasoning at the internal-reasoning price; a model without such a price (0)
+    bills them at its input / output price (one-hour writes at its cache-write price). The prices are the
+    effective ones for the request (catalog.price_schedule).
     """
     if is_variable(prices):
         return None
@@ -112,12 +116,15 @@ def usage_cost(prices: Mapping[str, Decimal | None], usage: Usage) -> Decimal | 
     completion = prices["completion"]
     cache_read = _or_fallback(prices.get("input_cache_read") or Decimal(0), prompt)
     cache_write = _or_fallback(prices.get("input_cache_write") or Decimal(0), prompt)
+    cache_write_1h = _or_fallback(prices.get("input_cache_write_1h") or Decimal(0), cache_write)
     reasoning = _or_fallback(prices.get("internal_reasoning") or Decimal(0), completion)
     uncached = max(usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens, 0)
+    one_hour = min(usage.cache_write_1h_tokens, usage.cache_write_tokens)
     return (
         uncached * prompt
         + usage.cached_tokens * cache_read
-        + usage.cache_write_tokens * cache_write
+        + (usage.cache_write_tokens - one_hour) * cache_write
+        + one_hour * cache_write_1h
         + usage.output_tokens * completion
         + usage.reasoning_tokens * reasoning
         + usage.requests * (prices.get("request") or Decimal(0))

@@ -62,16 +62,15 @@ def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
 
 
 def env_decimal(name: str, default: str, *, minimum: Decimal = Decimal(0)) -> Decimal:
-    """An exact decimal (money, shares): never a float."""
+    """An exact decimal (money, prices): never a float."""
     raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return Decimal(default)
+    text = default if raw is None or not raw.strip() else raw.strip()
     try:
-        value = Decimal(raw.strip())
+        value = Decimal(text)
     except InvalidOperation:
         raise ConfigError(f"{name} must be a decimal number; got {raw!r}") from None
     if not value.is_finite() or value < minimum:
-        raise ConfigError(f"{name} must be a number of at least {minimum}; got {raw!r}")
+        raise ConfigError(f"{name} must be a finite number of at least {minimum}; got {raw!r}")
     return value
 
 

@@ -207,6 +207,9 @@ GATEWAY_BODY_IDLE_SECONDS = env.env_float("GATEWAY_BODY_IDLE_SECONDS", 30.0, min
 GATEWAY_BODY_TIMEOUT_SECONDS = env.env_float("GATEWAY_BODY_TIMEOUT_SECONDS", 120.0, minimum=0.1)
 GATEWAY_KEY_CACHE_SECONDS = env.env_float("GATEWAY_KEY_CACHE_SECONDS", 5.0)
 GATEWAY_CATALOG_REFRESH_SECONDS = env.env_float("GATEWAY_CATALOG_REFRESH_SECONDS", 30.0)
+# Usage an upstream reports beyond these is set aside, not stored or spent (usage/usage_values.py).
+GATEWAY_MAX_REQUEST_COST = env.env_decimal("GATEWAY_MAX_REQUEST_COST", "1000")  # USD for one request
+GATEWAY_MAX_CONTEXT_MULTIPLE = env.env_int("GATEWAY_MAX_CONTEXT_MULTIPLE", 4, minimum=1)  # × the context
 # Attempts per request across an alias's members / upstreams on 429, 5xx or a timeout before the first byte.
 GATEWAY_MAX_ATTEMPTS = env.env_int("GATEWAY_MAX_ATTEMPTS", 3, minimum=1)
 GATEWAY_CACHE_TTL_SECONDS = env.env_int("GATEWAY_CACHE_TTL_SECONDS", 3600, minimum=1)

@@ -37,14 +37,16 @@ def computed_cost(
     prompt_tokens: int = 0,
     cached_tokens: int = 0,
     cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
     completion_tokens: int = 0,
     reasoning_tokens: int = 0,
     web_search_requests: int = 0,
 ) -> Decimal | None:
     """Our cost of one request at these prices (None: no price, or a variable one).
 
-    Tokens as the ledger counts them: prompt includes cached and cache-written tokens, completion includes
-    reasoning (billed at internal_reasoning where the model has such a price).
+    Tokens as the ledger counts them: prompt includes cached and cache-written tokens, cache writes include
+    the one-hour ones, completion includes reasoning (billed at internal_reasoning where the model has such
+    a price).
     """
     if prices is None:
         return None
@@ -55,6 +57,7 @@ def computed_cost(
             input_tokens=prompt_tokens,
             cached_tokens=cached_tokens,
             cache_write_tokens=cache_write_tokens,
+            cache_write_1h_tokens=cache_write_1h_tokens,
             output_tokens=completion_tokens - reasoning,
             reasoning_tokens=reasoning,
             requests=1,

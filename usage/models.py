@@ -84,7 +84,8 @@ class LedgerEntry(models.Model):
     error_message = models.TextField(blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)  # all input tokens, cached ones included
     cached_tokens = models.PositiveIntegerField(default=0)  # cache reads
-    cache_write_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)  # all cache writes, one-hour ones included
+    cache_write_1h_tokens = models.PositiveIntegerField(default=0)  # one-hour cache writes (Anthropic)
     completion_tokens = models.PositiveIntegerField(default=0)  # all output tokens, reasoning included
     reasoning_tokens = models.PositiveIntegerField(default=0)
     audio_tokens = models.PositiveIntegerField(default=0)
@@ -162,6 +163,7 @@ class Rollup(models.Model):
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     cached_tokens = models.PositiveBigIntegerField(default=0)
     cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_1h_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
     reasoning_tokens = models.PositiveBigIntegerField(default=0)
     reported_cost = models.DecimalField(**COST, default=0)  # rows without a reported cost count 0

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from usage.costs import cache_savings
 from usage.forms import RANGES, ActivityFilterForm, KeyCreateForm, RangeForm
+from usage.ledger_files import dead_letter_rows
 from usage.models import LedgerEntry
 from usage.selectors import activity as activity_log
 from usage.selectors import keys as key_rows
@@ -297,4 +298,5 @@ def status(request):
     """/status/: each upstream up or down, its latest latency, uptime and latency history."""
     rows = upstream_statuses()
     chart = [{"name": row.name, "history": row.history} for row in rows if row.history]
-    return render(request, "usage/status.html", {"rows": rows, "chart": chart})
+    dead = dead_letter_rows() if request.user.is_staff else 0
+    return render(request, "usage/status.html", {"rows": rows, "chart": chart, "dead_letter_rows": dead})

@@ -31,7 +31,9 @@ class ModelPrice:
     current: bool  # not retired
     price_version_id: int | None
     valid_from: datetime | None
-    prices: dict[str, Decimal | None] | None
+    prices: dict[str, Decimal | None] | None  # base prices
+    overrides: list  # pricing.overrides as received (catalog.price_schedule)
+    context_length: int | None = None
 
 
 def model_prices() -> list[ModelPrice]:
@@ -39,11 +41,12 @@ def model_prices() -> list[ModelPrice]:
     versions = {
         row["catalog_model_id"]: row
         for row in PriceVersion.objects.filter(valid_to__isnull=True).values(
-            "id", "valid_from", "catalog_model_id", *PRICE_FIELDS
+            "id", "valid_from", "catalog_model_id", "overrides", *PRICE_FIELDS
         )
     }
     out = []
-    for pk, model_id, retired_at in CatalogModel.objects.values_list("pk", "model_id", "retired_at"):
+    models = CatalogModel.objects.values_list("pk", "model_id", "retired_at", "context_length")
+    for pk, model_id, retired_at, context_length in models:
         version = versions.get(pk)
         out.append(
             ModelPrice(
@@ -53,6 +56,8 @@ def model_prices() -> list[ModelPrice]:
                 price_version_id=None if version is None else version["id"],
                 valid_from=None if version is None else version["valid_from"],
                 prices=None if version is None else {name: version[name] for name in PRICE_FIELDS},
+                overrides=[] if version is None else version["overrides"],
+                context_length=context_length,
             )
         )
     return out

@@ -135,7 +135,7 @@ def test_env_decimal_reads_exact_decimals_and_rejects_the_rest(monkeypatch):
             env.env_decimal("CATALOG_SYNC_MAX_TOKEN_PRICE", "0.01")
     monkeypatch.setenv("CATALOG_SYNC_RAISE_FACTOR", "0.5")
     with pytest.raises(
-        env.ConfigError, match=r"^CATALOG_SYNC_RAISE_FACTOR must be a number of at least 1; got '0.5'$"
+        env.ConfigError, match=r"^CATALOG_SYNC_RAISE_FACTOR must be a finite number of at least 1; got '0.5'$"
     ):
         env.env_decimal("CATALOG_SYNC_RAISE_FACTOR", "10", minimum=Decimal(1))
 

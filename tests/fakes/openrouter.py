@@ -74,7 +74,8 @@ class Reply:
     prompt_tokens: int = 12
     completion_tokens: int = 8
     cached_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_write_tokens: int = 0  # all cache writes
+    cache_write_1h_tokens: int = 0  # of which one-hour ones (usage.cache_creation, as OpenRouter splits them)
     reasoning_tokens: int = 0
     audio_tokens: int = 0
     image_tokens: int = 0
@@ -283,6 +284,11 @@ def usage_of(reply: Reply) -> dict:
         "cache_write_tokens": reply.cache_write_tokens,
         "audio_tokens": reply.audio_tokens,
     }
+    if reply.cache_write_tokens:
+        usage["cache_creation"] = {
+            "ephemeral_5m_input_tokens": reply.cache_write_tokens - reply.cache_write_1h_tokens,
+            "ephemeral_1h_input_tokens": reply.cache_write_1h_tokens,
+        }
     usage["cost_details"] = {"upstream_inference_cost": None}
     usage["completion_tokens_details"] = {
         "reasoning_tokens": reply.reasoning_tokens,

@@ -84,6 +84,7 @@ def test_it_counts_requests_errors_tokens_cost_and_latency(gateway_server, clien
         "tokenledger_ledger_queue_depth": "gauge",
         "tokenledger_ledger_rows_written": "counter",
         "tokenledger_ledger_rows_spilled": "counter",
+        "tokenledger_ledger_dead_letter_rows": "gauge",
         "tokenledger_keyless_refusals": "counter",
         "tokenledger_event_loop_lag_max_seconds": "gauge",
     }
@@ -128,6 +129,7 @@ def test_it_counts_requests_errors_tokens_cost_and_latency(gateway_server, clien
     assert family("tokenledger_ledger_queue_depth") == {(): 0.0}
     assert family("tokenledger_ledger_rows_written_total") == {(): 4.0}
     assert family("tokenledger_ledger_rows_spilled_total") == {(): 0.0}
+    assert family("tokenledger_ledger_dead_letter_rows") == {(): 0.0}
 
 
 def test_it_answers_404_when_no_token_is_set(gateway_server, settings):

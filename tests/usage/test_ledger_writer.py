@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from catalog.models import PriceVersion
@@ -14,6 +15,7 @@ from tests.usage.gateway_data import make_catalogue
 from usage.gateway.row import LedgerRow
 from usage.gateway.store import database_url
 from usage.gateway.writer import LedgerWriter
+from usage.ledger_files import dead_letter_rows
 from usage.models import ApiKey, KeylessRefusal, LedgerEntry
 from usage.services.keys import api_key_create
 
@@ -215,3 +217,45 @@ def test_a_row_goes_through_a_line_unchanged():
     )
 
     assert LedgerRow.from_line(one.to_line()) == one
+
+
+def test_a_spill_is_replayed_row_by_row_and_what_no_database_takes_goes_to_a_dead_letter_file(
+    transactional_db, tmp_path
+):
+    key, _ = api_key_create(name="k")
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    nan = orjson.loads(row(key, 2).to_line()) | {"reported_cost": "NaN"}
+    huge = orjson.loads(row(key, 3).to_line()) | {"reported_cost": "1E+308"}
+    lines = [
+        row(key, 1).to_line(),
+        orjson.dumps(nan),
+        orjson.dumps(huge),
+        row(key, 4, http_status=-1).to_line(),  # the database refuses it whatever is done
+        b"not a row",
+        row(key, 5).to_line(),
+    ]
+    (spill / "old.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+
+    write(database_url(), spill, [])
+
+    entries = {e.prompt_tokens: e for e in LedgerEntry.objects.all()}
+    assert sorted(entries) == [1, 2, 3, 5]
+    assert (entries[2].reported_cost, entries[2].extra_usage["invalid"]) == (None, {"cost": "NaN"})
+    assert (entries[3].reported_cost, entries[3].extra_usage["invalid"]) == (None, {"cost": "1E+308"})
+    assert entries[5].reported_cost == Decimal("0.0000066")
+    assert not (spill / "old.jsonl").exists()
+    [dead] = spill.glob("*.dead")
+    assert dead.read_bytes().splitlines() == [b"not a row", lines[3]]
+    assert dead_letter_rows(spill) == 2
+
+
+def test_a_spill_file_is_kept_whole_while_the_database_is_away(transactional_db, tmp_path):
+    key, _ = api_key_create(name="k")
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    (spill / "old.jsonl").write_bytes(row(key, 1).to_line() + b"\nnot a row\n")
+
+    write(DOWN, spill, [])
+
+    assert (spill / "old.jsonl").exists() and not list(spill.glob("*.dead"))

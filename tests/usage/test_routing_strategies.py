@@ -45,7 +45,7 @@ def run(spec: AliasSpec, *, body=BODY, latency=None, rng=None, endpoint="chat/co
         spec,
         body=body,
         endpoint=endpoint,
-        price_for=PRICES.get,
+        price_for=lambda model, _tokens: PRICES.get(model),
         latency_p50=latency or {},
         rng=rng or random.Random(0),
     )
@@ -141,7 +141,12 @@ def test_cheapest_depends_on_the_token_mix():
 
     def choose(body):
         return order_members(
-            spec, body=body, endpoint="chat/completions", price_for=prices.get, latency_p50={}, rng=None
+            spec,
+            body=body,
+            endpoint="chat/completions",
+            price_for=lambda model, _tokens: prices.get(model),
+            latency_p50={},
+            rng=None,
         ).models
 
     long_prompt = {"messages": [{"role": "user", "content": "x" * 40000}], "max_tokens": 10}
@@ -222,7 +227,12 @@ def test_ceiling_text_for_a_large_round_value_has_no_exponent():
     prices = {"big/model": {"prompt": Decimal("0.0003"), "completion": Decimal("0.0003")}}  # 300 per 1M
     spec = alias("ordered", ("big/model", 1, "1.000000E+2"))
     result = order_members(
-        spec, body={}, endpoint="completions", price_for=prices.get, latency_p50={}, rng=None
+        spec,
+        body={},
+        endpoint="completions",
+        price_for=lambda model, _tokens: prices.get(model),
+        latency_p50={},
+        rng=None,
     )
     assert result.skipped == [{"model": "big/model", "reason": "price 300 above ceiling 100"}]
 

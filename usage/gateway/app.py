@@ -22,7 +22,6 @@ import random
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import aiohttp
 from django.conf import settings
@@ -41,6 +40,7 @@ from usage.gateway.snapshot import Snapshot
 from usage.gateway.store import Store, database_url
 from usage.gateway.upstream import Upstreams
 from usage.gateway.writer import LedgerWriter
+from usage.ledger_files import dead_letter_rows, ledger_spill_dir
 from usage.periods import period_start
 
 log = logging.getLogger("tokenledger.gateway")
@@ -70,6 +70,8 @@ class Gateway:
         self.max_attempts = settings.GATEWAY_MAX_ATTEMPTS
         self.cache_ttl = settings.GATEWAY_CACHE_TTL_SECONDS
         self.refresh_seconds = settings.GATEWAY_CATALOG_REFRESH_SECONDS
+        self.max_request_cost = settings.GATEWAY_MAX_REQUEST_COST
+        self.context_multiple = settings.GATEWAY_MAX_CONTEXT_MULTIPLE
         self.body_limits = BodyLimits(
             settings.GATEWAY_MAX_BODY_BYTES,
             settings.GATEWAY_BODY_IDLE_SECONDS,
@@ -89,7 +91,7 @@ class Gateway:
         )
         referer, title = settings.OPENROUTER_REFERER or "", settings.OPENROUTER_TITLE or ""
         self.upstreams = Upstreams(session, referer.encode(), title.encode())
-        self.writer = LedgerWriter(Path(settings.DATA_DIR) / "ledger-spill", database_url())
+        self.writer = LedgerWriter(ledger_spill_dir(), database_url())
         self.writer.start()
         redis_url = settings.REDIS_URL
         prefix = getattr(settings, "GATEWAY_REDIS_PREFIX", "tl:gw:")
@@ -232,7 +234,12 @@ class Gateway:
         if not bearer_matches(scope["headers"], token):
             raise GatewayError(401, "Missing or wrong metrics token", "invalid_token")
         writer = self.writer
-        body = self.metrics.render(pending=writer.pending, written=writer.written, spilled=writer.spilled)
+        body = self.metrics.render(
+            pending=writer.pending,
+            written=writer.written,
+            spilled=writer.spilled,
+            dead=dead_letter_rows(writer.spill_dir),
+        )
         await send_body(send, 200, b"" if scope["method"] == "HEAD" else body, CONTENT_TYPE)
 
     # ---- a completion, top to bottom ----
@@ -251,7 +258,9 @@ class Gateway:
                 row.requested_model, row.stream, row.user_tag = asked(body)
                 request = check(raw, body, endpoint)
                 snapshot = await self.current_snapshot()
-                plan = plan_request(request, key, snapshot, max_attempts=self.max_attempts, rng=self.rng)
+                plan = plan_request(
+                    request, key, snapshot, max_attempts=self.max_attempts, rng=self.rng, now=row.created_at
+                )
                 row.meta.update(plan.meta)
                 cache_id = self.cache_id(scope, key, request, plan)
                 if cache_id is not None:
@@ -267,7 +276,9 @@ class Gateway:
                 return
             capture = cache.Capture() if cache_id is not None else None
             await self.upstreams.forward(request, plan, scope, receive, send, row, started, capture)
-            row.price(snapshot.catalogue)
+            row.price(
+                snapshot.catalogue, max_cost=self.max_request_cost, context_multiple=self.context_multiple
+            )
             if capture is not None and not capture.overflow and row.status == "ok" and row.http_status == 200:
                 self.background(self.cache.put(cache_id, cache.reply_of(row, capture), self.cache_ttl))
         finally:

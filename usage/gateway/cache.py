@@ -30,7 +30,8 @@ MISS = b"miss"
 IGNORED_FIELDS = ("user", "stream_options")  # do not change the reply
 # Ledger fields a cache hit copies from the request that filled the entry.
 CACHED_FIELDS = ("served_model", "provider", "generation_id", "prompt_tokens", "completion_tokens")
-CACHED_FIELDS += ("cached_tokens", "cache_write_tokens", "reasoning_tokens", "audio_tokens", "image_tokens")
+CACHED_FIELDS += ("cached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens")
+CACHED_FIELDS += ("audio_tokens", "image_tokens")
 CACHED_FIELDS += ("web_search_requests", "catalog_model_id")
 PRUNE_SECONDS = 60.0
 

@@ -9,7 +9,9 @@ stdin, one message a line: `R<row as JSON>` a row, `K<["minute", "reason"]>` a r
 `F<id>` a flush (answered once everything before it is written), `S` stop. EOF (the gateway is gone, even
 killed) is a stop too: what was read is written first. stdout, one line per batch: `W <written> <spilled>
 <done>` (totals since the start), and `F<id>` for a flush. Rows the database refuses are tried one by one,
-then spilled to DATA_DIR/ledger-spill/*.jsonl and replayed at the next start.
+then spilled to DATA_DIR/ledger-spill/*.jsonl and replayed at the next start, row by row when a file's rows
+cannot go in together: a row the database still refuses goes to a dead-letter file (*.dead, beside the
+spills) with one log line, and never blocks the others. Every row is vetted first (usage.usage_values).
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
+from django.conf import settings
 
 from usage.gateway.row import LedgerRow
 from usage.gateway.store import Store
 from usage.gateway.writer import SPILL_VARIABLE
+from usage.ledger_files import DEAD_LETTER, SPILL
 
 BATCH = 500
 INTERVAL = 0.02  # seconds a batch gathers rows once its first one came: short CPU bursts, few transactions
@@ -40,9 +45,10 @@ log = logging.getLogger("tokenledger.gateway")
 class Batches:
     """Batches of rows written through the store in one transaction; refused rows one by one, then spilled."""
 
-    def __init__(self, store, spill_dir: Path) -> None:
+    def __init__(self, store, spill_dir: Path, *, max_cost: Decimal) -> None:
         self.store = store
         self.spill_dir = spill_dir
+        self.max_cost = max_cost  # settings.GATEWAY_MAX_REQUEST_COST
         self.written = 0
         self.spilled = 0
         self.done = 0
@@ -55,7 +61,7 @@ class Batches:
             return
         try:
             for row in rows:
-                _clean(row)
+                _clean(row, self.max_cost)
                 if row.reprice:
                     self.store.ledger_reprice(row)
                     row.reprice = False
@@ -90,7 +96,7 @@ class Batches:
         self.keyless = Counter()
 
     def spill(self, rows: list[LedgerRow]) -> None:
-        self._spill_file("jsonl", [row.to_line() for row in rows])
+        self._spill_file(SPILL, [row.to_line() for row in rows])
         self.spilled += len(rows)
 
     def spill_line(self, line: bytes) -> None:
@@ -111,28 +117,66 @@ class Batches:
             os.fsync(spill.fileno())
 
     def replay(self) -> int:
-        """Write the rows of earlier spill files; a file is deleted only once its rows are in."""
+        """Write the rows of earlier spill files; a file is deleted once each of its rows is in, or in the
+        dead-letter file. A database that is busy or away keeps the file for the next start."""
         if not self.spill_dir.is_dir():
             return 0
         replayed = 0
-        for path in sorted(self.spill_dir.glob("*.jsonl")):
+        for path in sorted(self.spill_dir.glob(f"*.{SPILL}")):
+            rows: list[tuple[bytes, LedgerRow]] = []
+            dead: list[bytes] = []
+            for line in path.read_bytes().splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    row = LedgerRow.from_line(line)
+                    _clean(row, self.max_cost)
+                except Exception:
+                    dead.append(line)
+                    continue
+                rows.append((line, row))
             try:
-                rows = [LedgerRow.from_line(line) for line in path.read_bytes().splitlines() if line.strip()]
-                for row in rows:
-                    _clean(row)
-                self.store.ledger_write(rows)
-            except Exception:
-                log.exception("ledger spill %s not replayed yet", path)
+                replayed += self._replay_rows(rows, dead)
+            except self.store.Busy:
+                log.warning("ledger spill %s not replayed yet: the database is busy or away", path)
                 continue
+            if dead:
+                self.dead_letter(dead, path.name)
             path.unlink()
-            replayed += len(rows)
         if replayed:
             log.info("replayed %d spilled ledger rows", replayed)
         return replayed
 
+    def _replay_rows(self, rows: list[tuple[bytes, LedgerRow]], dead: list[bytes]) -> int:
+        try:
+            return self.store.ledger_write([row for _, row in rows])
+        except self.store.Busy:
+            raise
+        except Exception:
+            log.warning("ledger spill: %d rows refused together; trying them one by one", len(rows))
+        written = 0
+        for line, row in rows:
+            try:
+                written += self.store.ledger_write([row])
+            except self.store.Busy:
+                raise
+            except Exception:
+                dead.append(line)
+        return written
 
-def _clean(row: LedgerRow) -> None:
-    """NUL characters (which PostgreSQL refuses in text and JSON) become U+FFFD."""
+    def dead_letter(self, lines: list[bytes], source: str) -> None:
+        """Rows no database will take, kept for a person (DEAD_LETTER files; /metrics and /status/ count
+        their lines)."""
+        self._spill_file(DEAD_LETTER, lines)
+        log.error(
+            "ledger: %d spilled rows from %s cannot be written; kept in *.%s", len(lines), source, DEAD_LETTER
+        )
+
+
+def _clean(row: LedgerRow, max_cost: Decimal) -> None:
+    """Values the ledger must not store are set aside (LedgerRow.vet); NUL characters (which PostgreSQL
+    refuses in text and JSON) become U+FFFD."""
+    row.vet(max_cost=max_cost)
     for name in TEXT_FIELDS:
         value = getattr(row, name)
         if "\x00" in value:
@@ -219,7 +263,7 @@ def main() -> None:
     """The process's life (ledger_main.py starts it once Django is set up)."""
     ack = os.fdopen(os.dup(1), "wb")  # answers to the gateway; anything else printed goes to stderr
     os.dup2(2, 1)
-    batches = Batches(Store(), Path(os.environ[SPILL_VARIABLE]))
+    batches = Batches(Store(), Path(os.environ[SPILL_VARIABLE]), max_cost=settings.GATEWAY_MAX_REQUEST_COST)
     try:
         batches.replay()
         serve(Messages(sys.stdin.fileno()), batches, ack)

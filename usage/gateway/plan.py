@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -49,15 +50,23 @@ def list_alias(models: list[str]) -> AliasSpec:
 
 
 def plan_request(
-    request: CompletionRequest, key: KeyInfo, snapshot: Snapshot, *, max_attempts: int, rng: random.Random
+    request: CompletionRequest,
+    key: KeyInfo,
+    snapshot: Snapshot,
+    *,
+    max_attempts: int,
+    rng: random.Random,
+    now: datetime | None = None,
 ) -> Plan:
-    """The attempts for this request, in order; GatewayError when it cannot go anywhere."""
+    """The attempts for this request, in order; GatewayError when it cannot go anywhere. Prices (for the
+    cheapest strategy and price ceilings) are those in effect at `now` (default: the current time)."""
+    now = now or datetime.now(UTC)
     model, routing = request.model, snapshot.routing
     if isinstance(model, str) and model in routing.aliases:
-        return _alias_plan(request, key, snapshot, routing.aliases[model], max_attempts, rng)
+        return _alias_plan(request, key, snapshot, routing.aliases[model], max_attempts, rng, now)
     if isinstance(model, list):
         _check_models(model, key, snapshot)
-        return _alias_plan(request, key, snapshot, list_alias(model), max_attempts, rng)
+        return _alias_plan(request, key, snapshot, list_alias(model), max_attempts, rng, now)
     wanted = [model] if isinstance(model, str) else []
     wanted.extend(request.models)
     _check_models(wanted, key, snapshot)
@@ -88,6 +97,7 @@ def _alias_plan(
     spec: AliasSpec,
     max_attempts: int,
     rng: random.Random,
+    now: datetime,
 ) -> Plan:
     catalogue, routing = snapshot.catalogue, snapshot.routing
     whole = not spec.name or key.allows(spec.name)  # a key allowed the alias may use all its members
@@ -108,7 +118,7 @@ def _alias_plan(
         replace(spec, members=tuple(members)),
         body=request.body,
         endpoint=request.endpoint,
-        price_for=catalogue.prices_of,
+        price_for=lambda model, prompt_tokens: catalogue.prices_at(model, prompt_tokens, now),
         latency_p50=routing.latency_p50,
         rng=rng,
     )

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from usage.costs import computed_cost, spent_cost
+from usage.usage_values import INVALID, as_cost, as_count, received
 
 
 @dataclass(slots=True)
@@ -34,7 +35,8 @@ class LedgerRow:
     error_message: str = ""
     prompt_tokens: int = 0  # all input tokens, cached ones included
     cached_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_write_tokens: int = 0  # all cache writes, one-hour ones included
+    cache_write_1h_tokens: int = 0
     completion_tokens: int = 0  # all output tokens, reasoning included
     reasoning_tokens: int = 0
     audio_tokens: int = 0
@@ -68,7 +70,7 @@ class LedgerRow:
         self.error_message = message[:2000]
 
     def cost_at(self, prices: dict[str, Decimal | None] | None) -> Decimal | None:
-        """Our cost of this row's usage at these prices (0 for a request that used nothing)."""
+        """Our cost of this row's usage at these (effective) prices (0 for a request that used nothing)."""
         if not (self.prompt_tokens or self.completion_tokens):
             return None if prices is None else Decimal(0)
         return computed_cost(
@@ -76,15 +78,19 @@ class LedgerRow:
             prompt_tokens=self.prompt_tokens,
             cached_tokens=self.cached_tokens,
             cache_write_tokens=self.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
             completion_tokens=self.completion_tokens,
             reasoning_tokens=self.reasoning_tokens,
             web_search_requests=self.web_search_requests,
         )
 
-    def price(self, catalogue) -> None:
+    def price(self, catalogue, *, max_cost: Decimal, context_multiple: int) -> None:
         """Link the row to the catalogue model that served it (else the one asked for) and cost it at that
-        model's current prices; a price changed since the request began is left to the writer (`reprice`)."""
+        model's current prices, effective for the row's prompt size and start (catalog.price_schedule); a
+        price changed since the request began is left to the writer (`reprice`)."""
         found = catalogue.price_for(self.model) or catalogue.price_for(self.requested_model)
+        context = None if found is None else found.context_length
+        self.vet(max_cost=max_cost, max_tokens=context * context_multiple if context else None)
         if found is None:
             return
         self.catalog_model_id = found.catalog_model_id
@@ -94,7 +100,7 @@ class LedgerRow:
             self.reprice = True
             return
         self.price_version_id = found.price_version_id
-        self.computed_cost = self.cost_at(found.prices)
+        self.computed_cost = self.cost_at(found.at(self.prompt_tokens, self.created_at))
 
     def take_reply(self, payload: dict) -> None:
         """The generation id, the model that served and its provider, from a reply or a stream chunk."""
@@ -110,25 +116,72 @@ class LedgerRow:
 
     def take_usage(self, usage: Any) -> None:
         """Token counts and OpenRouter's cost from a `usage` object (completion tokens include reasoning);
-        categories the ledger has no column for are kept in extra_usage."""
+        categories the ledger has no column for are kept in extra_usage, values that cannot be right
+        (usage.usage_values) in extra_usage["invalid"] as received."""
         if not isinstance(usage, dict):
             return
         prompt = _object(usage.get("prompt_tokens_details"))
         completion = _object(usage.get("completion_tokens_details"))
         tools = _object(usage.get("server_tool_use"))
-        self.prompt_tokens = _count(usage.get("prompt_tokens"))
-        self.completion_tokens = _count(usage.get("completion_tokens"))
-        self.cached_tokens = _count(prompt.get("cached_tokens"))
-        self.cache_write_tokens = _count(prompt.get("cache_write_tokens"))
-        self.reasoning_tokens = _count(completion.get("reasoning_tokens"))
-        self.audio_tokens = _count(prompt.get("audio_tokens"))
-        self.image_tokens = _count(completion.get("image_tokens"))
-        self.web_search_requests = _count(tools.get("web_search_requests"))
-        self.reported_cost = _money(usage.get("cost"))
+        creation = _object(usage.get("cache_creation"))  # Anthropic's split of cache writes by lifetime
+        invalid: dict[str, Any] = {}
+
+        def count(name: str, source: dict, key: str) -> int:
+            value = as_count(source.get(key))
+            if value is None:
+                invalid[name] = received(source[key])
+                return 0
+            return value
+
+        self.prompt_tokens = count("prompt_tokens", usage, "prompt_tokens")
+        self.completion_tokens = count("completion_tokens", usage, "completion_tokens")
+        self.cached_tokens = count("cached_tokens", prompt, "cached_tokens")
+        self.cache_write_tokens = count("cache_write_tokens", prompt, "cache_write_tokens")
+        one_hour = count("cache_write_1h_tokens", creation, "ephemeral_1h_input_tokens")
+        if not self.cache_write_tokens:
+            self.cache_write_tokens = (
+                count("cache_write_5m_tokens", creation, "ephemeral_5m_input_tokens") + one_hour
+            )
+        self.cache_write_1h_tokens = min(one_hour, self.cache_write_tokens)
+        self.reasoning_tokens = count("reasoning_tokens", completion, "reasoning_tokens")
+        self.audio_tokens = count("audio_tokens", prompt, "audio_tokens")
+        self.image_tokens = count("image_tokens", completion, "image_tokens")
+        self.web_search_requests = count("web_search_requests", tools, "web_search_requests")
+        cost = as_cost(usage.get("cost"))
+        if cost is False:
+            invalid["cost"] = received(usage["cost"])
+            cost = None
+        self.reported_cost = cost
         extra = {key: value for key, value in usage.items() if key not in KNOWN_USAGE}
         if completion.get("audio_tokens"):
             extra["completion_audio_tokens"] = completion["audio_tokens"]
+        if invalid:
+            extra[INVALID] = invalid
         self.extra_usage = extra
+
+    def vet(self, *, max_cost: Decimal, max_tokens: int | None = None) -> None:
+        """Set aside what usage.usage_values refuses: a cost above the ceiling, token counts beyond the
+        model's context (`max_tokens`), and any value a row from elsewhere (a spill file) may carry."""
+        invalid: dict[str, Any] = {}
+        for name in COUNT_FIELDS:
+            value = getattr(self, name)
+            if as_count(value) is None:
+                invalid[name] = received(value)
+                setattr(self, name, 0)
+        if max_tokens is not None and max(self.prompt_tokens, self.completion_tokens) > max_tokens:
+            for name in COUNT_FIELDS:
+                if getattr(self, name):
+                    invalid[name] = getattr(self, name)
+                    setattr(self, name, 0)
+        for name, key in (("reported_cost", "cost"), ("computed_cost", "computed_cost")):
+            value = getattr(self, name)
+            if value is not None and as_cost(value, max_cost) is False:
+                invalid[key] = received(value)
+                setattr(self, name, None)
+        if invalid:
+            if not isinstance(self.extra_usage, dict):
+                self.extra_usage = {}
+            self.extra_usage.setdefault(INVALID, {}).update(invalid)
 
     def to_line(self) -> bytes:
         """The row as one JSON object: how it goes to the ledger writer's process and sits in a spill file."""
@@ -144,9 +197,18 @@ class LedgerRow:
         return cls(**data)
 
 
+COUNT_FIELDS = ("prompt_tokens", "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens")
+COUNT_FIELDS += (
+    "completion_tokens",
+    "reasoning_tokens",
+    "audio_tokens",
+    "image_tokens",
+    "web_search_requests",
+)
+
 KNOWN_USAGE = frozenset(
     {"prompt_tokens", "completion_tokens", "total_tokens", "cost", "prompt_tokens_details"}
-    | {"completion_tokens_details", "server_tool_use", "is_byok"}
+    | {"completion_tokens_details", "server_tool_use", "is_byok", "cache_creation"}
 )
 
 
@@ -158,18 +220,3 @@ def _decimal_as_str(value: Any) -> str:
 
 def _object(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
-
-
-def _count(value: Any) -> int:
-    return value if type(value) is int and value > 0 else 0
-
-
-def _money(value: Any) -> Decimal | None:
-    if type(value) in (int, float):
-        return Decimal(repr(value))
-    if isinstance(value, str):
-        try:
-            return Decimal(value)
-        except ArithmeticError:
-            return None
-    return None

@@ -9,7 +9,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from catalog.model_ids import ROUTER_ID, base_model_id
+from catalog.price_schedule import PriceSchedule
 from usage.routing import AliasSpec, longest_prefix
+
+Prices = dict[str, Decimal | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +20,12 @@ class Price:
     catalog_model_id: int
     price_version_id: int | None
     valid_from: datetime | None
-    prices: dict[str, Decimal | None] | None
+    schedule: PriceSchedule | None  # base prices and overrides (catalog.price_schedule)
+    context_length: int | None = None
+
+    def at(self, prompt_tokens: int, moment: datetime) -> Prices | None:
+        """The effective prices for a request of this prompt size at this moment."""
+        return None if self.schedule is None else self.schedule.at(prompt_tokens, moment)
 
 
 class Catalogue:
@@ -43,9 +51,9 @@ class Catalogue:
             price = self.prices.get(base_model_id(model_id))
         return price
 
-    def prices_of(self, model_id: str) -> dict[str, Decimal | None] | None:
+    def prices_at(self, model_id: str, prompt_tokens: int, moment: datetime) -> Prices | None:
         price = self.price_for(model_id)
-        return None if price is None else price.prices
+        return None if price is None else price.at(prompt_tokens, moment)
 
 
 @dataclass(frozen=True, slots=True)

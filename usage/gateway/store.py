@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode
 from django.db import DatabaseError, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
+from catalog.price_schedule import PriceSchedule
 from catalog.selectors.prices import model_prices, models_listing, price_at
 from usage.gateway.auth import KeyInfo
 from usage.gateway.snapshot import Catalogue, Price, Route, Routing, Snapshot
@@ -71,8 +72,9 @@ def _snapshot() -> Snapshot:
     for model in model_prices():
         if model.current:
             ids.append(model.model_id)
+        schedule = None if model.prices is None else PriceSchedule.of(model.prices, model.overrides)
         prices[model.model_id] = Price(
-            model.catalog_model_id, model.price_version_id, model.valid_from, model.prices
+            model.catalog_model_id, model.price_version_id, model.valid_from, schedule, model.context_length
         )
     routes = tuple(
         Route(t.name, t.url, t.model_prefix, t.key_env, t.key, t.openrouter, t.strip_prefix)
@@ -202,7 +204,7 @@ class Store:
         version = _in_thread(lambda: price_at(catalog_model_id=row.catalog_model_id, at=row.created_at))
         if version is not None:
             row.price_version_id = version.pk
-            row.computed_cost = row.cost_at(version.prices())
+            row.computed_cost = row.cost_at(version.prices_at(row.prompt_tokens, row.created_at))
 
     @staticmethod
     def keyless_add(counts: Mapping[tuple[datetime, str], int]) -> None:

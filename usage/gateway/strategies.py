@@ -103,16 +103,19 @@ def order_members(
     *,
     body: dict,
     endpoint: str,
-    price_for: Callable[[str], dict | None],
+    price_for: Callable[[str, int], dict | None],
     latency_p50: dict[str, int],
     rng: random.Random,
 ) -> MemberOrder:
-    """The models to try for this request, best first, and the members skipped by their price ceiling."""
+    """The models to try for this request, best first, and the members skipped by their price ceiling.
+
+    `price_for(model, prompt_tokens)` gives the model's effective prices for a prompt of that size now
+    (catalog.price_schedule): a long prompt is compared at its long-context tier."""
     tokens = expected_tokens(body, endpoint)
     kept: list[tuple[AliasMemberSpec, Decimal | None]] = []
     skipped: list[dict] = []
     for member in alias.members:
-        price = blended_price_per_million(price_for(member.model), tokens)
+        price = blended_price_per_million(price_for(member.model, tokens[0]), tokens)
         ceiling = member.max_price_per_million
         if ceiling is not None:
             if price is None:

@@ -46,6 +46,7 @@ LEDGER_AGGREGATES = {
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
     "cached_tokens": Coalesce(Sum("cached_tokens"), 0),
     "cache_write_tokens": Coalesce(Sum("cache_write_tokens"), 0),
+    "cache_write_1h_tokens": Coalesce(Sum("cache_write_1h_tokens"), 0),
     "completion_tokens": Coalesce(Sum("completion_tokens"), 0),
     "reasoning_tokens": Coalesce(Sum("reasoning_tokens"), 0),
     "reported_cost": Coalesce(Sum("reported_cost"), ZERO, output_field=MONEY),

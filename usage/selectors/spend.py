@@ -54,6 +54,7 @@ class Totals:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0  # of which one-hour writes
     completion_tokens: int = 0
     reasoning_tokens: int = 0
     reported_cost: Decimal = ZERO
