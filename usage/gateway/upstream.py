@@ -9,7 +9,6 @@ failure, a 502 naming it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import zlib
 
@@ -166,7 +165,7 @@ class Upstreams:
                     "text/event-stream"
                 ):
                     chat = request.endpoint == "chat/completions"
-                    await _stop(watcher)  # the stream's relay watches the client itself
+                    watcher.cancel()  # the stream's relay watches the client itself (no await: no yield here)
                     await relay_stream(response, receive, send, row, started, route, capture, decoder, chat)
                 else:
                     await relay_json(response, send, row, route, capture, decoder)
@@ -193,12 +192,6 @@ class Upstreams:
                 row.meta.update(plan.meta)
                 row.meta["upstream"] = record[-1]["upstream"]
                 row.meta["attempts"] = record
-
-
-async def _stop(watcher: asyncio.Task) -> None:
-    watcher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await watcher
 
 
 async def _error_text(response) -> str:
