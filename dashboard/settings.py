@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 from dashboard import env
@@ -195,6 +196,12 @@ OPENROUTER_TIMEOUT_SECONDS = env.env_float("OPENROUTER_TIMEOUT_SECONDS", 600.0, 
 CATALOG_FETCH_ATTEMPTS = env.env_int("CATALOG_FETCH_ATTEMPTS", 3, minimum=1)
 CATALOG_FETCH_BACKOFF_SECONDS = env.env_float("CATALOG_FETCH_BACKOFF_SECONDS", 1.0)
 CATALOG_FETCH_TIMEOUT_SECONDS = env.env_float("CATALOG_FETCH_TIMEOUT_SECONDS", 30.0, minimum=1.0)
+# A sync that would break these is held, nothing applied (docs/catalogue-sync.md, "Held syncs").
+CATALOG_SYNC_MAX_RETIRED_PERCENT = env.env_decimal("CATALOG_SYNC_MAX_RETIRED_PERCENT", "50")
+CATALOG_SYNC_MAX_TOKEN_PRICE = env.env_decimal("CATALOG_SYNC_MAX_TOKEN_PRICE", "0.01")  # USD per token
+CATALOG_SYNC_MAX_UNIT_PRICE = env.env_decimal("CATALOG_SYNC_MAX_UNIT_PRICE", "100")  # USD per image...
+CATALOG_SYNC_RAISE_FACTOR = env.env_decimal("CATALOG_SYNC_RAISE_FACTOR", "10", minimum=Decimal(1))
+CATALOG_SYNC_MAX_RAISED_PERCENT = env.env_decimal("CATALOG_SYNC_MAX_RAISED_PERCENT", "20")
 GATEWAY_MAX_BODY_BYTES = env.env_int("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
 GATEWAY_BODY_IDLE_SECONDS = env.env_float("GATEWAY_BODY_IDLE_SECONDS", 30.0, minimum=0.1)
 GATEWAY_BODY_TIMEOUT_SECONDS = env.env_float("GATEWAY_BODY_TIMEOUT_SECONDS", 120.0, minimum=0.1)

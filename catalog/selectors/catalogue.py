@@ -301,9 +301,12 @@ def endpoints_of_provider(*, provider_name: str) -> list[ProviderEndpoint]:
     )
 
 
-def catalogue_size() -> int:
-    """How many models the catalogue holds, retired ones included (0: never loaded)."""
-    return CatalogModel.objects.count()
+def catalogue_size(*, include_retired: bool = False) -> int:
+    """How many models the catalogue holds: current ones, or every one ever loaded (0: never loaded)."""
+    models = CatalogModel.objects.all()
+    if not include_retired:
+        models = models.filter(retired_at__isnull=True)
+    return models.count()
 
 
 def is_openrouter_model(model_id: str) -> bool:

@@ -238,7 +238,8 @@ def test_a_real_price_history_over_six_synced_snapshots(client, member):
         re.search(r'<script id="price-history" type="application/json">(.*?)</script>', html).group(1)
     )
     # repriced in each of the first five snapshots (SOURCES.md), unchanged in the last: its last sighting
-    ms = [int(at.timestamp() * 1000) for _, at in SNAPSHOTS]
+    # The first prices hold from the model's publication (`created`: 2024-12-06 17:28:57 UTC).
+    ms = [1733506137000] + [int(at.timestamp() * 1000) for _, at in SNAPSHOTS[1:]]
     assert [p["x"] for p in data["input"]] == ms
     assert [p["y"] for p in data["input"]] == ["0.07", "0.108", "0.10", "0.12", "0.10", "0.10"]
     assert [p["y"] for p in data["output"]] == ["0.25", "0.32", "0.32", "0.38", "0.32", "0.32"]

@@ -189,7 +189,15 @@ class FakeOpenRouter:
 
     async def _complete(self, reply: Reply, number: int, chat: bool, body, receive, send) -> None:
         if reply.headers_delay:
-            await asyncio.sleep(reply.headers_delay)
+            try:  # a client (the gateway) that closes before the headers is counted as closed early
+                message = await asyncio.wait_for(receive(), reply.headers_delay)
+            except TimeoutError:
+                message = None
+            if message is not None and message["type"] == "http.disconnect":
+                with self._closed_cond:
+                    self.closed_early += 1
+                    self._closed_cond.notify_all()
+                return
         gen_id = reply.generation_id or f"gen-fake-{number}"
         extra = [(k.encode(), v.encode()) for k, v in reply.extra_headers]
         if reply.raw is not None:
