@@ -9,10 +9,10 @@ stdin, one message a line: `R<row as JSON>` a row, `K<["minute", "reason"]>` a r
 `F<id>` a flush (answered once everything before it is written), `S` stop. EOF (the gateway is gone, even
 killed) is a stop too: what was read is written first. stdout, one line per batch: `W <written> <spilled>
 <done>` (totals since the start), and `F<id>` for a flush (a gateway that is gone gets no answers; its rows
-are written all the same). Rows the database refuses are tried one by one,
-then spilled to DATA_DIR/ledger-spill/*.jsonl and replayed at the next start, row by row when a file's rows
-cannot go in together: a row the database still refuses goes to a dead-letter file (*.dead, beside the
-spills) with one log line, and never blocks the others. Every row is vetted first (usage.usage_values).
+are written all the same). Rows the database refuses are tried one by one, then spilled to
+DATA_DIR/ledger-spill/*.jsonl and replayed at the next start, row by row when a file's rows cannot go in
+together: a row the database still refuses goes to a dead-letter file (*.dead, beside the spills) with one
+log line, and never blocks the others. Every row is vetted first (usage.usage_values).
 """
 
 from __future__ import annotations
@@ -259,10 +259,10 @@ def serve(messages: Messages, batches: Batches, ack) -> None:
             try:
                 ack.write(b"".join(report))
                 ack.flush()
-            except (
-                OSError
-            ):  # the gateway is gone (killed): its rows still in the pipe are written all the same
-                ack = None
+            except OSError:
+                ack = (
+                    None  # the gateway is gone (killed): its rows still in the pipe are written all the same
+                )
     batches.write_keyless()
 
 
