@@ -213,3 +213,16 @@ def test_a_journal_that_cannot_be_written_never_fails_the_request(tmp_path, capl
     folder.mkdir()
     own.end(row("d"), done_row("d").to_line())
     assert contents(folder) == {"000004": ["S a", "E d"]}
+
+
+def test_a_replay_into_an_hour_already_rolled_up_rolls_it_up_again(dead_journal):
+    from usage.models import HourlyRollup
+    from usage.services.rollups import rollup_catch_up
+
+    rollup_catch_up(now=datetime(2026, 11, 30, 15, 0, tzinfo=UTC))  # 12:00 is rolled up: c only
+    assert list(HourlyRollup.objects.values_list("status", "requests")) == [("ok", 1)]
+    assert replay(dead_journal.folder) == 3
+    assert sorted(HourlyRollup.objects.values_list("hour", "status", "requests", "prompt_tokens")) == [
+        (WHEN, "interrupted", 2, 202),
+        (WHEN, "ok", 2, 24),
+    ]

@@ -14,6 +14,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 
 from usage.models import ApiKey, KeylessRefusal, LedgerEntry
+from usage.selectors.rollups import HOUR, floor_hour, rollups_complete_until
+from usage.services.rollups import rollup_rebuild
 
 # The ledger insert, prepared once per database. bulk_create prepares every field of every row through the
 # model layer (~60 µs a row); the gateway's writer does a few thousand rows a second, so it passes plain
@@ -90,7 +92,8 @@ def ledger_record_many(*, rows: Sequence[Any]) -> int:
 
 def ledger_record_missing(*, rows: Sequence[Any]) -> int:
     """Write the rows whose `request_id` the ledger does not have yet (once each), in one transaction: a
-    replay of the gateway's journal, which may hold rows already written. Returns the rows written."""
+    replay of the gateway's journal, which may hold rows already written. Hours already rolled up that get
+    a row are rolled up again. Returns the rows written."""
     by_id = {row.request_id: row for row in rows if row.request_id}
     ids = list(by_id)
     with transaction.atomic():
@@ -98,7 +101,13 @@ def ledger_record_missing(*, rows: Sequence[Any]) -> int:
             present = LedgerEntry.objects.filter(request_id__in=ids[start : start + 500])
             for request_id in present.values_list("request_id", flat=True):
                 del by_id[request_id]
-        return ledger_record_many(rows=list(by_id.values()))
+        written = ledger_record_many(rows=list(by_id.values()))
+        rolled_until = rollups_complete_until()
+        if rolled_until is not None:
+            hours = {floor_hour(row.created_at) for row in by_id.values() if row.created_at < rolled_until}
+            for hour in sorted(hours):
+                rollup_rebuild(start=hour, end=hour + HOUR)
+    return written
 
 
 def keyless_refusals_add(*, counts: Mapping[tuple[datetime, str], int]) -> None:
