@@ -74,18 +74,18 @@ def contents(folder) -> dict[str, list[str]]:
 
 def test_segments_rotate_carry_the_requests_in_flight_and_go_once_written(tmp_path):
     counts = Counts()
-    own = counts.open(tmp_path, segment_bytes=1)  # every record after the first opens a new segment
-    own.start(row("a"), REQUEST, PLAN, None)
-    own.end(row("b"), done_row("b").to_line())  # segment 1 closed with 0 rows queued: deleted at once
+    own = counts.open(tmp_path, segment_bytes=1)  # each record opens a segment of its own size
+    own.start(row("a"), REQUEST, PLAN, None)  # segment 1 closed with 0 rows queued: deleted at once
+    own.end(row("b"), done_row("b").to_line())  # segment 2 too
     counts.queued = 1
-    assert contents(tmp_path) == {"000002": ["S a", "E b"]}
+    assert contents(tmp_path) == {"000003": ["S a", "E b"]}
     own.end(row("c"), done_row("c").to_line())
     counts.queued = 2
-    assert contents(tmp_path) == {"000002": ["S a", "E b"], "000003": ["S a", "E c"]}
+    assert contents(tmp_path) == {"000003": ["S a", "E b"], "000004": ["S a", "E c"]}
     counts.done = 1  # the writer wrote b, not yet c
     own.end(row("a"), done_row("a").to_line())
     counts.queued = 3
-    assert contents(tmp_path) == {"000003": ["S a", "E c"], "000004": ["E a"]}
+    assert contents(tmp_path) == {"000004": ["S a", "E c"], "000005": ["E a"]}
 
     counts.done = 3
     own.close(complete=True)
@@ -182,7 +182,9 @@ def test_a_dead_process_s_journal_is_replayed_once(dead_journal):
 
 def test_a_line_cut_short_by_the_kill_is_skipped(dead_journal):
     segment = next(dead_journal.folder.glob("*.jnl"))
-    with segment.open("ab") as out:
+    used = segment.read_bytes().index(b"\0")  # the segment is allocated whole: zeros after its records
+    with segment.open("r+b") as out:
+        out.seek(used)
         out.write(b'E{"created_at": "2026-11-30T12:00:00+00:00", "endpoint": "chat/comp')
     assert replay(dead_journal.folder) == 3
     assert sorted(LedgerEntry.objects.values_list("request_id", flat=True)) == ["a", "b", "c", "d"]
@@ -208,11 +210,11 @@ def test_a_journal_that_cannot_be_written_never_fails_the_request(tmp_path, capl
     own.end(row("c"), done_row("c").to_line())
     assert [r.message for r in caplog.records if "cannot be written" in r.message] == [
         f"the gateway's journal {own.name} cannot be written ([Errno 2] No such file or directory: "
-        f"'{folder}/{own.name}.000002.jnl'): rows are not journaled"
+        f"'{folder}/{own.name}.000003.jnl'): rows are not journaled"
     ]
     folder.mkdir()
     own.end(row("d"), done_row("d").to_line())
-    assert contents(folder) == {"000004": ["S a", "E d"]}
+    assert contents(folder) == {"000005": ["S a", "E d"]}
 
 
 def test_a_replay_into_an_hour_already_rolled_up_rolls_it_up_again(dead_journal):

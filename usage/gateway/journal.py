@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import mmap
 import os
 import socket
 import time
@@ -64,9 +65,9 @@ class Journal:
     segment_bytes: int = SEGMENT_BYTES
     name: str = ""
     lock_fd: int = -1
-    fd: int = -1
+    map: mmap.mmap | None = None  # the open segment, mapped: an append is a copy to memory, no system call
     number: int = 0
-    size: int = 0
+    size: int = 0  # bytes used in the open segment
     failing: bool = False  # the last write failed (logged once)
     closed: list[tuple[Path, int]] = field(default_factory=list)  # closed segments, rows queued at closing
     flight: dict[str, bytes] = field(default_factory=dict)  # request id -> its `S` line, while in flight
@@ -76,18 +77,26 @@ class Journal:
         self.name = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns() // 1000}"
         self.lock_fd = os.open(self.folder / (self.name + LOCK), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
         fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._open()
+        self._open(0)
 
     def _segment(self, number: int) -> Path:
         return self.folder / f"{self.name}.{number:06d}{SEGMENT}"
 
-    def _open(self) -> None:
+    def _open(self, need: int) -> None:
+        """A new segment, its blocks allocated at once (a full disk fails here, not in an append), mapped;
+        the `S` lines of the requests in flight first."""
         self.number += 1
-        flags = os.O_CREAT | os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
-        self.fd = os.open(self._segment(self.number), flags, 0o600)
+        carried = b"".join(self.flight.values())
+        capacity = max(self.segment_bytes, len(carried) + need)
+        fd = os.open(self._segment(self.number), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, capacity)
+            self.map = mmap.mmap(fd, capacity)
+        finally:
+            os.close(fd)  # the mapping keeps the file
         self.size = 0
-        if self.flight:
-            self._write(b"".join(self.flight.values()))
+        if carried:
+            self._write(carried)
 
     # ---- the event loop's side ----
     def start(self, row: LedgerRow, request, plan, ticket) -> None:
@@ -122,8 +131,8 @@ class Journal:
         """Append a record; a journal that cannot be written (a full disk, its folder gone) never fails the
         request: logged once, tried again at the next record."""
         try:
-            if self.size >= self.segment_bytes or self.fd < 0:
-                self.rotate()
+            if self.map is None or self.size + len(data) > len(self.map):
+                self.rotate(len(data))
             self._write(data)
         except OSError as exc:
             if not self.failing:
@@ -135,20 +144,19 @@ class Journal:
         self.failing = False
 
     def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view) :]
-        self.size += len(data)
+        end = self.size + len(data)
+        self.map[self.size : end] = data
+        self.size = end
 
-    def rotate(self) -> None:
+    def rotate(self, need: int = 0) -> None:
         """Close the segment (every `E` in it was recorded by the writer: `queued` now covers them), delete
-        the closed ones the writer is done with, open the next."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        the closed ones the writer is done with, open the next (room for `need` bytes more at least)."""
+        if self.map is not None:
+            self.map.close()
+            self.map = None
             self.closed.append((self._segment(self.number), self.queued()))
         self.prune()
-        self._open()
+        self._open(need)
 
     def prune(self) -> None:
         done = self.done()
@@ -161,8 +169,9 @@ class Journal:
     def close(self, *, complete: bool) -> None:
         """At shut-down, once the writer stopped: delete the journal if every row was written (`complete`)
         and nothing is in flight; else keep it for the next start's replay."""
-        if self.fd >= 0:
-            os.close(self.fd)
+        if self.map is not None:
+            self.map.close()
+            self.map = None
         if complete and not self.flight:
             for path in self.folder.glob(f"{self.name}.*{SEGMENT}"):
                 path.unlink()
@@ -182,7 +191,9 @@ def read_records(paths: list[Path]) -> tuple[dict[str, LedgerRow], dict[str, dic
     ends: dict[str, LedgerRow] = {}
     starts: dict[str, dict] = {}
     for path in paths:
-        for line in path.read_bytes().split(b"\n"):
+        data = path.read_bytes()
+        used = data.find(b"\0")  # a segment is allocated whole: what follows its records is zeros
+        for line in (data if used < 0 else data[:used]).split(b"\n"):
             kind, body = line[:1], line[1:]
             try:
                 if kind == b"E":
