@@ -87,7 +87,7 @@ class Journal:
         the `S` lines of the requests in flight first."""
         self.number += 1
         carried = b"".join(self.flight.values())
-        capacity = max(self.segment_bytes, len(carried) + need)
+        capacity = max(self.segment_bytes, 2 * len(carried) + need)  # room beyond what is carried over
         fd = os.open(self._segment(self.number), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
         try:
             os.posix_fallocate(fd, 0, capacity)
