@@ -3,8 +3,9 @@
 Each gateway process appends to its own journal in DATA_DIR/journal/ (`<host>-<pid>-<start>`): a `S` line
 when a request is sent upstream (what a row needs if the process dies before the request ends: its id,
 key, time, endpoint, model, a prompt-token estimate, the budget reservation), and an `E` line with the
-whole ledger row (LedgerRow.to_line()) when it ends, written before the row goes to the ledger writer. Plain
-`os.write` appends, no fsync: a killed process loses nothing the kernel has; power loss is out of scope.
+whole ledger row (LedgerRow.to_line()) when it ends, written before the row goes to the ledger writer.
+Segments are allocated whole and mapped (mmap, shared): an append is a copy into the page cache, no system
+call, no fsync. A killed process loses nothing the kernel has; power loss is out of scope.
 
 The journal is a series of segments; a full one is closed and a new one opened with the `S` lines of the
 requests still in flight copied over, and a closed segment is deleted once the ledger writer has written
