@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import F
+
 from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion
 from catalog.models_api import completed, model_entry, pricing_object
 
@@ -18,7 +20,7 @@ class ListedModel:
 
 
 def models_listing() -> list[ListedModel]:
-    """Every current model, newest first: two queries."""
+    """Every current model, newest first (undated ones last): two queries."""
     versions = {
         row["catalog_model_id"]: row
         for row in PriceVersion.objects.filter(
@@ -26,7 +28,8 @@ def models_listing() -> list[ListedModel]:
         ).values("catalog_model_id", "extra", *PRICE_FIELDS)
     }
     out = []
-    for model in CatalogModel.objects.filter(retired_at__isnull=True).order_by("-created", "model_id"):
+    newest_first = (F("created").desc(nulls_last=True), "model_id")  # the same order on SQLite and PostgreSQL
+    for model in CatalogModel.objects.filter(retired_at__isnull=True).order_by(*newest_first):
         version = versions.get(model.pk)
         prices = None if version is None else {name: version[name] for name in PRICE_FIELDS}
         full = model_entry(
