@@ -239,3 +239,35 @@ def test_requests_that_find_a_new_version_wait_for_one_reload():
         return calls
 
     assert asyncio.run(scenario()) == [1, 1, 2]
+
+
+class FailingOnce(Version):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def read(self) -> int:
+        self.reads += 1
+        if self.reads == 2:
+            raise ConnectionError("Redis went away")
+        return self.value
+
+
+def test_after_a_failed_read_requests_go_on_and_the_next_second_reads_nothing(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("usage.gateway.freshness.monotonic", lambda: clock[0])
+
+    async def scenario() -> list[tuple[int, int]]:
+        version, reload = FailingOnce(), CountingReload()
+        freshness = Freshness(version, reload)
+        await freshness.load()  # read 1
+        version.value = 2
+        seen = []
+        for advance in (0.0, 0.5, 0.6):
+            clock[0] += advance
+            await freshness.check()
+            seen.append((version.reads, reload.calls))
+        return seen
+
+    # read 2 fails: no reload; 0.5 s later nothing is read; 1.1 s later read 3 finds version 2 and reloads
+    assert asyncio.run(scenario()) == [(2, 1), (2, 1), (3, 2)]
