@@ -13,6 +13,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
+from catalog.price_schedule import MINUTES_PER_DAY, clock_minutes
 from catalog.pricing import (
     CATEGORY_LABELS,
     PRICE_CATEGORIES,
@@ -48,16 +49,18 @@ def _unit(field: str) -> str:
     return {"request": "per request", "image": "per image", "web_search": "per web search"}.get(field, "")
 
 
-def _hhmm(value) -> str:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
+def _clock(value, *, default: int) -> str:
+    """An HHMM clock number as "HH:MM" (100 -> "01:00", 1030 -> "10:30"); anything else as received."""
+    minutes = clock_minutes(value, default=default)
+    if minutes is None:
         return str(value)
-    return f"{number // 100:02d}:{number % 100:02d}"
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def explain_overrides(overrides) -> list[str]:
-    """Tiered / timed prices in words: "From 128,000 input tokens: Input $1.00 / 1M, Output $6.00 / 1M"."""
+    """Tiered / timed prices in words, as OpenRouter applies them (catalog.price_schedule): "Above 128,000
+    input tokens per request: Input $1.00 / 1M, Output $6.00 / 1M." (min_prompt_tokens is a strict lower
+    bound); "From 10:00 until 01:00 UTC (overnight): …" (utc_end excluded)."""
     lines = []
     for override in overrides if isinstance(overrides, list) else []:
         if not isinstance(override, dict):
@@ -66,11 +69,12 @@ def explain_overrides(overrides) -> list[str]:
         if "min_prompt_tokens" in override:
             tokens = override["min_prompt_tokens"]
             tokens = f"{tokens:,}" if isinstance(tokens, int) else str(tokens)
-            conditions.append(f"from {tokens} input tokens per request")
+            conditions.append(f"above {tokens} input tokens per request")
         if "utc_start" in override or "utc_end" in override:
-            conditions.append(
-                f"between {_hhmm(override.get('utc_start'))} and {_hhmm(override.get('utc_end'))} UTC"
-            )
+            start = _clock(override.get("utc_start"), default=0)
+            end = _clock(override.get("utc_end"), default=MINUTES_PER_DAY)
+            overnight = " (overnight)" if start > end and end != "24:00" else ""
+            conditions.append(f"from {start} until {end} UTC{overnight}")
         other = [k for k in override if k not in ("min_prompt_tokens", "utc_start", "utc_end")]
         prices = []
         for key in other:
