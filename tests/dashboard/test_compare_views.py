@@ -101,26 +101,45 @@ def test_the_calculator_defaults_to_a_thousand_in_and_five_hundred_out(get):
     assert 'name="input_tokens" value="1000"' in html
 
 
-def test_the_calculator_prices_cached_input_reasoning_and_requests(get):
+def test_the_calculator_prices_cached_input_cache_writes_reasoning_and_requests(get):
     html = get(
         f"?models={SMALL},{VISION},{IMAGE_GEN}&input_tokens=1000&output_tokens=500&cached_percent=50"
-        "&reasoning_tokens=200&requests=10"
+        "&cache_write_percent=20&reasoning_tokens=200&requests=10"
     )
-    # small (no cache price: cached input at the input price): 0.0001 + 0.0002 + 0.00008 = 0.00038 × 10
-    # vision: 500 × 3e-6 + 500 × 3e-7 + 500 × 15e-6 + 200 × 15e-6 = 0.01215 × 10
-    # image-gen: 1000 × 1e-6 + 700 × 4e-6 + $0.0004 per request = 0.0042 × 10
-    assert calculator(html) == ["$0.0038", "$0.1215", "$0.042"]
+    # Reasoning is part of the 500 output tokens (as OpenRouter counts it), billed at the reasoning price.
+    # small (no cache prices: all input at the input price): 1000 × 1e-7 + 500 × 4e-7 = 0.0003 × 10
+    # vision: 300 × 3e-6 + 500 × 3e-7 + 200 × 3.75e-6 + 300 × 15e-6 + 200 × 15e-6 = 0.0093 × 10
+    # image-gen: 1000 × 1e-6 + 500 × 4e-6 + $0.0004 per request = 0.0034 × 10
+    assert calculator(html) == ["$0.003", "$0.093", "$0.034"]
     assert '<td class="num cheapest" data-cost-for="0">' in html
-    prices = json.loads(
+    data = json.loads(
         re.search(r'<script id="calculator-prices" type="application/json">(.*?)</script>', html).group(1)
     )
-    assert prices[2] == {
-        "prompt": "0.000001",
-        "completion": "0.000004",
-        "input_cache_read": "0",
-        "internal_reasoning": "0",
-        "request": "0.0004",
+    assert data["models"][2] == {
+        "base": {
+            "prompt": "0.000001",
+            "completion": "0.000004",
+            "input_cache_read": "0",
+            "input_cache_write": "0",
+            "internal_reasoning": "0",
+            "request": "0.0004",
+        },
+        "overrides": [],
     }
+    assert "Output tokens count all output, reasoning included" in html
+
+
+def test_reasoning_beyond_the_output_and_shares_beyond_100_percent_are_refused(get):
+    html = get(
+        f"?models={SMALL},{VISION}&input_tokens=1000&output_tokens=500&cached_percent=90"
+        "&cache_write_percent=20&reasoning_tokens=600"
+    )
+    assert errors(html) == [
+        "Cache-write share of input (%): With the cached share it makes more than 100 %.",
+        "Reasoning tokens (of the output tokens): They are part of the output tokens: at most as many.",
+    ]
+    # both fall back to 0: vision 100 × 3e-6 + 900 × 3e-7 + 500 × 15e-6 = 0.00807
+    assert calculator(html) == ["$0.0003", "$0.00807"]
 
 
 def test_the_calculator_rounds_to_the_micro_dollar(get):
