@@ -139,8 +139,12 @@ SONNET_TRAFFIC = D("2.1440325")
 DEEPSEEK_TRAFFIC = D("0.4700916")
 
 
-def test_traffic_is_repriced_row_by_row_at_its_own_size_and_time(get, member):
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["raw ledger", "rolled up"])
+def test_traffic_is_repriced_row_by_row_at_its_own_size_and_time(get, member, time_machine, rolled_up):
     build_traffic(member)
+    if rolled_up:  # hourly rollups at the base tier, the rows above 200,000 tokens corrected from the ledger
+        time_machine.move_to(NOW, tick=False)
+        rollup_catch_up(now=NOW)
     html = get(NOW, "days=30")
     assert "5 requests: 452,100 input tokens (0 cached, 50 cache writes, 20 of them one-hour)" in html
     assert '<strong id="actual-cost">$0.05</strong>' in html
@@ -192,3 +196,21 @@ def test_the_model_page_shows_its_traffic_at_todays_prices(client, member, time_
     client.force_login(member)
     html = client.get(f"/models/{SONNET}/").content.decode()
     assert '<div class="value" id="traffic-at-today">$2.144033</div>' in html
+
+
+def test_a_window_edge_inside_an_hour_reads_that_traffic_raw_even_when_rolled_up(
+    client, member, time_machine
+):
+    time_machine.move_to(NOW, tick=False)
+    make_model("half/hour", prices=[(T0, {"prompt": "0.000001", "completion": "0", "overrides": [
+        {"utc_start": 1030, "utc_end": 1100, "prompt": "0.000002"},
+    ]})])  # fmt: skip
+    make_model("plain/one", prices=[(T0, {"prompt": "0.000001", "completion": "0"})])
+    key = make_key("mine", member)
+    add_entry(at(29, 10, 15), api_key=key, prompt_tokens=1000)
+    add_entry(at(29, 10, 45), api_key=key, prompt_tokens=1000)
+    rollup_catch_up(now=NOW)
+    client.force_login(member)
+    html = client.get("/compare/?models=half/hour,plain/one").content.decode()
+    # 1,000 × 1e-6 at 10:15, 1,000 × 2e-6 at 10:45 (in [10:30, 11:00))
+    assert repriced(html) == ["$0.003", "$0.002"]

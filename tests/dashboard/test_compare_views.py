@@ -14,6 +14,7 @@ from django.utils import timezone
 from tests.catalog.page_data import AUTO, FREE, IMAGE_GEN, OLD, SMALL, VISION, build_catalogue
 from tests.catalog.page_factories import make_model
 from tests.dashboard.ledger_data import build_ledger
+from usage.services.rollups import rollup_catch_up
 
 pytestmark = pytest.mark.django_db
 
@@ -195,8 +196,11 @@ def test_more_than_six_models_says_so_and_compares_the_first_six(get):
     assert compared(html) == ids[:6]
 
 
-def test_your_traffic_is_repriced_at_each_models_prices(client, get, member, admin_user):
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["raw ledger", "rolled up"])
+def test_your_traffic_is_repriced_at_each_models_prices(client, get, member, admin_user, rolled_up):
     build_ledger(member=member, admin=admin_user, model=VISION)
+    if rolled_up:
+        rollup_catch_up()  # whole hours from the rollups; the web search from its raw row
     html = get(f"?models={SMALL},{VISION}")
     # the member's last 30 days: 12,000 input (4,000 cached, 1,000 cache writes), 3,500 output (1,000 reasoning)
     assert (
@@ -209,8 +213,11 @@ def test_your_traffic_is_repriced_at_each_models_prices(client, get, member, adm
     assert repriced(html) == ["$0.0026*", "$0.08845"]
 
 
-def test_a_longer_range_includes_older_traffic(get, member, admin_user):
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["raw ledger", "rolled up"])
+def test_a_longer_range_includes_older_traffic(get, member, admin_user, rolled_up):
     build_ledger(member=member, admin=admin_user, model=VISION)
+    if rolled_up:
+        rollup_catch_up()
     html = get(f"?models={SMALL},{VISION}&days=60")
     assert '<strong id="actual-cost">$1.0047</strong>' in html
     # plus 5000 in, 5000 out: small +0.0005 +0.002; vision +0.015 +0.075

@@ -203,7 +203,7 @@ def test_query_count_does_not_grow_with_the_number_of_versions(client, member, r
     with CaptureQueriesContext(connection) as three:
         client.get("/models/delta/chat:beta/")
     assert len(one) == len(three)
-    assert len(one) <= 6
+    assert len(one) <= 7  # the traffic: the rollup state, rollups, raw tail, raw rows priced apart
 
 
 def test_window_times_read_as_hhmm_and_a_missing_edge_is_midnight(client, member):

@@ -62,6 +62,11 @@ class PriceCuts:
                     edges.update(m for m in override.window if 0 < m < MINUTES_PER_DAY)
         return cls(tuple(sorted(thresholds)), tuple(sorted(edges)))
 
+    @property
+    def hourly(self) -> bool:
+        """Every window edge is on a whole hour: an hourly rollup row lies in one time bucket."""
+        return all(edge % 60 == 0 for edge in self.edges)
+
     def prompt_tokens_of(self, bucket: int) -> int:
         """A prompt size in the bucket: just above its threshold (bucket 0: none)."""
         return self.thresholds[bucket - 1] + 1 if bucket else 0
@@ -71,15 +76,25 @@ class PriceCuts:
         minute = self.edges[bucket - 1] if bucket else 0
         return datetime(2000, 1, 1, minute // 60, minute % 60, tzinfo=UTC)
 
-    def prompt_bucket(self, requests=None):
-        """The prompt-size bucket of a ledger row (or of a rollup row's average: pass its request count)."""
+    def prompt_bucket(self):
+        """The prompt-size bucket of a ledger row."""
         if not self.thresholds:
             return Value(0)
-        whens = []
-        for index in range(len(self.thresholds), 0, -1):
-            bound = self.thresholds[index - 1]
-            above = Q(prompt_tokens__gt=bound) if requests is None else Q(prompt_tokens__gt=requests * bound)
-            whens.append(When(above, then=Value(index)))
+        whens = [
+            When(prompt_tokens__gt=self.thresholds[i - 1], then=Value(i))
+            for i in range(len(self.thresholds), 0, -1)
+        ]
+        return Case(*whens, default=Value(0))
+
+    def average_bucket(self, *, before: datetime | None):
+        """The prompt-size bucket of a rollup row's average request, for hours before `before` (their raw
+        rows are pruned); 0 for later hours (their raw rows correct the tier: see traffic_repriced)."""
+        if not self.thresholds or before is None:
+            return Value(0)
+        whens = [
+            When(Q(hour__lt=before, prompt_tokens__gt=F("requests") * self.thresholds[i - 1]), then=Value(i))
+            for i in range(len(self.thresholds), 0, -1)
+        ]
         return Case(*whens, default=Value(0))
 
     def time_bucket(self, minute_name: str):
@@ -133,11 +148,11 @@ def _ledger_groups(entries: QuerySet, cuts: PriceCuts) -> list[dict]:
     )
 
 
-def _rollup_groups(rollups: QuerySet, cuts: PriceCuts) -> list[dict]:
+def _rollup_groups(rollups: QuerySet, cuts: PriceCuts, *, pruned_before: datetime | None) -> list[dict]:
     return list(
         rollups.order_by()
         .annotate(r_minute=ExtractHour("hour", tzinfo=UTC) * 60)
-        .annotate(r_prompt=cuts.prompt_bucket(requests=F("requests")), r_time=cuts.time_bucket("r_minute"))
+        .annotate(r_prompt=cuts.average_bucket(before=pruned_before), r_time=cuts.time_bucket("r_minute"))
         .values("r_prompt", "r_time")
         .annotate(
             n_web=Value(0),  # the rollups keep no web-search count
@@ -169,23 +184,25 @@ def _usage(group: dict) -> Usage:
 class RepricedTraffic:
     totals: TrafficTotals  # what was used (and spent) in the range
     costs: list[Decimal | None]  # the same traffic at each schedule's prices; None: a variable price
-    rolled_up_before: datetime | None = None  # traffic before this moment came from the hourly rollups
+    rolled_up_before: datetime | None = None  # raw rows before this moment are pruned: rollups priced them
 
 
-def raw_rows_since(now: datetime) -> datetime | None:
+def raw_rows_since(now: datetime, complete: datetime | None) -> datetime | None:
     """From when on the raw ledger rows are all kept (None: all of them); earlier hours are in the rollups."""
     days = settings.LEDGER_RETENTION_DAYS
-    if not days:
-        return None
-    complete = rollups_complete_until()
-    if complete is None:
-        return None  # nothing rolled up, so nothing was pruned
+    if not days or complete is None:
+        return None  # nothing pruned (nothing is pruned before it is rolled up)
     return min(_ceil_hour(now - timedelta(days=days)), complete)
 
 
 def _ceil_hour(moment: datetime) -> datetime:
     hour = floor_hour(moment)
     return hour if hour == moment else hour + HOUR
+
+
+def _span(start: datetime | None, end: datetime, field: str) -> Q:
+    span = Q(**{f"{field}__lt": end})
+    return span if start is None else span & Q(**{f"{field}__gte": start})
 
 
 def traffic_repriced(
@@ -199,45 +216,62 @@ def traffic_repriced(
     model_id: str | None = None,
 ) -> RepricedTraffic:
     """The user's visible traffic in [start, end) (optionally of one key, of one model), and what it would
-    have cost at each schedule's effective prices, row by row. Two aggregate queries (one without retention).
+    have cost at each schedule's effective prices, row by row. At most four queries, none reading every row:
+
+    - the whole hours the rollups hold come from the hourly rollups, each priced at its hour's time of day
+      (exact when every window edge is on a whole hour; otherwise only pruned hours come from them), at the
+      base tier, except hours whose raw rows are pruned: there the average request picks the tier;
+    - the raw rows of those hours that the rollups cannot price (above the lowest threshold, or with web
+      searches, which the rollups do not count) are read again (indexed) and priced as a correction: their
+      own price minus the base tier's price the rollups gave them;
+    - the rest of the range (a partial first hour, the hours not rolled up yet) is read raw.
     """
     cuts = PriceCuts.of(schedules)
-    entries = visible_ledger(user=user)
     end = end or now
-    entries = entries.filter(created_at__lt=end)
-    if start is not None:
-        entries = entries.filter(created_at__gte=start)
+    entries, rollups = visible_ledger(user=user), visible_rollups(user=user)
     if api_key_id is not None:
-        entries = entries.filter(api_key_id=api_key_id)
+        entries, rollups = entries.filter(api_key_id=api_key_id), rollups.filter(api_key_id=api_key_id)
     if model_id is not None:
-        entries = entries.filter(model_is(model_id))
-    groups: list[dict] = []
+        entries, rollups = entries.filter(model_is(model_id)), rollups.filter(model=model_id)
+    complete = rollups_complete_until()
+    pruned_before = raw_rows_since(now, complete)
     rolled_start = None if start is None else _ceil_hour(start)  # whole hours only: a partial one is raw
-    kept = raw_rows_since(now)
-    rolled_end = None if kept is None else min(kept, floor_hour(end))
-    rolled_up_before = None
-    if rolled_end is not None and (rolled_start is None or rolled_start < rolled_end):
-        rollups = visible_rollups(user=user).filter(hour__lt=rolled_end)
-        raw_skip = Q(created_at__lt=rolled_end)
-        if rolled_start is not None:
-            rollups = rollups.filter(hour__gte=rolled_start)
-            raw_skip &= Q(created_at__gte=rolled_start)
-        if api_key_id is not None:
-            rollups = rollups.filter(api_key_id=api_key_id)
-        if model_id is not None:
-            rollups = rollups.filter(model=model_id)
-        entries = entries.exclude(raw_skip)
-        groups += _rollup_groups(rollups, cuts)
-        rolled_up_before = rolled_end
-    groups += _ledger_groups(entries, cuts)
+    rolled_end = None
+    if complete is not None and cuts.hourly:
+        rolled_end = min(complete, floor_hour(end))
+    elif pruned_before is not None:
+        rolled_end = min(pruned_before, floor_hour(end))
+    if rolled_end is not None and rolled_start is not None and rolled_start >= rolled_end:
+        rolled_end = None
+
+    groups: list[dict] = []
+    corrections: list[dict] = []
+    raw = _span(start, end, "created_at")
+    if rolled_end is not None:
+        groups += _rollup_groups(
+            rollups.filter(_span(rolled_start, rolled_end, "hour")), cuts, pruned_before=pruned_before
+        )
+        raw &= ~_span(rolled_start, rolled_end, "created_at")
+        kept_start = (
+            rolled_start if pruned_before is None else max(rolled_start or pruned_before, pruned_before)
+        )
+        if kept_start is None or kept_start < rolled_end:
+            priced_apart = Q(web_search_requests__gt=0)
+            if cuts.thresholds:
+                priced_apart |= Q(prompt_tokens__gt=cuts.thresholds[0])
+            corrections = _ledger_groups(
+                entries.filter(_span(kept_start, rolled_end, "created_at") & priced_apart), cuts
+            )
+    groups += _ledger_groups(entries.filter(raw), cuts)
+    rolled_up = pruned_before is not None and rolled_end is not None and any(g["n_entries"] for g in groups)
     return RepricedTraffic(
-        totals=_totals(groups),
-        costs=[_cost(schedule, groups, cuts) for schedule in schedules],
-        rolled_up_before=rolled_up_before if any(g["n_entries"] for g in groups) else None,
+        totals=_totals(groups, corrections),
+        costs=[_cost(schedule, groups, corrections, cuts) for schedule in schedules],
+        rolled_up_before=min(pruned_before, rolled_end) if rolled_up else None,
     )
 
 
-def _cost(schedule: PriceSchedule, groups: list[dict], cuts: PriceCuts) -> Decimal | None:
+def _cost(schedule: PriceSchedule, groups: list[dict], corrections: list[dict], cuts: PriceCuts):
     total = Decimal(0)
     for group in groups:
         prices = schedule.at(cuts.prompt_tokens_of(group["r_prompt"]), cuts.moment_of(group["r_time"]))
@@ -245,11 +279,18 @@ def _cost(schedule: PriceSchedule, groups: list[dict], cuts: PriceCuts) -> Decim
         if cost is None:
             return None
         total += cost
+    for group in corrections:
+        moment = cuts.moment_of(group["r_time"])
+        own = usage_cost(schedule.at(cuts.prompt_tokens_of(group["r_prompt"]), moment), _usage(group))
+        given = usage_cost(schedule.at(0, moment), replace(_usage(group), web_searches=0))
+        if own is None or given is None:
+            return None
+        total += own - given
     return total
 
 
-def _totals(groups: list[dict]) -> TrafficTotals:
-    totals = TrafficTotals()
+def _totals(groups: list[dict], corrections: list[dict]) -> TrafficTotals:
+    totals = TrafficTotals(web_search_requests=sum(g["n_web"] for g in corrections))
     lasts = [g["n_last"] for g in groups if g["n_last"] is not None]
     for g in groups:
         totals = replace(
