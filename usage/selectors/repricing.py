@@ -21,6 +21,7 @@ average prompt size per request choosing the tier (the rollups keep no single re
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -149,11 +150,11 @@ def _ledger_groups(entries: QuerySet, cuts: PriceCuts) -> list[dict]:
 
 
 def _rollup_groups(rollups: QuerySet, cuts: PriceCuts, *, pruned_before: datetime | None) -> list[dict]:
-    return list(
+    """Grouped by UTC hour of the day (cheaper than a CASE per row; mapped to time buckets here)."""
+    groups = list(
         rollups.order_by()
-        .annotate(r_minute=ExtractHour("hour", tzinfo=UTC) * 60)
-        .annotate(r_prompt=cuts.average_bucket(before=pruned_before), r_time=cuts.time_bucket("r_minute"))
-        .values("r_prompt", "r_time")
+        .annotate(r_hour=ExtractHour("hour", tzinfo=UTC), r_prompt=cuts.average_bucket(before=pruned_before))
+        .values("r_prompt", "r_hour")
         .annotate(
             n_web=Value(0),  # the rollups keep no web-search count
             **_sums(
@@ -164,6 +165,9 @@ def _rollup_groups(rollups: QuerySet, cuts: PriceCuts, *, pruned_before: datetim
             ),
         )
     )
+    for group in groups:
+        group["r_time"] = bisect_right(cuts.edges, int(group["r_hour"]) * 60)
+    return groups
 
 
 def _usage(group: dict) -> Usage:
