@@ -167,18 +167,19 @@ def _rows(
 ) -> list[CatalogueRow]:
     rows = []
     for m in models:
-        prices = prices_by_version.get(m.latest_price_version_id)
-        overrides = prices.pop("overrides", ()) if prices is not None else ()
+        found = prices_by_version.get(m.latest_price_version_id)
+        overrides = found.pop("overrides", ()) if found is not None else ()
+        prices = found if found is not None else {"prompt": None, "completion": None}  # none: variable
         params = set(m.supported_parameters or [])
         rows.append(
             CatalogueRow(
                 model=m,
-                prices=prices or {"prompt": None, "completion": None},
-                free=prices is not None and is_free(prices),
-                variable=prices is None or is_variable(prices),
+                prices=prices,
+                free=found is not None and is_free(prices),
+                variable=found is None or is_variable(prices),
                 capabilities=[label for _, label, names in CAPABILITIES if params.intersection(names)],
                 search_text=f"{m.model_id}\n{m.name}\n{m.description}".lower(),
-                schedule=PriceSchedule.of(prices or {}, overrides),
+                schedule=PriceSchedule.of(prices, overrides),
             )
         )
     return rows

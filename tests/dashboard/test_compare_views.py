@@ -90,6 +90,16 @@ def test_free_and_variable_models_get_badges_and_no_negative_price(get):
     assert calculator(html) == ["$0.00", "variable"]
 
 
+def test_a_model_without_a_price_version_is_variable_for_the_server_and_the_js(get):
+    make_model("no/prices", prices=[])
+    html = get(f"?models={SMALL},no/prices")
+    assert calculator(html) == ["$0.0003", "variable"]
+    data = json.loads(
+        re.search(r'<script id="calculator-prices" type="application/json">(.*?)</script>', html).group(1)
+    )
+    assert data["models"][1]["base"]["prompt"] is None
+
+
 def test_models_come_comma_separated_or_one_parameter_each(get):
     assert compared(get(f"?models={VISION}&models={SMALL}")) == [VISION, SMALL]
     assert compared(get(f"?models={VISION},%20{SMALL},{VISION}")) == [VISION, SMALL]
