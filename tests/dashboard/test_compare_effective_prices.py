@@ -214,3 +214,14 @@ def test_a_window_edge_inside_an_hour_reads_that_traffic_raw_even_when_rolled_up
     html = client.get("/compare/?models=half/hour,plain/one").content.decode()
     # 1,000 × 1e-6 at 10:15, 1,000 × 2e-6 at 10:45 (in [10:30, 11:00))
     assert repriced(html) == ["$0.003", "$0.002"]
+
+
+def test_a_range_within_the_retention_says_nothing_of_rollups(get, member, settings):
+    build_traffic(member)
+    settings.LEDGER_RETENTION_DAYS = 2
+    rollup_catch_up(now=NOW)
+    html = get(NOW, "days=2")  # from 11-28 12:30: every row in it is kept raw
+    assert 'id="traffic-rolled-up"' not in html
+    assert repriced(html) == ["$2.1375", "$0.46794"]  # the 02:05 and 12:30 rows
+    html = get(NOW, "days=3")
+    assert 'id="traffic-rolled-up"' in html

@@ -267,7 +267,12 @@ def traffic_repriced(
                 entries.filter(_span(kept_start, rolled_end, "created_at") & priced_apart), cuts
             )
     groups += _ledger_groups(entries.filter(raw), cuts)
-    rolled_up = pruned_before is not None and rolled_end is not None and any(g["n_entries"] for g in groups)
+    # Whether part of the range is past the raw-row retention (the page says how that part is priced).
+    rolled_up = (
+        pruned_before is not None
+        and rolled_end is not None
+        and (rolled_start is None or rolled_start < pruned_before)
+    )
     return RepricedTraffic(
         totals=_totals(groups, corrections),
         costs=[_cost(schedule, groups, corrections, cuts) for schedule in schedules],
