@@ -40,7 +40,8 @@ from usage.selectors.rollups import HOUR, floor_hour, rollups_complete_until
 from usage.selectors.traffic import TrafficTotals
 from usage.selectors.visibility import visible_ledger, visible_rollups
 
-REACHED = [LedgerEntry.Status.OK, LedgerEntry.Status.CANCELLED]  # rows that reached a model: a request
+# Rows that reached a model: a request (a per-request price applies).
+REACHED = [LedgerEntry.Status.OK, LedgerEntry.Status.CANCELLED, LedgerEntry.Status.INTERRUPTED]
 
 
 @dataclass(frozen=True, slots=True)
