@@ -201,10 +201,11 @@ def test_the_model_table_exports_as_csv(client, admin_user, ledger):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response.streaming
     assert b"".join(response.streaming_content).decode() == (
-        "model,requests,failed,input_tokens,cache_read_tokens,cache_write_tokens,output_tokens,"
+        "model,requests,failed,input_tokens,cache_read_tokens,cache_write_tokens,cache_write_1h_tokens,"
+        "output_tokens,"
         "reasoning_tokens,cost,reported_cost,computed_cost,cache_savings,response_cache_saved,share\r\n"
-        "anthropic/claude-sonnet-4,2,0,600,1000,500,250,100,0.0103,0.0103,0.009225,0.0027,0,0.7203\r\n"
-        "openai/gpt-4o,3,2,600,400,0,200,0,0.004,0.004,0.004,0.0005,0,0.2797\r\n"
+        "anthropic/claude-sonnet-4,2,0,600,1000,500,0,250,100,0.0103,0.0103,0.009225,0.0027,0,0.7203\r\n"
+        "openai/gpt-4o,3,2,600,400,0,0,200,0,0.004,0.004,0.004,0.0005,0,0.2797\r\n"
     )
 
 
@@ -214,7 +215,9 @@ def test_the_key_table_export_shows_only_own_keys(client, member, ledger):
     response = client.get("/spend/export/key.csv?range=7d")
 
     lines = b"".join(response.streaming_content).decode().splitlines()
-    assert lines[1:] == ["alpha (tl-alpha…),3,1,1100,1400,500,400,100,0.0122,0.0122,0.012175,0.0032,0,1.0000"]
+    assert lines[1:] == [
+        "alpha (tl-alpha…),3,1,1100,1400,500,0,400,100,0.0122,0.0122,0.012175,0.0032,0,1.0000"
+    ]
 
 
 def test_an_unknown_table_is_not_found(client, admin_user, ledger):
