@@ -1,7 +1,8 @@
-"""How often the worst-case budget bound (usage/gateway/worst_case.py) refuses a request that would have fitted.
+"""How often the worst-case budget bound (usage/gateway/worst_case.py) refuses a request that would fit.
 
     .venv/bin/pip install tokenizers
-    pip download anthropic==0.34.2 --no-deps -d /tmp/anth && unzip -o /tmp/anth/*.whl anthropic/tokenizer.json -d /tmp/anth
+    pip download anthropic==0.34.2 --no-deps -d /tmp/anth
+    unzip -o /tmp/anth/*.whl anthropic/tokenizer.json -d /tmp/anth
     .venv/bin/python bench/budget_bound.py --tokenizer /tmp/anth/anthropic/tokenizer.json
 
 The real token counts come from a real tokenizer (Claude's, as the anthropic SDK shipped it up to 0.34, the
@@ -39,22 +40,25 @@ BUDGET = Decimal(5)
 MAX_TOKENS = (256, 512, 1024, 2048, 4096, None)
 
 
+def listing() -> list[dict]:
+    return json.loads(gzip.decompress((ROOT / "catalog/seed/models-2026-08-19.json.gz").read_bytes()))["data"]
+
+
 def catalogue() -> dict[str, tuple[dict, ModelLimits]]:
-    listing = json.loads(gzip.decompress((ROOT / "catalog/seed/models-2026-08-19.json.gz").read_bytes()))["data"]
     out = {}
-    for item in listing:
+    for item in listing():
         if item["id"] in MODELS:
             pricing = {k: Decimal(v) for k, v in item["pricing"].items() if isinstance(v, str)}
             top = item.get("top_provider") or {}
-            out[item["id"]] = (pricing, ModelLimits(item.get("context_length"), top.get("max_completion_tokens")))
+            limits = ModelLimits(item.get("context_length"), top.get("max_completion_tokens"))
+            out[item["id"]] = (pricing, limits)
     return out
 
 
 def corpus() -> str:
     parts = [p.read_text() for p in sorted(ROOT.glob("docs/*.md"))]
     parts += [p.read_text() for p in sorted(ROOT.glob("usage/gateway/*.py"))]
-    listing = json.loads(gzip.decompress((ROOT / "catalog/seed/models-2026-08-19.json.gz").read_bytes()))["data"]
-    parts += [item.get("description") or "" for item in listing]
+    parts += [item.get("description") or "" for item in listing()]
     return "\n\n".join(parts)
 
 
