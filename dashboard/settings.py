@@ -212,6 +212,8 @@ GATEWAY_MAX_REQUEST_COST = env.env_decimal("GATEWAY_MAX_REQUEST_COST", "1000")  
 GATEWAY_MAX_CONTEXT_MULTIPLE = env.env_int("GATEWAY_MAX_CONTEXT_MULTIPLE", 4, minimum=1)  # × the context
 # How long a request's budget reservation holds if it never settles (its worker died): its own deadline.
 GATEWAY_RESERVATION_SECONDS = env.env_int("GATEWAY_RESERVATION_SECONDS", 900, minimum=60)
+# The gateway's keys in Redis start with it: several deployments (or test runs) can share one Redis.
+GATEWAY_REDIS_PREFIX = env.env_str("GATEWAY_REDIS_PREFIX", "tl:gw:")
 # Attempts per request across an alias's members / upstreams on 429, 5xx or a timeout before the first byte.
 GATEWAY_MAX_ATTEMPTS = env.env_int("GATEWAY_MAX_ATTEMPTS", 3, minimum=1)
 GATEWAY_CACHE_TTL_SECONDS = env.env_int("GATEWAY_CACHE_TTL_SECONDS", 3600, minimum=1)

@@ -97,7 +97,7 @@ class Gateway:
         self.writer = LedgerWriter(ledger_spill_dir(), database_url())
         self.writer.start()
         redis_url = settings.REDIS_URL
-        prefix = getattr(settings, "GATEWAY_REDIS_PREFIX", "tl:gw:")
+        prefix = settings.GATEWAY_REDIS_PREFIX
         if redis_url:
             self.limits = RedisLimits(redis_url, prefix, self.load_spend)
         else:
