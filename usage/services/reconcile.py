@@ -205,7 +205,7 @@ def _reconcile(row: LedgerEntry, billed: Billed, now: datetime) -> bool:
         )
     row.cost_state = LedgerEntry.CostState.RECONCILED
     meta = _note(row, "ok")
-    meta["reconcile"]["estimate"] = str(estimate)
+    meta["reconcile"]["estimate"] = format(estimate.normalize(), "f")
     meta["usage"] = "reconciled from OpenRouter's generation stats"
     row.meta = meta
     correction = spent_cost(row.reported_cost, row.computed_cost) - estimate
