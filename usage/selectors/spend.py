@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 
 from usage.models import ApiKey, DailyRollup, HourlyRollup, LedgerEntry
@@ -317,3 +317,28 @@ def spend_by_key(*, key_ids: list[int], start: datetime | None, end: datetime) -
         for row in _grouped(part, rows, dims=("api_key_id",)):
             totals[row["api_key_id"]] += row["cost"] or ZERO
     return totals
+
+
+@dataclass(frozen=True, slots=True)
+class EstimatedCosts:
+    """Rows of a range whose cost is an estimate (cancelled, broken or interrupted requests)."""
+
+    pending: int  # awaiting reconciliation with OpenRouter's generation stats
+    unreconciled: int  # the estimate stands (the stats never came, or another upstream)
+
+
+def estimated_costs(*, user, start: datetime, end: datetime) -> EstimatedCosts:
+    """How many of the rows `user` sees in [start, end) have an estimated cost, by state."""
+    states = LedgerEntry.CostState
+    counts = dict(
+        visible_ledger(user=user)
+        .filter(
+            created_at__gte=start,
+            created_at__lt=end,
+            cost_state__in=[states.ESTIMATED, states.UNRECONCILED],
+        )
+        .values_list("cost_state")
+        .annotate(rows=Count("id"))
+        .order_by()
+    )
+    return EstimatedCosts(counts.get(states.ESTIMATED, 0), counts.get(states.UNRECONCILED, 0))
