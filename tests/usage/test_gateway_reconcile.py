@@ -60,7 +60,7 @@ def catalogue(transactional_db):
     return versions
 
 
-def stream_and_leave(gateway_server, secret: str, body: bytes = RAW) -> int:
+def stream_and_leave(gateway_server, secret: str, body: bytes = RAW, finish: str = "stop") -> int:
     """Stream a completion, read its content and leave just before the final usage event: the status."""
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     with httpx.stream(
@@ -68,7 +68,7 @@ def stream_and_leave(gateway_server, secret: str, body: bytes = RAW) -> int:
     ) as response:
         if response.status_code == 200:
             for line in response.iter_lines():
-                if '"finish_reason": "stop"' in line:
+                if f'"finish_reason": "{finish}"' in line:
                     break
         else:
             response.read()
@@ -224,6 +224,46 @@ def test_a_reconciled_cost_counts_in_the_period_of_its_request_and_rerolls_its_h
         4750,
     )
     assert counters(settings, key, day) == (3_000_000, 0)  # the request's day, not the day it was reconciled
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "tokens"),
+    [
+        # 100 000 characters in 100 events (far more than the relay keeps unread): 25 000 tokens.
+        (Reply(text="x" * 100_000, chunks=100, chunk_delay=0.02), "stop", 25_000),
+        # A tool call's name and arguments: 11 + 17 characters, 7 tokens.
+        (
+            Reply(
+                tool_calls=[
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+                chunk_delay=0.2,
+            ),
+            "tool_calls",
+            7,
+        ),
+    ],
+    ids=["long text", "tool call"],
+)
+def test_the_output_estimate_is_the_text_relayed(
+    gateway_server, catalogue, make_api_key, reply, finish, tokens
+):
+    gateway_server.fake.reply(reply)
+
+    assert stream_and_leave(gateway_server, make_api_key(), finish=finish) == 200
+
+    [row] = gateway_server.ledger(1)
+    assert (row.status, row.prompt_tokens, row.completion_tokens, row.cost_state) == (
+        "cancelled",
+        1,
+        tokens,
+        "estimated",
+    )
+    assert row.computed_cost == Decimal("0.00000015") + tokens * Decimal("0.0000006")
 
 
 @pytest.fixture

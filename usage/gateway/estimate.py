@@ -65,8 +65,29 @@ def relayed_chars(chunks: list[bytes]) -> int:
     return chars
 
 
-def output_tokens(chunks: list[bytes]) -> int:
-    return math.ceil(relayed_chars(chunks) / CHARS_PER_TOKEN)
+class Relayed:
+    """The output characters of a stream's relayed events, read only when needed: the events are kept as
+    they are (no parsing on the way) and folded into a count every FOLD bytes, so memory stays bounded."""
+
+    FOLD = 65536
+
+    __slots__ = ("chunks", "size", "chars")
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.chars = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        if self.size >= self.FOLD:
+            self.chars += relayed_chars(self.chunks)
+            self.chunks, self.size = [], 0
+
+    def tokens(self) -> int:
+        """The output tokens relayed: characters / 4, rounded up."""
+        return math.ceil((self.chars + relayed_chars(self.chunks)) / CHARS_PER_TOKEN)
 
 
 def unpaid(row: LedgerRow) -> bool:

@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 
 from usage.gateway import cache
-from usage.gateway.estimate import output_tokens
+from usage.gateway.estimate import Relayed
 from usage.gateway.responses import GatewayError, start_stream, stream_error_event
 from usage.gateway.row import ESTIMATED, LedgerRow
 from usage.gateway.snapshot import Route
@@ -57,7 +57,7 @@ class StreamReading:
         self.usage: dict | None = None
         self.error = False  # the upstream sent an error event
         self.done = False  # `data: [DONE]` arrived
-        self.relayed: list[bytes] = []  # the whole events relayed: read only if no usage comes (estimate.py)
+        self.relayed = Relayed()  # the whole events relayed: read only if no usage comes (estimate.py)
 
     def read(self, event: bytes) -> None:
         if not event.startswith(b"data: {"):
@@ -147,7 +147,7 @@ async def relay_stream(
                     continue
                 pending = data[end + 2 :]
                 complete = data[: end + 2]
-                reading.relayed.append(complete)
+                reading.relayed.add(complete)
                 await relay(complete)
                 for event in complete.split(b"\n\n")[:-1]:
                     reading.read(event)
@@ -179,5 +179,5 @@ async def relay_stream(
     if reading.usage is not None:
         row.take_usage(reading.usage)
     else:  # no usage came (cancelled, broken, or never sent): the output is estimated from the text relayed
-        row.completion_tokens = output_tokens(reading.relayed)
+        row.completion_tokens = reading.relayed.tokens()
         row.cost_state = ESTIMATED  # the prompt's estimate follows (upstream.forward, estimate.py)
