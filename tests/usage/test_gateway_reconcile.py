@@ -15,6 +15,7 @@ from django.core.management import call_command
 
 from catalog.models import CatalogModel, PriceVersion
 from tests.fakes.openrouter import FakeOpenRouter, Reply, serve
+from tests.fakes.rawhttp import sse_reply, stream_events
 from tests.usage.gateway_data import SINCE, make_catalogue
 from usage.models import (
     Alias,
@@ -312,3 +313,41 @@ def test_a_cancelled_alias_stream_keeps_its_routing_and_another_upstream_settles
     assert row.computed_cost == Decimal("0.0000009")
     assert counters(settings, key) == (900, 0)
     assert ledger_reconcile() == type(ledger_reconcile())(0, 0, 0, 0)
+
+
+def test_unreadable_stats_count_as_a_try(gateway_server, catalogue, make_api_key):
+    gateway_server.fake.default = BILLED
+    assert stream_and_leave(gateway_server, make_api_key()) == 200
+    [row] = gateway_server.ledger(1)
+    gateway_server.fake.generations[row.generation_id]["total_cost"] = "NaN"
+
+    result = ledger_reconcile(now=row.created_at)
+
+    assert (result.reconciled, result.waiting) == (0, 1)
+    row.refresh_from_db()
+    assert (row.cost_state, row.reported_cost, row.meta["reconcile"]) == (
+        "estimated",
+        None,
+        {"tries": 1, "last": "unreadable stats"},
+    )
+
+
+def test_a_broken_alias_stream_keeps_its_routing(raw_gateway, catalogue, make_api_key):
+    alias = Alias.objects.create(name="team/fast", strategy="ordered")
+    AliasMember.objects.create(alias=alias, position=0, model="openai/gpt-4o-mini", weight=1)
+    raw_gateway.fake.script(sse_reply(stream_events()[:4], end="reset"))
+    body = json.dumps({**BODY, "model": "team/fast", "max_tokens": 100}).encode()
+
+    assert stream_and_leave(raw_gateway, make_api_key(), body) == 200
+
+    [row] = raw_gateway.ledger(1)
+    assert (row.status, row.error_code, row.meta["alias"], row.meta["strategy"], row.meta["upstream"]) == (
+        "error",
+        "upstream_stream_broken",
+        "team/fast",
+        "ordered",
+        "openrouter",
+    )
+    # 14 characters relayed before the break ("Hello from the raw upstream." in 4 pieces, 2 of them): 4 tokens.
+    assert (row.prompt_tokens, row.completion_tokens, row.cost_state) == (1, 4, "estimated")
+    assert row.meta["usage"] == ESTIMATED_USAGE
