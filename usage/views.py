@@ -96,6 +96,9 @@ def spend(request):
     }
     if report is not None:
         context["chart"] = report.chart
+        context["estimated"] = spend_report.estimated_costs(
+            user=request.user, start=report.start, end=report.end
+        )
     return render(request, "usage/spend.html", context, status=200 if report else 400)
 
 

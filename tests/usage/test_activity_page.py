@@ -404,3 +404,53 @@ def test_the_detail_page_of_a_cache_hit_shows_what_it_saved(client, admin_user, 
 
     assert '<span class="badge cached">cached</span>' in html
     assert "<dt>Response cache</dt><dd>hit: saved $0.000007</dd>" in html
+
+
+def test_estimated_costs_are_marked_in_the_log_and_on_the_detail_page(client, admin_user, ledger):
+    key = ledger["entries"][0].api_key
+    estimated = add_entry(
+        NOW - timedelta(minutes=1),
+        api_key=key,
+        status="cancelled",
+        cost_state="estimated",
+        computed_cost=D("1"),
+    )
+    reconciled = add_entry(
+        NOW - timedelta(minutes=2),
+        api_key=key,
+        status="cancelled",
+        cost_state="reconciled",
+        reported_cost=D("2"),
+        meta={"reconcile": {"tries": 2, "last": "ok", "estimate": "0.5"}},
+    )
+    unreconciled = add_entry(
+        NOW - timedelta(minutes=3),
+        api_key=key,
+        status="cancelled",
+        cost_state="unreconciled",
+        computed_cost=D("3"),
+        meta={"reconcile": {"tries": 10, "last": "404"}},
+    )
+
+    html = log_in(client, admin_user).get("/activity/").content.decode()
+
+    marks = re.findall(r'<span class="badge cost-state" title="([^"]+)">(\w+)</span>', html)
+    assert marks == [
+        ("estimated, awaiting reconciliation", "estimated"),
+        ("reconciled with OpenRouter's billed cost", "reconciled"),
+        ("estimated: the billed cost never came", "unreconciled"),
+    ]
+    notes = {
+        row.pk: re.search(
+            r'<p class="note" id="cost-state">(.*?)</p>', client.get(f"/activity/{row.pk}/").content.decode()
+        )[1]
+        for row in (estimated, reconciled, unreconciled)
+    }
+    assert notes[estimated.pk].startswith(
+        "<strong>Estimated</strong>: the request ended before its usage came"
+    )
+    assert notes[reconciled.pk] == (
+        "<strong>Reconciled</strong>: the cost and tokens are what OpenRouter billed (estimated at first: 0.5 USD)."
+    )
+    assert "could not be had after 10 tries; the estimate stands." in notes[unreconciled.pk]
+    assert 'id="cost-state"' not in client.get(f"/activity/{ledger['entries'][0].id}/").content.decode()

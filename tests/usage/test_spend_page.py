@@ -282,3 +282,28 @@ def test_preset_ranges_end_now(client, admin_user, ledger, name, start, unit):
     report = response.context["report"]
     assert (report.start.isoformat(), report.end, report.granularity) == (start, NOW, unit)
     assert f'<input type="radio" name="range" value="{name}" checked>' in response.content.decode()
+
+
+def test_estimated_costs_are_counted_and_noted(client, admin_user, member, ledger):
+    key = ledger["entries"][0].api_key
+    for state in ("estimated", "estimated", "unreconciled", "reconciled"):
+        entry(at(11, 0), api_key=key, status="cancelled", cost_state=state, computed_cost=D("0.001"))
+
+    admin_page = get_spend(client, admin_user)
+
+    html = admin_page.content.decode()
+    assert (admin_page.context["estimated"].pending, admin_page.context["estimated"].unreconciled) == (2, 1)
+    assert (
+        "2 awaiting reconciliation with OpenRouter's billed cost, 1 whose estimate stands (unreconciled)."
+        in html
+    )
+    # Reconciled rows are exact; the ranges and who sees what are the page's.
+    assert get_spend(client, admin_user, "range=custom&start=2026-11-01&end=2026-11-02").context[
+        "estimated"
+    ] == type(admin_page.context["estimated"])(0, 0)
+
+
+def test_no_note_without_estimated_costs(client, admin_user, ledger):
+    response = get_spend(client, admin_user)
+
+    assert 'id="estimated-costs"' not in response.content.decode()

@@ -28,6 +28,7 @@ import aiohttp
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from usage.budget_counters import reconcile_hold
 from usage.gateway import cache, info
 from usage.gateway.auth import KeyInfo, Keys, bearer, bearer_matches
 from usage.gateway.limits_db import DatabaseLimits
@@ -36,7 +37,7 @@ from usage.gateway.metrics import CONTENT_TYPE, Metrics
 from usage.gateway.plan import plan_request
 from usage.gateway.request import BodyLimits, asked, check, decode, read_body
 from usage.gateway.responses import GatewayError, send_body, send_error
-from usage.gateway.row import LedgerRow
+from usage.gateway.row import ESTIMATED, LedgerRow
 from usage.gateway.snapshot import Snapshot
 from usage.gateway.store import Store, database_url
 from usage.gateway.upstream import Upstreams
@@ -75,6 +76,7 @@ class Gateway:
         self.max_request_cost = settings.GATEWAY_MAX_REQUEST_COST
         self.context_multiple = settings.GATEWAY_MAX_CONTEXT_MULTIPLE
         self.reservation_time = timedelta(seconds=settings.GATEWAY_RESERVATION_SECONDS)
+        self.reconcile_hold = reconcile_hold()
         self.body_limits = BodyLimits(
             settings.GATEWAY_MAX_BODY_BYTES,
             settings.GATEWAY_BODY_IDLE_SECONDS,
@@ -272,7 +274,7 @@ class Gateway:
                         await cache.replay(send, cached, [])
                         cache.hit(cached, row)
                         return
-                ticket = await self.admit(key, now, request, plan, snapshot)
+                ticket = await self.admit(key, now, request, plan, snapshot, row.request_id)
             except GatewayError as exc:
                 self.reject(row, exc, raw)
                 await send_error(send, exc)
@@ -307,7 +309,7 @@ class Gateway:
             return cache.cache_key(plan.attempts[0].route.name, request.endpoint, request.body)
         return None
 
-    async def admit(self, key: KeyInfo, now: datetime, request, plan, snapshot: Snapshot):
+    async def admit(self, key: KeyInfo, now: datetime, request, plan, snapshot: Snapshot, reservation: str):
         """The key's rates and budget: a ticket to settle when the request ends, or a refusal (raised).
         A budget reserves the request's worst-case cost over every model it may be served by."""
         if not key.limited:
@@ -325,7 +327,7 @@ class Gateway:
             )
         deadline = now + self.reservation_time
         try:
-            refusal, ticket = await self.limits.admit(key, now, worst, deadline)
+            refusal, ticket = await self.limits.admit(key, now, worst, deadline, reservation)
         except Exception:
             log.exception("limits unavailable")
             raise GatewayError(503, "Limits store unavailable, try again", "limits_unavailable") from None
@@ -341,11 +343,13 @@ class Gateway:
         self.writer.record(row)
         if ticket is not None:
             tokens = row.prompt_tokens + row.completion_tokens
-            self.background(self.settle(key, ticket, row.spent, tokens, now))
+            # An estimate waiting for reconciliation keeps its worst case reserved until then.
+            hold = now + self.reconcile_hold if row.cost_state == ESTIMATED else None
+            self.background(self.settle(key, ticket, row.spent, tokens, now, hold))
 
-    async def settle(self, key: KeyInfo, ticket, cost, tokens: int, now: datetime) -> None:
+    async def settle(self, key: KeyInfo, ticket, cost, tokens: int, now: datetime, hold=None) -> None:
         try:
-            await self.limits.settle(key, ticket, cost, tokens, now)
+            await self.limits.settle(key, ticket, cost, tokens, now, hold)
         except Exception:
             log.exception("limits not settled for key %s", key.prefix)
 

@@ -184,7 +184,9 @@ class Store:
 
         return await self.run(admit)
 
-    async def limits_settle(self, key_id, minute, tokens, budget_window, reservation, cost, forget) -> None:
+    async def limits_settle(
+        self, key_id, minute, tokens, budget_window, reservation, cost, forget, hold_until=None
+    ) -> None:
         await self.run(
             lambda: key_counters_settle(
                 key_id=key_id,
@@ -195,6 +197,7 @@ class Store:
                 reservation=reservation,
                 cost=cost,
                 forget_old_minutes=forget,
+                hold_until=hold_until,
             )
         )
 

@@ -127,6 +127,18 @@ class LedgerEntry(models.Model):
                 condition=models.Q(web_search_requests__gt=0),
                 name="ledger_web_search_idx",
             ),
+            # The reconciliation's rows to ask about (usage.services.reconcile): few, oldest first; and with
+            # the next one, /spend/'s count of estimated costs in a range (usage.selectors.spend).
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(cost_state="estimated"),
+                name="ledger_estimated_idx",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(cost_state="unreconciled"),
+                name="ledger_unreconciled_idx",
+            ),
         ]
 
     def __str__(self) -> str:
