@@ -22,6 +22,7 @@ from catalog.services.manual_models import (
     price_version_add,
     price_version_validate,
 )
+from catalog.services.sync import HeldRunGone, catalog_sync_apply_held, sync_summary
 from catalog.tasks import sync_catalog
 
 # The fields of a manual model the admin edits; the rest are derived (author, dates, raw).
@@ -262,6 +263,9 @@ class ManualPriceVersionAdmin(admin.ModelAdmin):
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
+    """Sync runs, newest first. A held one (a sanity check failed, nothing applied) can be applied anyway:
+    the "apply anyway" action, or the button on its page (both POST)."""
+
     list_display = (
         "started_at",
         "status",
@@ -271,10 +275,13 @@ class SyncRunAdmin(admin.ModelAdmin):
         "repriced",
         "retired",
         "unchanged",
+        "reason",
     )
     list_filter = ("status",)
-    readonly_fields = [f.name for f in SyncRun._meta.fields]
+    readonly_fields = [f.name for f in SyncRun._meta.fields if f.name != "listing"] + ["stored_listing"]
     change_list_template = "admin/catalog/syncrun/change_list.html"
+    change_form_template = "admin/catalog/syncrun/change_form.html"
+    actions = ("apply_anyway",)
 
     def has_add_permission(self, request):
         return False
@@ -282,9 +289,29 @@ class SyncRunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_apply_permission(self, request) -> bool:
+        return request.user.has_perm("catalog.change_syncrun")
+
+    @admin.display(description="reason (failed / held)")
+    def reason(self, obj):
+        return obj.error
+
+    @admin.display(description="stored listing")
+    def stored_listing(self, obj):
+        if obj.listing is None:
+            return "-"
+        return f"{len(obj.listing):,} bytes compressed (applied by “apply anyway”)"
+
     def get_urls(self):
         own = [
-            path("sync-now/", self.admin_site.admin_view(self.sync_now_view), name="catalog_syncrun_sync_now")
+            path(
+                "sync-now/", self.admin_site.admin_view(self.sync_now_view), name="catalog_syncrun_sync_now"
+            ),
+            path(
+                "<int:run_id>/apply-anyway/",
+                self.admin_site.admin_view(self.apply_anyway_view),
+                name="catalog_syncrun_apply_anyway",
+            ),
         ]
         return own + super().get_urls()
 
@@ -299,6 +326,28 @@ class SyncRunAdmin(admin.ModelAdmin):
             request, "Catalogue sync queued; reload this page to see its result.", messages.SUCCESS
         )
         return HttpResponseRedirect(changelist)
+
+    @admin.action(
+        description="Apply anyway (held runs: their stored listing, without the checks)",
+        permissions=["apply"],
+    )
+    def apply_anyway(self, request, queryset):
+        for run_id in queryset.order_by("started_at", "pk").values_list("pk", flat=True):
+            self.apply_held(request, run_id)
+
+    def apply_anyway_view(self, request: HttpRequest, run_id: int):
+        if request.method == "POST" and self.has_apply_permission(request):
+            self.apply_held(request, run_id)
+        return HttpResponseRedirect(reverse("admin:catalog_syncrun_changelist"))
+
+    def apply_held(self, request: HttpRequest, run_id: int) -> None:
+        try:
+            run = catalog_sync_apply_held(run_id=run_id)
+        except HeldRunGone as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return
+        level = messages.SUCCESS if run.status == SyncRun.Status.OK else messages.ERROR
+        self.message_user(request, f"held run {run_id} applied anyway: {sync_summary(run)}", level)
 
 
 @admin.register(ProviderEndpoint)

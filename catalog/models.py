@@ -171,6 +171,7 @@ class SyncRun(models.Model):
         RUNNING = "running"
         OK = "ok"
         FAILED = "failed"
+        HELD = "held"  # the listing failed a sanity check: nothing applied (catalog.services.sync_checks)
 
     source = models.CharField(max_length=500)  # URL or file path
     started_at = models.DateTimeField()
@@ -181,10 +182,12 @@ class SyncRun(models.Model):
     repriced = models.PositiveIntegerField(default=0)
     retired = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True)  # why it failed, or why it is held (one line)
     # {"added": [ids], "repriced": [{"model_id", "old": {category: str|None}, "new": {...}}],
     #  "retired": [ids], "returned": [ids]}
     changes = models.JSONField(default=dict, blank=True)
+    # A held run's listing as received, zlib-compressed, for "apply anyway" (NULL once applied, and others).
+    listing = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-started_at"]

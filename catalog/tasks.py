@@ -1,7 +1,8 @@
 """Celery task for the scheduled catalogue sync (schedule: CATALOG_SYNC_SCHEDULE, in django-celery-beat).
 
 Also the `sync_catalog` management command. Two runs never overlap (SyncLock); `expires` drops a run that
-waited in the queue past its next turn.
+waited in the queue past its next turn. A held sync (catalog.services.sync_checks) is no error here: the
+service records the held SyncRun and logs one warning line.
 """
 
 from __future__ import annotations

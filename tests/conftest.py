@@ -142,6 +142,15 @@ class GatewayServer:
             raise AssertionError(f"the gateway wrote {gateway.writer.written} ledger rows, not {count}")
         return list(LedgerEntry.objects.order_by("id"))
 
+    def settled(self, timeout: float = 10.0) -> None:
+        """Wait until the gateway's background work (limit settles, cache fills) is done."""
+        from usage.gateway.app import gateway
+
+        deadline = time.monotonic() + timeout
+        while gateway.tasks:
+            assert time.monotonic() < deadline, "the gateway's background tasks did not finish"
+            time.sleep(0.01)
+
 
 @pytest.fixture
 def _gateway_settings(settings):

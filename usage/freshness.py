@@ -11,12 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DEFAULT_REDIS_PREFIX = "tl:gw:"
 VERSION_FILE = "gateway-version"
-
-
-def redis_prefix(settings) -> str:
-    return getattr(settings, "GATEWAY_REDIS_PREFIX", DEFAULT_REDIS_PREFIX)
 
 
 def version_key(prefix: str) -> str:

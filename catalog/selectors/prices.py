@@ -34,6 +34,7 @@ class ModelPrice:
     prices: dict[str, Decimal | None] | None  # base prices
     overrides: list  # pricing.overrides as received (catalog.price_schedule)
     context_length: int | None = None
+    max_completion_tokens: int | None = None
 
 
 def model_prices() -> list[ModelPrice]:
@@ -45,8 +46,10 @@ def model_prices() -> list[ModelPrice]:
         )
     }
     out = []
-    models = CatalogModel.objects.values_list("pk", "model_id", "retired_at", "context_length")
-    for pk, model_id, retired_at, context_length in models:
+    models = CatalogModel.objects.values_list(
+        "pk", "model_id", "retired_at", "context_length", "max_completion_tokens"
+    )
+    for pk, model_id, retired_at, context_length, max_completion_tokens in models:
         version = versions.get(pk)
         out.append(
             ModelPrice(
@@ -58,6 +61,7 @@ def model_prices() -> list[ModelPrice]:
                 prices=None if version is None else {name: version[name] for name in PRICE_FIELDS},
                 overrides=[] if version is None else version["overrides"],
                 context_length=context_length,
+                max_completion_tokens=max_completion_tokens,
             )
         )
     return out

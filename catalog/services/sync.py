@@ -1,37 +1,36 @@
 """Writes to the catalogue: apply a Models API listing (from the API, a file or the bundled seed).
 
-`catalog_sync` validates the whole payload first, then applies it in one transaction with a fixed number of
-bulk queries, under a lease (SyncLock) so two syncs never overlap. Every attempt is a SyncRun, failed ones
-included; a failed sync changes nothing else.
+`catalog_sync` validates the whole payload first, works out what it would change, holds it when that fails a
+sanity check (catalog.services.sync_checks), else applies it in one transaction with a fixed number of bulk
+queries, under a lease (catalog.services.sync_lock) so two syncs never overlap. Every attempt is a SyncRun,
+failed and held ones included; a failed or held sync changes nothing else.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gzip
+import json
 import logging
 import os
 import socket
-import sqlite3
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import CatalogModel, PriceVersion, SyncLock, SyncRun
+from catalog.models import CatalogModel, PriceVersion, SyncRun
 from catalog.payload import Entry, PayloadError, parse_payload, price_display, price_signature
+from catalog.services.sync_checks import Repricing, hold_reason, sync_limits
+from catalog.services.sync_lock import MAX_PARAMS, SyncBusy, catalog_sync_lock, whole_batches
 
 logger = logging.getLogger(__name__)
 
 SEED_PATH = Path(__file__).resolve().parent.parent / "seed" / "models-2026-08-19.json.gz"
-LOCK_NAME = "catalog_sync"
-LOCK_LEASE = timedelta(minutes=15)  # a crashed sync blocks the next ones for this long at most
 # CatalogModel columns a sync rewrites when a listing entry changed.
 MODEL_UPDATE_FIELDS = (
     "canonical_slug",
@@ -59,66 +58,36 @@ MODEL_UPDATE_FIELDS = (
     "last_seen",
     "updated_at",
 )
-# PostgreSQL takes at most 65535 parameters a query: bulk updates stay well below.
-MAX_PARAMS = 60_000
 
 
-class SyncBusy(RuntimeError):
-    """Another catalogue sync holds the lock."""
+class HeldRunGone(LookupError):
+    """The run to apply anyway is not a held run with its listing (or was applied already)."""
 
 
 @dataclass
-class _Applied:
-    added: list[str]
-    repriced: list[dict]
-    retired: list[str]
-    returned: list[str]
-    unchanged: int
+class _Plan:
+    """What a sync would write, worked out before anything is."""
+
+    new_models: list[CatalogModel] = field(default_factory=list)
+    changed_models: list[CatalogModel] = field(default_factory=list)
+    new_versions: list[tuple[CatalogModel, Entry, datetime]] = field(default_factory=list)  # valid_from last
+    closing: list[int] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    repriced: list[dict] = field(default_factory=list)
+    repricings: list[Repricing] = field(default_factory=list)
+    retiring: list[CatalogModel] = field(default_factory=list)
+    returned: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    current: int = 0  # OpenRouter models current before the sync
+    compared: int = 0  # listed models already known (not manual)
 
 
-@contextlib.contextmanager
-def catalog_sync_lock(*, holder: str = "") -> Iterator[None]:
-    """Hold the catalogue sync lease, or raise SyncBusy at once. Works across processes and databases:
-    one conditional UPDATE takes it (PostgreSQL row lock / SQLite write lock make it atomic)."""
-    holder = (holder or f"{socket.gethostname()}:{os.getpid()}:{time.monotonic_ns()}")[:200]
-    wall = timezone.now()
-    SyncLock.objects.bulk_create([SyncLock(name=LOCK_NAME)], ignore_conflicts=True)
-    taken = SyncLock.objects.filter(
-        Q(locked_until__isnull=True) | Q(locked_until__lt=wall), name=LOCK_NAME
-    ).update(holder=holder, locked_until=wall + LOCK_LEASE)
-    if not taken:
-        lock = SyncLock.objects.filter(name=LOCK_NAME).first()
-        since = f" (held by {lock.holder} until {lock.locked_until:%Y-%m-%d %H:%M:%S} UTC)" if lock else ""
-        raise SyncBusy(f"another catalogue sync is running{since}")
-    try:
-        yield
-    finally:
-        SyncLock.objects.filter(name=LOCK_NAME, holder=holder).update(holder="", locked_until=None)
-
-
-@contextlib.contextmanager
-def _whole_batches() -> Iterator[None]:
-    """Let SQLite bulk queries use the real variable limit of the library (250 000 on Debian), not Django
-    5.2's fixed 999, so a sync is a fixed number of queries (Django 6.0 reads the limit the same way)."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    connection.ensure_connection()
-    features = connection.features
-    before = features.__dict__.get("max_query_params")
-    limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    features.max_query_params = max(999, min(limit, MAX_PARAMS))
-    try:
-        yield
-    finally:
-        if before is None:
-            del features.max_query_params
-        else:
-            features.max_query_params = before
-
-
-def catalog_sync(*, payload: bytes | str | dict | list, source: str, now: datetime | None = None) -> SyncRun:
-    """Apply a Models API listing; returns its SyncRun (status ok, or failed with the reason in `error`).
+def catalog_sync(
+    *, payload: bytes | str | dict | list, source: str, now: datetime | None = None, force: bool = False
+) -> SyncRun:
+    """Apply a Models API listing; returns its SyncRun: ok, failed (the reason in `error`), or held (a sanity
+    check failed, catalog.services.sync_checks: the reason in `error`, the listing kept compressed, nothing
+    applied). force=True skips the sanity checks.
 
     Unexpected errors (database down...) are recorded on the run too, then raised.
     """
@@ -128,28 +97,75 @@ def catalog_sync(*, payload: bytes | str | dict | list, source: str, now: dateti
     try:
         entries = parse_payload(payload)
         holder = f"sync run {run.pk} ({socket.gethostname()}:{os.getpid()})"
-        with catalog_sync_lock(holder=holder), transaction.atomic(), _whole_batches():
-            applied = _apply(entries, now)
+        with catalog_sync_lock(holder=holder), transaction.atomic(), whole_batches():
+            plan = _plan(entries, now)
+            reason = None if force else _hold_reason(plan)
+            if reason is None:
+                _write(plan, now)
     except (PayloadError, SyncBusy) as exc:
         return _finish_failed(run, str(exc), clock)
     except Exception as exc:
         _finish_failed(run, f"unexpected error: {type(exc).__name__}: {exc}", clock)
         raise
-    run.status = SyncRun.Status.OK
+    run.status = SyncRun.Status.OK if reason is None else SyncRun.Status.HELD
     run.finished_at = now + timedelta(seconds=time.monotonic() - clock)
+    # A held run's counts and changes are what it would have done.
     run.models_count = len(entries)
-    run.added = len(applied.added)
-    run.repriced = len(applied.repriced)
-    run.retired = len(applied.retired)
-    run.unchanged = applied.unchanged
+    run.added = len(plan.added)
+    run.repriced = len(plan.repriced)
+    run.retired = len(plan.retiring)
+    run.unchanged = plan.unchanged
     run.changes = {
-        "added": applied.added,
-        "repriced": applied.repriced,
-        "retired": applied.retired,
-        "returned": applied.returned,
+        "added": plan.added,
+        "repriced": plan.repriced,
+        "retired": sorted(m.model_id for m in plan.retiring),
+        "returned": plan.returned,
     }
+    if reason is not None:
+        run.error = reason
+        run.listing = zlib.compress(_listing_bytes(payload))
+        run.save()
+        logger.warning("catalogue sync from %s held: %s", source, reason)
+        return run
     run.save()
     logger.info("catalogue sync from %s: %s", source, sync_summary(run))
+    return run
+
+
+def _hold_reason(plan: _Plan) -> str | None:
+    return hold_reason(
+        current=plan.current,
+        retiring=len(plan.retiring),
+        priced=[entry for _, entry, _ in plan.new_versions],
+        compared=plan.compared,
+        repricings=plan.repricings,
+        limits=sync_limits(),
+    )
+
+
+def _listing_bytes(payload: bytes | str | dict | list) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode()
+    return json.dumps(payload, ensure_ascii=False, default=str).encode()
+
+
+def catalog_sync_apply_held(*, run_id: int, now: datetime | None = None) -> SyncRun:
+    """Apply a held run's stored listing without the sanity checks; returns the new run that applied it.
+
+    Once applied, the held run drops its listing and its reason says which run applied it. HeldRunGone when
+    the run is not held or has no listing left.
+    """
+    held = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.HELD, listing__isnull=False).first()
+    if held is None:
+        raise HeldRunGone(f"sync run {run_id} is not a held run with its listing (applied already?)")
+    body = zlib.decompress(bytes(held.listing))
+    source = f"held run {held.pk} applied anyway: {held.source}"
+    run = catalog_sync(payload=body, source=source, now=now, force=True)
+    if run.status == SyncRun.Status.OK:
+        note = f"{held.error} (applied anyway by run {run.pk})"
+        SyncRun.objects.filter(pk=held.pk).update(listing=None, error=note)
     return run
 
 
@@ -164,6 +180,8 @@ def _finish_failed(run: SyncRun, error: str, clock: float) -> SyncRun:
 
 def sync_summary(run: SyncRun) -> str:
     """The one line a sync ends with (command output, logs)."""
+    if run.status == SyncRun.Status.HELD:
+        return f"sync held: {run.error}"
     if run.status != SyncRun.Status.OK:
         return f"sync failed: {run.error}"
     return (
@@ -172,10 +190,10 @@ def sync_summary(run: SyncRun) -> str:
     )
 
 
-def _version(model_pk: int, entry: Entry, now: datetime) -> PriceVersion:
+def _version(model_pk: int, entry: Entry, valid_from: datetime) -> PriceVersion:
     return PriceVersion(
         catalog_model_id=model_pk,
-        valid_from=now,
+        valid_from=valid_from,
         discount=entry.discount,
         extra=entry.extra,
         overrides=entry.overrides,
@@ -194,8 +212,8 @@ def _batch(model) -> int:
     return max(1, MAX_PARAMS // len(model._meta.concrete_fields))
 
 
-def _apply(entries: list[Entry], now: datetime) -> _Applied:
-    """The writes of one sync: a fixed number of queries whatever the number of models."""
+def _plan(entries: list[Entry], now: datetime) -> _Plan:
+    """What a sync of these entries would write (two queries, no writes)."""
     wall = timezone.now()
     loaded = list(
         CatalogModel.objects.only("pk", "model_id", "listing_hash", "retired_at", "first_seen", "source")
@@ -223,17 +241,10 @@ def _apply(entries: list[Entry], now: datetime) -> _Applied:
         else {}
     )
 
-    new_models: list[CatalogModel] = []
-    changed_models: list[CatalogModel] = []
-    new_version_entries: list[tuple[CatalogModel, Entry]] = []
-    closing: list[int] = []
-    added: list[str] = []
-    repriced: list[dict] = []
-    returned: list[str] = []
-    unchanged = 0
+    plan = _Plan()
     for entry in entries:
         if entry.model_id in manual:
-            unchanged += 1
+            plan.unchanged += 1
             continue
         model = known.get(entry.model_id)
         if model is None:
@@ -244,15 +255,18 @@ def _apply(entries: list[Entry], now: datetime) -> _Applied:
                 listing_hash=entry.listing_hash,
                 **entry.fields,
             )
-            new_models.append(model)
-            new_version_entries.append((model, entry))
-            added.append(entry.model_id)
+            plan.new_models.append(model)
+            # A model's first prices hold from its publication (OpenRouter's `created`), not from this sync.
+            created = entry.fields.get("created")
+            plan.new_versions.append((model, entry, min(created, now) if created else now))
+            plan.added.append(entry.model_id)
             continue
+        plan.compared += 1
         was_retired = model.retired_at is not None
         if was_retired:
-            returned.append(entry.model_id)
+            plan.returned.append(entry.model_id)
         if model.listing_hash == entry.listing_hash and not was_retired:
-            unchanged += 1
+            plan.unchanged += 1
             continue
         version = open_versions.get(model.pk)
         if model.listing_hash != entry.listing_hash or was_retired:
@@ -262,10 +276,10 @@ def _apply(entries: list[Entry], now: datetime) -> _Applied:
             model.retired_at = None
             model.last_seen = now
             model.updated_at = wall
-            changed_models.append(model)
+            plan.changed_models.append(model)
         old = _stored_signature(version) if version is not None else None
         if old == entry.signature:
-            unchanged += 1
+            plan.unchanged += 1
             continue
         if version is not None:
             if version.valid_from >= now:
@@ -273,9 +287,16 @@ def _apply(entries: list[Entry], now: datetime) -> _Applied:
                     f"model {entry.model_id!r} has prices from {version.valid_from:%Y-%m-%d %H:%M:%S}, "
                     "not before this sync: is the clock right?"
                 )
-            closing.append(version.pk)
-        new_version_entries.append((model, entry))
-        repriced.append(
+            plan.closing.append(version.pk)
+            plan.repricings.append(
+                Repricing(
+                    model_id=entry.model_id,
+                    old={**version.extra, **version.prices()},
+                    new={**entry.extra, **entry.prices},
+                )
+            )
+        plan.new_versions.append((model, entry, now))
+        plan.repriced.append(
             {
                 "model_id": entry.model_id,
                 "old": price_display(prices=version.prices(), extra=version.extra, discount=version.discount)
@@ -286,33 +307,35 @@ def _apply(entries: list[Entry], now: datetime) -> _Applied:
         )
 
     seen = {entry.model_id for entry in entries}
-    retiring = [m for m in known.values() if m.retired_at is None and m.model_id not in seen]
+    current = [m for m in known.values() if m.retired_at is None]
+    plan.current = len(current)
+    plan.retiring = [m for m in current if m.model_id not in seen]
+    return plan
 
-    if new_models:
-        CatalogModel.objects.bulk_create(new_models, batch_size=_batch(CatalogModel))
-    if changed_models:
+
+def _write(plan: _Plan, now: datetime) -> None:
+    """The writes of one sync: a fixed number of queries whatever the number of models."""
+    wall = timezone.now()
+    if plan.new_models:
+        CatalogModel.objects.bulk_create(plan.new_models, batch_size=_batch(CatalogModel))
+    if plan.changed_models:
         batch = max(1, MAX_PARAMS // (3 * len(MODEL_UPDATE_FIELDS)))
-        CatalogModel.objects.bulk_update(changed_models, MODEL_UPDATE_FIELDS, batch_size=batch)
-    if retiring:
-        CatalogModel.objects.filter(pk__in=[m.pk for m in retiring]).update(retired_at=now, updated_at=wall)
+        CatalogModel.objects.bulk_update(plan.changed_models, MODEL_UPDATE_FIELDS, batch_size=batch)
+    if plan.retiring:
+        CatalogModel.objects.filter(pk__in=[m.pk for m in plan.retiring]).update(
+            retired_at=now, updated_at=wall
+        )
     # Every OpenRouter model still current is one of this listing (the rest were just retired).
     CatalogModel.objects.filter(retired_at__isnull=True, source=CatalogModel.Source.OPENROUTER).update(
         last_seen=now
     )
-    if closing:
-        PriceVersion.objects.filter(pk__in=closing).update(valid_to=now)
-    if new_version_entries:
+    if plan.closing:
+        PriceVersion.objects.filter(pk__in=plan.closing).update(valid_to=now)
+    if plan.new_versions:
         PriceVersion.objects.bulk_create(
-            [_version(model.pk, entry, now) for model, entry in new_version_entries],
+            [_version(model.pk, entry, valid_from) for model, entry, valid_from in plan.new_versions],
             batch_size=_batch(PriceVersion),
         )
-    return _Applied(
-        added=added,
-        repriced=repriced,
-        retired=sorted(m.model_id for m in retiring),
-        returned=returned,
-        unchanged=unchanged,
-    )
 
 
 def _failed_run(*, source: str, error: str, now: datetime | None = None) -> SyncRun:
@@ -324,7 +347,9 @@ def _failed_run(*, source: str, error: str, now: datetime | None = None) -> Sync
     return run
 
 
-def catalog_fetch_and_sync(*, url: str | None = None, now: datetime | None = None, transport=None) -> SyncRun:
+def catalog_fetch_and_sync(
+    *, url: str | None = None, now: datetime | None = None, transport=None, force: bool = False
+) -> SyncRun:
     """Fetch the Models API (OPENROUTER_BASE_URL/models by default) and apply it. A fetch that fails after
     its retries is a failed SyncRun, like a bad payload."""
     from catalog.fetch import FetchError, fetch_models  # httpx loads only when a sync fetches
@@ -334,7 +359,7 @@ def catalog_fetch_and_sync(*, url: str | None = None, now: datetime | None = Non
         body = fetch_models(url=url, transport=transport)
     except FetchError as exc:
         return _failed_run(source=url, error=str(exc), now=now)
-    return catalog_sync(payload=body, source=url, now=now)
+    return catalog_sync(payload=body, source=url, now=now, force=force)
 
 
 def read_listing_file(path: str | Path) -> bytes:
@@ -349,7 +374,9 @@ def read_listing_file(path: str | Path) -> bytes:
     return raw
 
 
-def catalog_sync_file(*, path: str | Path, now: datetime | None = None, source: str = "") -> SyncRun:
+def catalog_sync_file(
+    *, path: str | Path, now: datetime | None = None, source: str = "", force: bool = False
+) -> SyncRun:
     """Apply a listing saved in a file (either shape; .gz too). An unreadable file is a failed SyncRun."""
     source = source or str(Path(path).resolve())
     try:
@@ -358,9 +385,10 @@ def catalog_sync_file(*, path: str | Path, now: datetime | None = None, source: 
         return _failed_run(source=source, error=f"cannot read {path}: {exc.strerror or exc}", now=now)
     except PayloadError as exc:
         return _failed_run(source=source, error=str(exc), now=now)
-    return catalog_sync(payload=body, source=source, now=now)
+    return catalog_sync(payload=body, source=source, now=now, force=force)
 
 
-def catalog_load_seed(*, now: datetime | None = None) -> SyncRun:
+def catalog_load_seed(*, now: datetime | None = None, force: bool = False) -> SyncRun:
     """Apply the snapshot bundled with the package (no internet needed)."""
-    return catalog_sync_file(path=SEED_PATH, now=now, source=f"bundled snapshot {SEED_PATH.name}")
+    source = f"bundled snapshot {SEED_PATH.name}"
+    return catalog_sync_file(path=SEED_PATH, now=now, source=source, force=force)

@@ -67,3 +67,25 @@ def test_a_gzipped_listing_file_is_read_too(tmp_path):
     call_command("sync_catalog", "--from-file", str(path), stdout=out)
 
     assert out.getvalue() == "sync ok: models=321 added=321 repriced=0 retired=0 unchanged=0\n"
+
+
+def test_a_held_sync_exits_non_zero_with_one_line_and_force_applies_it(tmp_path):
+    env = {"TOKENLEDGER_DATA_DIR": str(tmp_path), "DATABASE_URL": ""}
+    assert run_manage("migrate", "-v0", env=env).returncode == 0
+    assert run_manage("sync_catalog", "--seed", env=env).returncode == 0
+    short = tmp_path / "short.json"
+    short.write_text(
+        '[{"id": "openai/gpt-4o", "pricing": {"prompt": "0.0000025", "completion": "0.00001"}},'
+        ' {"id": "acme/new", "pricing": {"prompt": "0", "completion": "0"}}]'
+    )
+
+    held = run_manage("sync_catalog", "--from-file", str(short), env=env)
+    forced = run_manage("sync_catalog", "--from-file", str(short), "--force", env=env)
+
+    assert (held.returncode, held.stdout, held.stderr) == (
+        1,
+        "",
+        "sync held: would retire 413 of 414 models (limit 50%)\n",
+    )
+    assert (forced.returncode, forced.stderr) == (0, "")
+    assert forced.stdout == "sync ok: models=2 added=1 repriced=1 retired=413 unchanged=0\n"

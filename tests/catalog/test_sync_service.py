@@ -34,6 +34,7 @@ def priced_models() -> list[str]:
 T1 = datetime(2026, 3, 1, tzinfo=UTC)
 T2 = datetime(2026, 3, 2, tzinfo=UTC)
 T3 = datetime(2026, 3, 3, tzinfo=UTC)
+CREATED = datetime(2026, 1, 1, tzinfo=UTC)  # model()'s "created": its first prices hold from then
 
 
 def model(model_id: str, prompt="0.000001", completion="0.000002", **pricing) -> dict:
@@ -79,8 +80,9 @@ def test_syncing_every_snapshot_in_date_order_reports_the_counts_read_from_the_f
 
     llama = CatalogModel.objects.get(model_id="meta-llama/llama-3.3-70b-instruct")
     history = price_history(llama.pk)
+    # Its first prices hold from its publication (`created`, 2024-12-06), not from the first sync.
     assert [(v.valid_from.date().isoformat(), v.prompt, v.completion) for v in history] == [
-        ("2025-05-23", Decimal("0.00000007"), Decimal("0.00000025")),
+        ("2024-12-06", Decimal("0.00000007"), Decimal("0.00000025")),
         ("2025-12-02", Decimal("0.000000108"), Decimal("0.00000032")),
         ("2026-02-27", Decimal("0.0000001"), Decimal("0.00000032")),
         ("2026-04-21", Decimal("0.00000012"), Decimal("0.00000038")),
@@ -88,13 +90,19 @@ def test_syncing_every_snapshot_in_date_order_reports_the_counts_read_from_the_f
     ]
     between = price_at(catalog_model_id=llama.pk, at=datetime(2025, 8, 1, tzinfo=UTC))
     assert (between.prompt, between.completion) == (Decimal("0.00000007"), Decimal("0.00000025"))
-    assert price_at(catalog_model_id=llama.pk, at=datetime(2025, 5, 1, tzinfo=UTC)) is None
+    before_first_sync = price_at(catalog_model_id=llama.pk, at=datetime(2025, 5, 1, tzinfo=UTC))
+    assert (before_first_sync.prompt, before_first_sync.completion) == (
+        Decimal("0.00000007"),
+        Decimal("0.00000025"),
+    )
+    assert history[0].valid_from == llama.created
+    assert price_at(catalog_model_id=llama.pk, at=llama.created - timedelta(seconds=1)) is None
 
     # gpt-4o's token prices never moved; its image and cache-read prices left and came back.
     gpt4o = CatalogModel.objects.get(model_id="openai/gpt-4o")
     history = price_history(gpt4o.pk)
     assert [(v.valid_from.date().isoformat(), v.image, v.input_cache_read) for v in history] == [
-        ("2025-05-23", Decimal("0.003613"), Decimal("0.00000125")),
+        ("2024-05-13", Decimal("0.003613"), Decimal("0.00000125")),
         ("2026-02-27", Decimal(0), Decimal("0.00000125")),
         ("2026-04-21", Decimal(0), Decimal(0)),
         ("2026-08-19", Decimal(0), Decimal("0.00000125")),
@@ -123,7 +131,7 @@ def test_a_repricing_closes_the_open_version_and_the_price_at_an_instant_follows
     ]
     a = CatalogModel.objects.get(model_id="acme/a")
     assert [(v.valid_from, v.valid_to, v.prompt) for v in price_history(a.pk)] == [
-        (T1, T2, Decimal("0.000001")),
+        (CREATED, T2, Decimal("0.000001")),
         (T2, None, Decimal("0.0000015")),
     ]
     assert price_at(catalog_model_id=a.pk, at=T1 + timedelta(hours=12)).prompt == Decimal("0.000001")
@@ -166,7 +174,7 @@ def test_a_model_missing_from_the_listing_is_retired_and_un_retired_when_it_come
     assert back.changes["returned"] == ["acme/b"]
     assert (b.retired_at, b.first_seen, b.last_seen) == (None, T1, T3)
     assert [(v.valid_from, v.valid_to, v.completion) for v in price_history(b.pk)] == [
-        (T1, T3, Decimal("0.000002")),
+        (CREATED, T3, Decimal("0.000002")),
         (T3, None, Decimal("0.000003")),
     ]
 
@@ -248,7 +256,8 @@ def test_the_oldest_and_newest_snapshot_shapes_both_load():
     assert old.status == "ok"
     assert CatalogModel.objects.get(model_id="openai/gpt-4o").canonical_slug == ""
 
-    new = catalog_sync(payload=entries("models-2026-08-19.json"), source="new", now=T2)
+    # 15 months apart, most of the old models are gone: forced past the retirement check.
+    new = catalog_sync(payload=entries("models-2026-08-19.json"), source="new", now=T2, force=True)
     assert new.status == "ok"
     with_tiers = PriceVersion.objects.filter(valid_to__isnull=True).exclude(overrides=[])
     assert with_tiers.count() == 61
@@ -303,7 +312,8 @@ def test_a_sync_fails_without_writing_while_another_holds_the_lock():
     assert run.status == SyncRun.Status.FAILED
     assert run.error.startswith("another catalogue sync is running (held by the other sync until ")
     assert catalogue_state() == before
-    assert catalog_sync(payload=[model("acme/b")], source="t3", now=T3).status == "ok"  # released
+    released = catalog_sync(payload=[model("acme/a"), model("acme/b")], source="t3", now=T3)
+    assert released.status == "ok"
 
 
 def test_a_lease_left_by_a_crashed_sync_runs_out():
@@ -339,7 +349,9 @@ def test_a_discount_is_stored_and_a_new_discount_is_a_repricing():
 
 
 def test_a_repricing_dated_before_the_open_version_fails_and_changes_nothing():
-    catalog_sync(payload=[model("acme/a")], source="t2", now=T2)
+    undated = model("acme/a")
+    del undated["created"]  # its first prices hold from the sync, T2
+    catalog_sync(payload=[undated], source="t2", now=T2)
     before = catalogue_state()
 
     run = catalog_sync(payload=[model("acme/a", prompt="0.000005"), model("acme/new")], source="t1", now=T1)

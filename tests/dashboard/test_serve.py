@@ -2,7 +2,7 @@
 
 import socket
 
-from tests.conftest import run_manage
+from tests.conftest import ROOT, run_manage
 
 
 def test_it_refuses_a_port_that_is_taken(tmp_path):
@@ -59,3 +59,9 @@ def test_offline_it_loads_the_bundled_catalogue_snapshot(tmp_path):
     assert lines[-1] == "sync ok: models=414 added=414 repriced=0 retired=0 unchanged=0"
     again = run_manage("serve", "--prepare-only", env=environment)
     assert again.stdout.splitlines()[-1] == "catalogue: 414 models (synced hourly)"
+    # The start-up line counts current models only: 2026-05-01's listing retires 142 of the 414.
+    older = ROOT / "tests" / "data" / "openrouter" / "models-2026-05-01.data-array.json"
+    synced = run_manage("sync_catalog", "--from-file", str(older), env=environment)
+    assert synced.stdout == "sync ok: models=371 added=99 repriced=143 retired=142 unchanged=129\n"
+    third = run_manage("serve", "--prepare-only", env=environment)
+    assert third.stdout.splitlines()[-1] == "catalogue: 371 models (synced hourly)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from dashboard import env
@@ -120,6 +122,22 @@ def test_env_int_rejects_words_and_small_values(monkeypatch):
     monkeypatch.setenv("GATEWAY_MAX_BODY_BYTES", "5")
     with pytest.raises(env.ConfigError, match=r"^GATEWAY_MAX_BODY_BYTES must be at least 1024; got 5$"):
         env.env_int("GATEWAY_MAX_BODY_BYTES", 10, minimum=1024)
+
+
+def test_env_decimal_reads_exact_decimals_and_rejects_the_rest(monkeypatch):
+    monkeypatch.delenv("CATALOG_SYNC_MAX_TOKEN_PRICE", raising=False)
+    assert env.env_decimal("CATALOG_SYNC_MAX_TOKEN_PRICE", "0.01") == Decimal("0.01")
+    monkeypatch.setenv("CATALOG_SYNC_MAX_TOKEN_PRICE", " 0.1 ")
+    assert env.env_decimal("CATALOG_SYNC_MAX_TOKEN_PRICE", "0.01") == Decimal("0.1")
+    for raw in ("cheap", "NaN", "-1"):
+        monkeypatch.setenv("CATALOG_SYNC_MAX_TOKEN_PRICE", raw)
+        with pytest.raises(env.ConfigError, match=r"^CATALOG_SYNC_MAX_TOKEN_PRICE must be "):
+            env.env_decimal("CATALOG_SYNC_MAX_TOKEN_PRICE", "0.01")
+    monkeypatch.setenv("CATALOG_SYNC_RAISE_FACTOR", "0.5")
+    with pytest.raises(
+        env.ConfigError, match=r"^CATALOG_SYNC_RAISE_FACTOR must be a finite number of at least 1; got '0.5'$"
+    ):
+        env.env_decimal("CATALOG_SYNC_RAISE_FACTOR", "10", minimum=Decimal(1))
 
 
 def test_cron_settings_accept_disable(monkeypatch):

@@ -178,10 +178,11 @@ def test_the_tokens_per_minute_limit_counts_tokens_used(gateway_server, catalogu
 def test_a_spent_budget_is_402(gateway_server, catalogue, make_api_key):
     secret = make_api_key(budget_usd=Decimal("0.0001"), budget_period="daily")
     gateway_server.fake.reply(cost="0.00015")
-    chat(gateway_server, secret)  # a first request is admitted: spent 0.00015
+    # A first request is admitted (its worst case, 100 output tokens, fits): spent 0.00015.
+    chat(gateway_server, secret, max_tokens=100)
     gateway_server.ledger(1)
     with pytest.raises(openai.APIStatusError, match="daily budget of \\$0.0001 is spent") as error:
-        chat(gateway_server, secret)
+        chat(gateway_server, secret, max_tokens=100)
     assert error.value.status_code == 402
     assert gateway_server.ledger(2)[1].error_code == "budget_exceeded"
 
@@ -189,12 +190,13 @@ def test_a_spent_budget_is_402(gateway_server, catalogue, make_api_key):
 def test_a_budget_left_below_a_requests_cost_is_402(gateway_server, catalogue, make_api_key):
     secret = make_api_key(budget_usd=Decimal("0.0002"), budget_period="monthly")
     gateway_server.fake.reply(cost="0.00015")
-    chat(gateway_server, secret)  # 0.00005 left, less than the 0.00015 a request costs
+    chat(gateway_server, secret, max_tokens=100)  # 0.00005 left, less than this request's worst case
     gateway_server.ledger(1)
     with pytest.raises(
-        openai.APIStatusError, match="monthly budget of \\$0.0002 is less than a request"
+        openai.APIStatusError,
+        match="This request requires more credits, or fewer max_tokens. You requested up to 100 tokens, but can only afford",
     ) as error:
-        chat(gateway_server, secret)
+        chat(gateway_server, secret, max_tokens=100)
     assert error.value.status_code == 402
 
 

@@ -281,4 +281,4 @@ def test_the_rollup_tables_share_one_list_of_aggregate_columns_and_the_ledger_co
 
     assert set(ROLLUP_AGGREGATES) == aggregates(HourlyRollup) == aggregates(DailyRollup)
     assert set(LEDGER_AGGREGATES) == set(ROLLUP_AGGREGATES)
-    assert len(ROLLUP_AGGREGATES) == 12
+    assert len(ROLLUP_AGGREGATES) == 13

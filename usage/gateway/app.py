@@ -20,14 +20,15 @@ import gc
 import logging
 import random
 import time
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import aiohttp
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-from usage.freshness import redis_prefix
+from usage.budget_counters import reconcile_hold
 from usage.gateway import cache, info
 from usage.gateway.auth import KeyInfo, Keys, bearer, bearer_matches
 from usage.gateway.freshness import make_freshness
@@ -37,10 +38,11 @@ from usage.gateway.metrics import CONTENT_TYPE, Metrics
 from usage.gateway.plan import plan_request
 from usage.gateway.request import BodyLimits, asked, check, decode, read_body
 from usage.gateway.responses import GatewayError, send_body, send_error
-from usage.gateway.row import LedgerRow
+from usage.gateway.row import ESTIMATED, LedgerRow
 from usage.gateway.snapshot import Snapshot
 from usage.gateway.store import Store, database_url
 from usage.gateway.upstream import Upstreams
+from usage.gateway.worst_case import FREE, worst_of
 from usage.gateway.writer import LedgerWriter
 from usage.ledger_files import dead_letter_rows, ledger_spill_dir
 from usage.periods import period_start
@@ -74,6 +76,8 @@ class Gateway:
         self.refresh_seconds = settings.GATEWAY_CATALOG_REFRESH_SECONDS
         self.max_request_cost = settings.GATEWAY_MAX_REQUEST_COST
         self.context_multiple = settings.GATEWAY_MAX_CONTEXT_MULTIPLE
+        self.reservation_time = timedelta(seconds=settings.GATEWAY_RESERVATION_SECONDS)
+        self.reconcile_hold = reconcile_hold()
         self.body_limits = BodyLimits(
             settings.GATEWAY_MAX_BODY_BYTES,
             settings.GATEWAY_BODY_IDLE_SECONDS,
@@ -96,7 +100,7 @@ class Gateway:
         self.writer = LedgerWriter(ledger_spill_dir(), database_url())
         self.writer.start()
         redis_url = settings.REDIS_URL
-        prefix = redis_prefix(settings)
+        prefix = settings.GATEWAY_REDIS_PREFIX
         if redis_url:
             self.limits = RedisLimits(redis_url, prefix, self.load_spend)
         else:
@@ -264,7 +268,7 @@ class Gateway:
     async def complete(self, endpoint: str, scope, receive, send) -> None:
         started, now = time.monotonic(), datetime.now(UTC)
         key = await self.authenticate(scope)  # an unknown key never gets its body read, nor a row
-        row = LedgerRow(created_at=now, endpoint=endpoint, api_key_id=key.id)
+        row = LedgerRow(created_at=now, endpoint=endpoint, api_key_id=key.id, request_id=uuid.uuid4().hex)
         ticket = raw = None
         try:
             try:
@@ -287,7 +291,7 @@ class Gateway:
                         await cache.replay(send, cached, [])
                         cache.hit(cached, row)
                         return
-                ticket = await self.admit(key, now)
+                ticket = await self.admit(key, now, request, plan, snapshot, row.request_id)
             except GatewayError as exc:
                 self.reject(row, exc, raw)
                 await send_error(send, exc)
@@ -322,12 +326,25 @@ class Gateway:
             return cache.cache_key(plan.attempts[0].route.name, request.endpoint, request.body)
         return None
 
-    async def admit(self, key: KeyInfo, now: datetime):
-        """The key's rates and budget: a ticket to settle when the request ends, or a refusal (raised)."""
+    async def admit(self, key: KeyInfo, now: datetime, request, plan, snapshot: Snapshot, reservation: str):
+        """The key's rates and budget: a ticket to settle when the request ends, or a refusal (raised).
+        A budget reserves the request's worst-case cost over every model it may be served by."""
         if not key.limited:
             return None
+        worst = FREE
+        if key.budget_usd is not None:
+            catalogue = snapshot.catalogue
+            models = [m for attempt in plan.attempts for m in (attempt.model, *attempt.models)]
+            worst = worst_of(
+                request.body,
+                models,
+                lambda model, tokens: catalogue.prices_at(model, tokens, now),
+                catalogue.limits_of,
+                lambda tokens: catalogue.dearest_at(tokens, now),
+            )
+        deadline = now + self.reservation_time
         try:
-            refusal, ticket = await self.limits.admit(key, now)
+            refusal, ticket = await self.limits.admit(key, now, worst, deadline, reservation)
         except Exception:
             log.exception("limits unavailable")
             raise GatewayError(503, "Limits store unavailable, try again", "limits_unavailable") from None
@@ -343,11 +360,13 @@ class Gateway:
         self.writer.record(row)
         if ticket is not None:
             tokens = row.prompt_tokens + row.completion_tokens
-            self.background(self.settle(key, ticket, row.spent, tokens, now))
+            # An estimate waiting for reconciliation keeps its worst case reserved until then.
+            hold = now + self.reconcile_hold if row.cost_state == ESTIMATED else None
+            self.background(self.settle(key, ticket, row.spent, tokens, now, hold))
 
-    async def settle(self, key: KeyInfo, ticket, cost, tokens: int, now: datetime) -> None:
+    async def settle(self, key: KeyInfo, ticket, cost, tokens: int, now: datetime, hold=None) -> None:
         try:
-            await self.limits.settle(key, ticket, cost, tokens, now)
+            await self.limits.settle(key, ticket, cost, tokens, now, hold)
         except Exception:
             log.exception("limits not settled for key %s", key.prefix)
 

@@ -1,10 +1,12 @@
-"""Limits and budgets in the database (usage.KeyCounter rows, usage/services/key_counters.py), for gateways
-without Redis: each check is one conditional UPDATE run through the store, atomic across worker processes.
-Same rules and refusals as the Redis counters (limits.py)."""
+"""Limits and budgets in the database (usage.KeyCounter and usage.BudgetReservation rows,
+usage/services/key_counters.py), for gateways without Redis: each check is one short statement or
+transaction run through the store, atomic across worker processes. Same rules and refusals as the Redis
+counters (limits.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
@@ -33,19 +35,21 @@ class DatabaseLimits:
                 await asyncio.sleep(0.002 * (attempt + 1))
         return None
 
-    async def admit(self, key, now: datetime) -> tuple[Refusal | None, Ticket | None]:
-        ticket = Ticket(key.id, period_id(key, now))
+    async def admit(
+        self, key, now: datetime, worst, deadline: datetime, reservation: str | None = None
+    ) -> tuple[Refusal | None, Ticket | None]:
+        """Count the request in its minute and reserve its worst case (worst_case.WorstCase) until
+        `deadline` under the id `reservation` (the row's request id), unless a limit refuses it."""
+        rid = reservation or uuid.uuid4().hex
+        ticket = Ticket(key.id, period_id(key, now), rid, worst.amount, deadline)
         now_s = now.timestamp()
         rated = bool(key.rpm_limit or key.tpm_limit)
         budget = None if key.budget_usd is None else to_nano(key.budget_usd)
-        budget_window = None if budget is None else ticket.period
+        reserve = (
+            None if budget is None else (ticket.period, budget, worst.amount, ticket.reservation, deadline)
+        )
         rate, outcome = await self.run(
-            self.store.limits_admit,
-            key,
-            f"minute:{int(now_s // 60)}" if rated else None,
-            budget_window,
-            budget,
-            now,
+            self.store.limits_admit, key, f"minute:{int(now_s // 60)}" if rated else None, reserve, now
         )
         if rate is not None and not rate.admitted:
             refused = rate_refusal(key, rate.requests, rate.tokens, now_s)
@@ -54,19 +58,22 @@ class DatabaseLimits:
             return None, ticket
         if outcome is None:  # first sight of the key in this period: start from the ledger's spend
             spent = to_nano(await self.load_spend(key, period_start(key.budget_period, now)))
-            _, outcome = await self.run(self.store.limits_admit, key, None, budget_window, budget, now, spent)
+            _, outcome = await self.run(self.store.limits_admit, key, None, reserve, now, spent)
         if outcome.admitted:
             ticket.budget = True
-            ticket.reserved = outcome.reserved
             return None, ticket
-        refused = budget_refusal(
-            key, outcome.spent, outcome.reserved_total, outcome.inflight, outcome.average
-        )
-        return refused or Refusal(
-            429, "budget_reserved", "This key's remaining budget is reserved by requests in flight", 1
-        ), None
+        return budget_refusal(key, outcome.spent, outcome.reserved, worst), None
 
-    async def settle(self, key, ticket: Ticket, cost: Decimal | None, tokens: int, now: datetime) -> None:
+    async def settle(
+        self,
+        key,
+        ticket: Ticket,
+        cost: Decimal | None,
+        tokens: int,
+        now: datetime,
+        hold_until: datetime | None = None,
+    ) -> None:
+        """As RedisLimits.settle."""
         tokens = tokens if key.tpm_limit else 0
         minute = int(now.timestamp() // 60)
         # Every 10 minutes, the first settle of a rate-limited key deletes its minute rows long gone.
@@ -81,7 +88,8 @@ class DatabaseLimits:
             minute,
             tokens,
             ticket.period if ticket.budget else None,
-            ticket.reserved,
-            None if cost is None else to_nano(cost),
+            ticket.reservation,
+            to_nano(cost),
             sweep,
+            hold_until,
         )

@@ -5,20 +5,19 @@ The rules and refusals are limits.py's; see there.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
 import redis.asyncio as redis
 
+from usage.budget_counters import SETTLE, settle_args
 from usage.gateway.limits import (
-    BUSY,
-    LOW,
-    RESERVED,
     RPM,
-    SPENT,
     TPM,
     Refusal,
     Ticket,
+    budget_refusal,
     period_id,
     refusal,
     retry_minute,
@@ -26,64 +25,43 @@ from usage.gateway.limits import (
 )
 from usage.periods import period_end, period_start
 
+# Reservations: a sorted set (id -> deadline, ms) and a hash (id -> nanodollars) per key and period. Each
+# admit first drops the reservations past their own deadline; nothing else extends one.
 ADMIT = """
 local prefix, key_id, period = ARGV[1], ARGV[2], ARGV[3]
 local minute, rpm, tpm, retry = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local budget = tonumber(ARGV[8])
+local budget, amount, rid = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
+local now_ms, deadline_ms, keep_s = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
 if rpm > 0 or tpm > 0 then
   local mkey = prefix .. 'min:' .. key_id .. ':' .. minute
   local counts = redis.call('HMGET', mkey, 'r', 't')
   local requests, tokens = tonumber(counts[1] or '0'), tonumber(counts[2] or '0')
-  if rpm > 0 and requests >= rpm then return {1, retry} end
-  if tpm > 0 and tokens >= tpm then return {2, retry} end
+  if rpm > 0 and requests >= rpm then return {1, retry, 0} end
+  if tpm > 0 and tokens >= tpm then return {2, retry, 0} end
   redis.call('HINCRBY', mkey, 'r', 1)
   redis.call('EXPIRE', mkey, 180)
 end
-if budget < 0 then return {0, 0} end
-local skey = prefix .. 'spent:' .. key_id .. ':' .. period
-local spent = redis.call('GET', skey)
-if not spent then return {9, 0} end
+if budget < 0 then return {0, 0, 0} end
+local spent = redis.call('GET', prefix .. 'spent:' .. key_id .. ':' .. period)
+if not spent then return {9, 0, 0} end
 spent = tonumber(spent)
-if spent >= budget then return {3, 0} end
-local ikey = prefix .. 'inflight:' .. key_id .. ':' .. period
-local inflight = redis.call('HMGET', ikey, 'n', 'r')
-local count, reserved = tonumber(inflight[1] or '0'), tonumber(inflight[2] or '0')
-local average = redis.call('GET', prefix .. 'avg:' .. key_id)
-if not average then
-  if count > 0 then return {4, 1} end
-elseif spent + reserved + tonumber(average) > budget then
-  if count == 0 then return {6, 0} end
-  return {5, 1}
+local zkey = prefix .. 'resv:' .. key_id .. ':' .. period
+local hkey = prefix .. 'resa:' .. key_id .. ':' .. period
+local gone = redis.call('ZRANGEBYSCORE', zkey, '-inf', now_ms)
+for i = 1, #gone, 1000 do
+  redis.call('HDEL', hkey, unpack(gone, i, math.min(i + 999, #gone)))
 end
-local reserve = average or '0'
-redis.call('HINCRBY', ikey, 'n', 1)
-redis.call('HINCRBY', ikey, 'r', reserve)
-redis.call('EXPIRE', ikey, 900)
-return {0, reserve}
-"""
-
-SETTLE = """
-local prefix, key_id, period = ARGV[1], ARGV[2], ARGV[3]
-local minute, tokens, budgeted = ARGV[4], tonumber(ARGV[5]), ARGV[6]
-local release, cost, has_cost = ARGV[7], ARGV[8], ARGV[9]
-if tokens > 0 then
-  local mkey = prefix .. 'min:' .. key_id .. ':' .. minute
-  redis.call('HINCRBY', mkey, 't', tokens)
-  redis.call('EXPIRE', mkey, 180)
+if #gone > 0 then redis.call('ZREMRANGEBYSCORE', zkey, '-inf', now_ms) end
+local reserved = 0
+for _, value in ipairs(redis.call('HVALS', hkey)) do reserved = reserved + tonumber(value) end
+if spent >= budget or spent + reserved + amount > budget then return {5, spent, reserved} end
+if amount > 0 then
+  redis.call('ZADD', zkey, deadline_ms, rid)
+  redis.call('HSET', hkey, rid, amount)
+  redis.call('EXPIRE', zkey, keep_s)
+  redis.call('EXPIRE', hkey, keep_s)
 end
-if budgeted == '1' then
-  local ikey = prefix .. 'inflight:' .. key_id .. ':' .. period
-  redis.call('HINCRBY', ikey, 'n', -1)
-  redis.call('HINCRBY', ikey, 'r', release)
-  redis.call('INCRBY', prefix .. 'spent:' .. key_id .. ':' .. period, cost)
-  if has_cost == '1' then
-    local akey = prefix .. 'avg:' .. key_id
-    local previous = redis.call('GET', akey)
-    if previous then cost = string.format('%d', math.floor((3 * tonumber(previous) + tonumber(cost)) / 4)) end
-    redis.call('SET', akey, cost, 'EX', 2678400)
-  end
-end
-return 0
+return {0, spent, reserved}
 """
 
 
@@ -100,10 +78,16 @@ class RedisLimits:
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def admit(self, key, now: datetime) -> tuple[Refusal | None, Ticket | None]:
+    async def admit(
+        self, key, now: datetime, worst, deadline: datetime, reservation: str | None = None
+    ) -> tuple[Refusal | None, Ticket | None]:
+        """Count the request in its minute and reserve its worst case (worst_case.WorstCase) until
+        `deadline` under the id `reservation` (the row's request id), unless a limit refuses it."""
         now_s = now.timestamp()
-        ticket = Ticket(key.id, period_id(key, now))
+        rid = reservation or uuid.uuid4().hex
+        ticket = Ticket(key.id, period_id(key, now), rid, worst.amount, deadline)
         budget = to_nano(key.budget_usd) if key.budget_usd is not None else -1
+        keep = int((deadline - now).total_seconds()) + 60
         args = [
             self.prefix,
             key.id,
@@ -113,8 +97,13 @@ class RedisLimits:
             key.tpm_limit or 0,
             retry_minute(now_s),
             budget,
+            worst.amount,
+            ticket.reservation,
+            int(now_s * 1000),
+            int(deadline.timestamp() * 1000),
+            keep,
         ]
-        outcome, value = await self.admit_script(args=args)
+        outcome, value, reserved = await self.admit_script(args=args)
         if outcome == 9:  # the period's spend is not in Redis yet: start it from the ledger
             start = period_start(key.budget_period, now)
             spent = to_nano(await self.load_spend(key, start))
@@ -122,35 +111,39 @@ class RedisLimits:
             ttl = int((end - now).total_seconds()) + 86400 if end else None
             await self.client.set(f"{self.prefix}spent:{key.id}:{ticket.period}", spent, nx=True, ex=ttl)
             args[4] = args[5] = 0  # already counted
-            outcome, value = await self.admit_script(args=args)
+            outcome, value, reserved = await self.admit_script(args=args)
         if outcome == 1:
             return refusal(RPM, int(value), limit=key.rpm_limit), None
         if outcome == 2:
             return refusal(TPM, int(value), limit=key.tpm_limit), None
-        if outcome == 3:
-            return refusal(SPENT, period=key.budget_period, budget=key.budget_usd), None
-        if outcome == 4:
-            return refusal(BUSY, 1), None
         if outcome == 5:
-            return refusal(RESERVED, 1), None
-        if outcome == 6:
-            return refusal(LOW, period=key.budget_period, budget=key.budget_usd), None
+            return budget_refusal(key, int(value), int(reserved), worst), None
         ticket.budget = budget >= 0
-        ticket.reserved = int(value)
         return None, ticket
 
-    async def settle(self, key, ticket: Ticket, cost: Decimal | None, tokens: int, now: datetime) -> None:
+    async def settle(
+        self,
+        key,
+        ticket: Ticket,
+        cost: Decimal | None,
+        tokens: int,
+        now: datetime,
+        hold_until: datetime | None = None,
+    ) -> None:
+        """Count the request's tokens, add its cost to the period's spend and release its reservation; with
+        `hold_until` (a row waiting for reconciliation) keep the rest of its worst case until then."""
         if not ticket.budget and not (key.tpm_limit and tokens):
             return
-        args = [
+        args = settle_args(
             self.prefix,
             key.id,
             ticket.period,
-            int(now.timestamp() // 60),
-            tokens if key.tpm_limit else 0,
-            "1" if ticket.budget else "0",
-            str(-ticket.reserved),
-            to_nano(cost),
-            "1" if cost is not None else "0",
-        ]
+            minute=int(now.timestamp() // 60),
+            tokens=tokens if key.tpm_limit else 0,
+            budgeted=ticket.budget,
+            reservation=ticket.reservation,
+            cost=to_nano(cost),
+            hold_until=hold_until,
+            now=now,
+        )
         await self.settle_script(args=args)

@@ -17,11 +17,15 @@ import orjson
 from usage.costs import computed_cost, spent_cost
 from usage.usage_values import INVALID, as_cost, as_count, received
 
+ESTIMATED = "estimated"  # LedgerEntry.CostState: the row's usage is an estimate, reconciliation pending
+UNRECONCILED = "unreconciled"  # an estimate that stays (its upstream cannot be asked what it billed)
+
 
 @dataclass(slots=True)
 class LedgerRow:
     created_at: datetime  # when the request arrived
     endpoint: str
+    request_id: str | None = None  # ours (the gateway sets a uuid4 hex): a row is written once per id
     api_key_id: int | None = None
     requested_model: str = ""
     served_model: str = ""
@@ -30,7 +34,8 @@ class LedgerRow:
     generation_id: str = ""
     stream: bool = False
     http_status: int = 0
-    status: str = ""  # ok | error | cancelled | rejected | cached; "" while the request runs
+    status: str = ""  # ok | error | cancelled | rejected | cached | interrupted; "" while it runs
+    cost_state: str = ""  # "" as reported | estimated | reconciled | unreconciled (LedgerEntry.CostState)
     error_code: str = ""
     error_message: str = ""
     prompt_tokens: int = 0  # all input tokens, cached ones included

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from catalog.model_ids import ROUTER_ID, base_model_id
 from catalog.price_schedule import PriceSchedule
+from usage.gateway.worst_case import ModelLimits
 from usage.routing import AliasSpec, longest_prefix
 
 Prices = dict[str, Decimal | None]
@@ -22,6 +23,7 @@ class Price:
     valid_from: datetime | None
     schedule: PriceSchedule | None  # base prices and overrides (catalog.price_schedule)
     context_length: int | None = None
+    max_completion_tokens: int | None = None
 
     def at(self, prompt_tokens: int, moment: datetime) -> Prices | None:
         """The effective prices for a request of this prompt size at this moment."""
@@ -54,6 +56,23 @@ class Catalogue:
     def prices_at(self, model_id: str, prompt_tokens: int, moment: datetime) -> Prices | None:
         price = self.price_for(model_id)
         return None if price is None else price.at(prompt_tokens, moment)
+
+    def limits_of(self, model_id: str) -> ModelLimits:
+        price = self.price_for(model_id)
+        if price is None:
+            return ModelLimits()
+        return ModelLimits(price.context_length, price.max_completion_tokens)
+
+    def dearest_at(self, prompt_tokens: int, moment: datetime) -> Prices | None:
+        """Each price category's highest effective value over the current models: what a request to a
+        router with a variable price (openrouter/auto) may cost at most."""
+        dearest: Prices = {}
+        for model_id in self.ids:
+            prices = self.prices_at(model_id, prompt_tokens, moment)
+            for name, value in (prices or {}).items():
+                if value is not None and value > (dearest.get(name) or 0):
+                    dearest[name] = value
+        return dearest if "prompt" in dearest and "completion" in dearest else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,12 @@ def _snapshot() -> Snapshot:
             ids.append(model.model_id)
         schedule = None if model.prices is None else PriceSchedule.of(model.prices, model.overrides)
         prices[model.model_id] = Price(
-            model.catalog_model_id, model.price_version_id, model.valid_from, schedule, model.context_length
+            model.catalog_model_id,
+            model.price_version_id,
+            model.valid_from,
+            schedule,
+            model.context_length,
+            model.max_completion_tokens,
         )
     routes = tuple(
         Route(t.name, t.url, t.model_prefix, t.key_env, t.key, t.openrouter, t.strip_prefix)
@@ -147,13 +152,13 @@ class Store:
         self,
         key: KeyInfo,
         rate_window: str | None,
-        budget_window: str | None,
-        budget: int | None,
+        reserve: tuple[str, int, int, str, datetime] | None,
         now: datetime,
         spent: int | None = None,
     ) -> tuple[RateOutcome | None, BudgetOutcome | None]:
-        """The rate check (when `rate_window`), then the budget's (when `budget_window`), in one call; the
-        budget outcome is None when its window has no row yet: call again with the ledger's `spent`."""
+        """The rate check (when `rate_window`), then the budget's (when `reserve`: window, budget, amount,
+        reservation id, deadline), in one call; the budget outcome is None when its window has no row yet:
+        call again with the ledger's `spent`."""
 
         @transaction.atomic  # one write transaction (on SQLite, one lock and one commit) for both checks
         def admit():
@@ -163,15 +168,27 @@ class Store:
                 rate = key_rate_admit(key_id=key.id, window=rate_window, rpm=rpm, tpm=tpm)
                 if not rate.admitted:
                     return rate, None
-            if budget_window is None:
+            if reserve is None:
                 return rate, None
+            window, budget, amount, reservation, deadline = reserve
             if spent is not None:
-                key_budget_open(key_id=key.id, window=budget_window, spent=spent)
-            return rate, key_budget_admit(key_id=key.id, window=budget_window, budget=budget, now=now)
+                key_budget_open(key_id=key.id, window=window, spent=spent)
+            outcome = key_budget_admit(
+                key_id=key.id,
+                window=window,
+                budget=budget,
+                amount=amount,
+                reservation=reservation,
+                deadline=deadline,
+                now=now,
+            )
+            return rate, outcome
 
         return await self.run(admit)
 
-    async def limits_settle(self, key_id, minute, tokens, budget_window, reserved, cost, forget) -> None:
+    async def limits_settle(
+        self, key_id, minute, tokens, budget_window, reservation, cost, forget, hold_until=None
+    ) -> None:
         await self.run(
             lambda: key_counters_settle(
                 key_id=key_id,
@@ -179,9 +196,10 @@ class Store:
                 minute=minute,
                 tokens=tokens,
                 budget_window=budget_window,
-                reserved=reserved,
+                reservation=reservation,
                 cost=cost,
                 forget_old_minutes=forget,
+                hold_until=hold_until,
             )
         )
 

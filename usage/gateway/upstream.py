@@ -15,7 +15,7 @@ import zlib
 import aiohttp
 import orjson
 
-from usage.gateway import cache
+from usage.gateway import cache, estimate
 from usage.gateway.plan import Attempt, Plan
 from usage.gateway.responses import JSON, GatewayError, error_body, send_body, send_error
 from usage.gateway.row import LedgerRow
@@ -118,10 +118,25 @@ class Upstreams:
     async def forward(
         self, request, plan: Plan, scope, receive, send, row: LedgerRow, started: float, capture
     ):
-        """Try the plan's attempts in turn and relay the reply of the one that answers; the row says how."""
+        """Try the plan's attempts in turn and relay the reply of the one that answers; the row says how.
+
+        A client that goes away before the reply is relayed (waiting for the upstream's headers, or for a
+        whole JSON reply) cancels the upstream request at once: its row is `cancelled`."""
         attempts = plan.attempts
         response = None
         record: list[dict] = []
+        task = asyncio.current_task()
+        gone = asyncio.Event()
+        relayed = False  # once the reply is relayed, a client leaving cancels nothing
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not relayed:
+                gone.set()
+                task.cancel()
+
+        watcher = asyncio.ensure_future(watch())
         try:
             for index, attempt in enumerate(attempts):
                 last = index == len(attempts) - 1
@@ -150,9 +165,11 @@ class Upstreams:
                     "text/event-stream"
                 ):
                     chat = request.endpoint == "chat/completions"
+                    watcher.cancel()  # the stream's relay watches the client itself (no await: no yield here)
                     await relay_stream(response, receive, send, row, started, route, capture, decoder, chat)
                 else:
                     await relay_json(response, send, row, route, capture, decoder)
+                    relayed = True
                 if not route.openrouter:
                     row.served_model = attempt.model[:200]  # our id, priced in the catalogue
                     row.provider = row.provider or route.name
@@ -160,9 +177,19 @@ class Upstreams:
         except GatewayError as exc:
             row.fail("error", exc.status, exc.code, exc.message)
             await send_error(send, exc)
+        except asyncio.CancelledError:
+            if not gone.is_set():
+                raise
+            if response is not None:
+                response.close()  # the upstream connection is dropped, not returned to the pool
+                response = None
+            row.fail("cancelled", 499, "client_closed", "The client went away before the reply")
         finally:
+            watcher.cancel()
             if response is not None:
                 response.release()
+            if record and estimate.unpaid(row):  # sent upstream, but what it used is unknown
+                estimate.estimate(row, request.body, request.endpoint, openrouter=route.openrouter)
             if plan.meta or len(record) > 1:
                 row.meta.update(plan.meta)
                 row.meta["upstream"] = record[-1]["upstream"]

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from catalog.changes import catalog_changed
-from usage.freshness import redis_prefix, version_file, version_key
+from usage.freshness import version_file, version_key
 from usage.models import Alias, AliasMember, ApiKey, Upstream
 
 log = logging.getLogger("tokenledger.freshness")
@@ -36,7 +36,7 @@ def gateway_version_bump() -> None:
             client = _clients.get(url)
             if client is None:
                 client = _clients[url] = redis.Redis.from_url(url, socket_timeout=2)
-            client.incr(version_key(redis_prefix(settings)))
+            client.incr(version_key(settings.GATEWAY_REDIS_PREFIX))
         else:
             _touch(version_file(settings.DATA_DIR))
     except Exception:

@@ -65,9 +65,8 @@ class Command(BaseCommand):
         self.stdout.write("(shown once; change it with: .venv/bin/python manage.py changepassword admin)")
 
     def ensure_catalogue(self) -> None:
-        models = catalogue_size()
-        if models:
-            self.stdout.write(f"catalogue: {models} models (synced hourly)")
+        if catalogue_size(include_retired=True):
+            self.stdout.write(f"catalogue: {catalogue_size()} models (synced hourly)")
             return
         try:
             call_command("sync_catalog", stdout=self.stdout, stderr=self.stderr)

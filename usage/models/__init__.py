@@ -66,11 +66,19 @@ class LedgerEntry(models.Model):
         CANCELLED = "cancelled"  # the client went away before the end
         REJECTED = "rejected"  # we refused it: bad key, budget, rate limit, model not allowed, bad body
         CACHED = "cached"  # answered from the response cache: cost 0, meta["saved_cost"] what it saved
+        INTERRUPTED = "interrupted"  # the gateway died with it in flight (its journal said so at restart)
+
+    class CostState(models.TextChoices):
+        EXACT = "", "as reported"  # the upstream's usage (or none was needed)
+        ESTIMATED = "estimated"  # cancelled, broken or interrupted: estimated, reconciliation pending
+        RECONCILED = "reconciled"  # corrected from OpenRouter's generation stats
+        UNRECONCILED = "unreconciled"  # the stats never came: the estimate stands
 
     api_key = models.ForeignKey(
         ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger"
     )
     created_at = models.DateTimeField()  # when the request arrived
+    request_id = models.CharField(max_length=32, null=True, blank=True, unique=True)  # ours, per request
     endpoint = models.CharField(max_length=40, default="chat/completions")
     requested_model = models.CharField(max_length=200, blank=True)
     served_model = models.CharField(max_length=200, blank=True)
@@ -79,7 +87,8 @@ class LedgerEntry(models.Model):
     generation_id = models.CharField(max_length=200, blank=True)
     stream = models.BooleanField(default=False)
     http_status = models.PositiveSmallIntegerField()
-    status = models.CharField(max_length=10, choices=Status.choices)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    cost_state = models.CharField(max_length=12, choices=CostState.choices, blank=True, default="")
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.TextField(blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)  # all input tokens, cached ones included
@@ -110,6 +119,26 @@ class LedgerEntry(models.Model):
             models.Index(fields=["api_key", "-created_at"], name="ledger_key_recent_idx"),
             # Activity log filtered by model; a model's own spend.
             models.Index(fields=["served_model", "-created_at"], name="ledger_model_recent_idx"),
+            # "Your traffic" re-priced (usage.selectors.repricing): the rows above a prompt-size threshold,
+            # and those with web searches, in a time range (the rollups price the other rows).
+            models.Index(fields=["prompt_tokens", "created_at"], name="ledger_prompt_size_idx"),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(web_search_requests__gt=0),
+                name="ledger_web_search_idx",
+            ),
+            # The reconciliation's rows to ask about (usage.services.reconcile): few, oldest first; and with
+            # the next one, /spend/'s count of estimated costs in a range (usage.selectors.spend).
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(cost_state="estimated"),
+                name="ledger_estimated_idx",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(cost_state="unreconciled"),
+                name="ledger_unreconciled_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -121,35 +150,6 @@ class LedgerEntry(models.Model):
         return spent_cost(self.reported_cost, self.computed_cost)
 
 
-class KeyCounter(models.Model):
-    """The gateway's limit counters for one key and window, when no Redis is configured.
-
-    A budget window ("monthly:2026-11-01", "none") holds the period's spend, what requests in flight
-    reserved, how many are in flight and the key's recent average cost; a minute window ("minute:<n>")
-    holds that minute's requests and tokens. Money in integer nanodollars. See usage/gateway/limits.py.
-    """
-
-    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
-    window = models.CharField(max_length=40)
-    spent = models.BigIntegerField(default=0)
-    reserved = models.BigIntegerField(default=0)
-    inflight = models.IntegerField(default=0)
-    average = models.BigIntegerField(null=True, blank=True)
-    requests = models.IntegerField(default=0)
-    tokens = models.BigIntegerField(default=0)
-    # Last admit / settle: in-flight counts untouched for 15 minutes (a worker died) are void.
-    changed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            # The gateway's admit / settle: one row per (key, window), locked while it is checked.
-            models.UniqueConstraint(fields=["api_key", "window"], name="usage_key_counter_unique"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.api_key_id} {self.window}"
-
-
 class Rollup(models.Model):
     """Aggregates of ledger rows per (period, key, model, provider, status): what HourlyRollup and DailyRollup
     both hold. The aggregate columns are listed once, here (ROLLUP_AGGREGATES); usage.selectors.rollups
@@ -158,7 +158,7 @@ class Rollup(models.Model):
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     model = models.CharField(max_length=200, blank=True)  # served model, else the requested one
     provider = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=10, choices=LedgerEntry.Status.choices)
+    status = models.CharField(max_length=12, choices=LedgerEntry.Status.choices)
     requests = models.PositiveIntegerField(default=0)
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     cached_tokens = models.PositiveBigIntegerField(default=0)
@@ -379,3 +379,6 @@ class KeylessRefusal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.minute:%Y-%m-%d %H:%M} {self.reason}: {self.count}"
+
+
+from usage.models.counters import BudgetReservation, KeyCounter  # noqa: E402, F401  (their own module)
