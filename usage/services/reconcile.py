@@ -248,7 +248,7 @@ def _settle(row: LedgerEntry, correction: Decimal, now: datetime) -> bool:
 
 
 def _settle_redis(url: str, key_id: int, window: str, reservation: str, cost: int, now: datetime) -> None:
-    prefix = getattr(settings, "GATEWAY_REDIS_PREFIX", "tl:gw:")
+    prefix = settings.GATEWAY_REDIS_PREFIX
     args = settle_args(
         prefix,
         key_id,
