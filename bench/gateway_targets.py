@@ -17,8 +17,9 @@ Each round measures, against the shared fake upstream (nginx, ../shared/bench, 1
 Each proxy is started for its turn and stopped after it (its CPU is counted for its own process tree only:
 the Celery worker and beat are not charged to the gateway). For every (proxy, key, mode): a smoke check, a
 warm-up, then one wrk run per connection count. After its runs each Tokenledger configuration is stopped
-gracefully (SIGTERM: the ledger writer flushes) and its new ledger rows must equal the requests the upstream
-counted meanwhile.
+gracefully (SIGTERM: the ledger writer flushes) and its new ledger rows of forwarded requests must equal the
+requests the upstream counted meanwhile (rows rejected before forwarding, requests wrk closed in flight when
+it stopped, are counted apart).
 
 The table shows each figure as the median of the rounds and its spread (min–max), and a check of every
 Tokenledger line against the targets. Results: bench/results/<UTC stamp>-<label>/ (raw wrk output, process
@@ -317,8 +318,16 @@ class Bench:
         code = "import django; django.setup()\nfrom usage.models import LedgerEntry\n" + code
         return run([self.python, "-c", code], timeout=120, env=env, cwd=self.root, what="ledger query")
 
-    def ledger_rows(self, env: dict) -> int:
-        return int(self.ledger_query(env, "print(LedgerEntry.objects.count())"))
+    def ledger_rows(self, env: dict) -> tuple[int, int]:
+        """(rows of requests that went upstream, rows rejected before: in this run only requests whose
+        client closed first, as wrk does to those in flight when it stops)."""
+        out = self.ledger_query(
+            env,
+            "rejected = LedgerEntry.objects.filter(status='rejected').count()\n"
+            "print(LedgerEntry.objects.count() - rejected, rejected)",
+        )
+        forwarded, rejected = out.split()
+        return int(forwarded), int(rejected)
 
     def ledger_kinds(self, env: dict, skip: int) -> str:
         """The new rows by status, HTTP status and error code: tells a lost row from an extra one."""
@@ -333,7 +342,7 @@ class Bench:
     def run_tokenledger(self, config: str, rnd: int) -> None:
         prep = self.prepared[config]
         env, db = prep["env"], config.removeprefix("tl-")
-        rows0, hits0 = self.ledger_rows(env), upstream_count()
+        (rows0, rejected0), hits0 = self.ledger_rows(env), upstream_count()
         tag = f"r{rnd}-{config}"
         commands = {  # as `manage.py serve` starts the worker and beat; the web worker as issue 13 fixes it
             "celery-worker": "-m celery -A dashboard worker -l info --concurrency 2",
@@ -373,16 +382,18 @@ class Bench:
             graceful = gateway.stop(timeout=60)
             for proc in (worker, beat):
                 proc.stop(timeout=30)
-        rows = self.ledger_rows(env) - rows0
+        rows, rejected = self.ledger_rows(env)
+        rows, rejected = rows - rows0, rejected - rejected0
         hits = upstream_count() - hits0
         item = {"config": config, "round": rnd, "upstream": hits, "rows": rows, "graceful": graceful}
         self.ledger.append(item)
         verdict = "OK" if rows == hits and graceful else "MISMATCH"
         self.say(
-            f"   ledger {config}: upstream counted {hits}, new rows {rows}, graceful: {graceful}: {verdict}"
+            f"   ledger {config}: upstream counted {hits}, new rows of forwarded requests {rows} (and"
+            f" {rejected} rejected before forwarding: closed by the client), graceful: {graceful}: {verdict}"
         )
         if verdict != "OK":
-            item["kinds"] = self.ledger_kinds(env, rows0)
+            item["kinds"] = self.ledger_kinds(env, rows0 + rejected0)
             self.say(item["kinds"].rstrip())
 
     # ---- the anchors

@@ -84,6 +84,44 @@ def ensure_catalogue() -> None:
         PriceVersion.objects.create(catalog_model=model, valid_from=start, **values)
 
 
+# Two models whose prices change with the request (catalog.price_schedule), for the /compare/ pages.
+# Tiers at the catalogue's lowest real threshold (32,000) and claude-sonnet-4's (200,000); deepseek-v4-pro's
+# windows (whole hours, as every timed model in the snapshots: an edge inside an hour reads those rows raw).
+BENCH_TIERED = "bench/tiered"
+BENCH_TIMED = "bench/timed"
+
+
+def ensure_priced_models() -> None:
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    overrides = {
+        BENCH_TIERED: (
+            ("3", "15"),
+            [
+                {"min_prompt_tokens": 32000, "prompt": "0.000006", "completion": "0.0000225"},
+                {"min_prompt_tokens": 200000, "prompt": "0.000009"},
+            ],
+        ),
+        BENCH_TIMED: (
+            ("0.66", "1.98"),
+            [
+                {"utc_start": 1000, "utc_end": 100, "prompt": "0.00000066"},
+                {"utc_start": 100, "utc_end": 400, "prompt": "0.00000132", "completion": "0.00000396"},
+                {"utc_start": 600, "utc_end": 1000, "prompt": "0.00000132", "completion": "0.00000396"},
+            ],
+        ),
+    }
+    for model_id, ((prompt, completion), entries) in overrides.items():
+        if CatalogModel.objects.filter(model_id=model_id).exists():
+            PriceVersion.objects.filter(catalog_model__model_id=model_id).update(overrides=entries)
+            continue
+        model = CatalogModel.objects.create(
+            model_id=model_id, author="bench", name=model_id, first_seen=start, last_seen=start
+        )
+        values = {name: D(0) for name in PRICE_FIELDS}
+        values.update(prompt=D(prompt) / 1_000_000, completion=D(completion) / 1_000_000)
+        PriceVersion.objects.create(catalog_model=model, valid_from=start, overrides=entries, **values)
+
+
 def ensure_people() -> tuple:
     users = get_user_model().objects
     admin = users.filter(username="bench-admin").first() or users.create_superuser("bench-admin", "", "x")
@@ -131,6 +169,7 @@ def copy_rows(rows, total: int) -> int:
 def load(rows: int, days: int, reuse: bool) -> tuple:
     call_command("migrate", verbosity=0)
     ensure_catalogue()
+    ensure_priced_models()
     admin, member, keys = ensure_people()
     existing = LedgerEntry.objects.count()
     if reuse and existing == rows:
@@ -269,6 +308,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--skip-csv", action="store_true")
+    parser.add_argument(
+        "--retention-days", type=int, default=0, help="Also time /compare/ with this LEDGER_RETENTION_DAYS."
+    )
     args = parser.parse_args()
     settings.ALLOWED_HOSTS = ["testserver", *settings.ALLOWED_HOSTS]
     log(f"database: {connection.vendor} {settings.DATABASES['default']['NAME']}")
@@ -280,6 +322,9 @@ def main() -> None:
     owner = Client()
     owner.force_login(member)
     entry_id = LedgerEntry.objects.order_by("-id").values_list("id", flat=True)[1000]
+    served = list(CatalogModel.objects.exclude(author="bench").order_by("model_id")[:2])
+    plain = ",".join(m.model_id for m in served)
+    priced = ",".join([BENCH_TIERED, BENCH_TIMED, served[0].model_id])
     pages = [
         ("staff /spend/ today", staff, "/spend/?range=today"),
         ("staff /spend/ 7 days", staff, "/spend/?range=7d"),
@@ -297,11 +342,23 @@ def main() -> None:
         ("staff /keys/", staff, "/keys/"),
         ("member /keys/", owner, "/keys/"),
         ("staff spend CSV by model (30 d)", staff, "/spend/export/model.csv?range=30d"),
+        ("staff /compare/ 2 plain models, 30 d", staff, f"/compare/?models={plain}"),
+        ("staff /compare/ tiered+timed+plain, 30 d", staff, f"/compare/?models={priced}"),
+        ("member /compare/ tiered+timed+plain, 30 d", owner, f"/compare/?models={priced}"),
+        ("staff /compare/ tiered+timed+plain, 7 d", staff, f"/compare/?models={priced}&days=7"),
+        ("staff /models/<served>/ (all-time traffic)", staff, f"/models/{served[0].model_id}/"),
     ]
     log(f"\n{'page':44} {'p50 ms':>8} {'p95 ms':>8}  status   ({args.samples} samples each)")
     for label, client, url in pages:
         p50, p95, status = timed(client, url, args.samples)
         log(f"{label:44} {p50:8.1f} {p95:8.1f}  {status}")
+    if args.retention_days:
+        # Hours before the retention are read from the hourly rollups (pruned or not: the page cannot tell).
+        settings.LEDGER_RETENTION_DAYS = args.retention_days
+        log(f"\nwith LEDGER_RETENTION_DAYS={args.retention_days} (older hours from the rollups):")
+        for label, client, url in pages[-5:]:
+            p50, p95, status = timed(client, url, args.samples)
+            log(f"{label:44} {p50:8.1f} {p95:8.1f}  {status}")
     explains(keys)
     if not args.skip_csv:
         log("")

@@ -58,7 +58,7 @@ def price_signature(
         if value is None:
             items.append((name, "variable"))
             continue
-        number = _as_decimal(value)
+        number = as_decimal(value)
         if number is None:  # not a price: compare as received
             items.append((name, json.dumps(value, sort_keys=True)))
         elif number != ZERO:
@@ -79,7 +79,7 @@ def price_display(
         if value is None:
             shown[name] = None
             continue
-        number = _as_decimal(value)
+        number = as_decimal(value)
         if number is not None and number != ZERO:
             shown[name] = None if number == VARIABLE else format(number.normalize(), "f")
     if discount:
@@ -143,7 +143,7 @@ def _json_type(value: Any) -> str:
     )
 
 
-def _as_decimal(value: Any) -> Decimal | None:
+def as_decimal(value: Any) -> Decimal | None:
     """A finite Decimal from a JSON string or number, else None."""
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         return None
@@ -156,7 +156,7 @@ def _as_decimal(value: Any) -> Decimal | None:
 
 def _price(model_id: str, name: str, value: Any, *, quantum: Decimal = QUANTUM) -> Decimal | None:
     """A column price: None for variable ("-1"), else a non-negative Decimal that fits the column."""
-    number = _as_decimal(value)
+    number = as_decimal(value)
     if number is None:
         raise PayloadError(f"model {model_id!r}: price {name!r} is not a decimal number: {value!r}")
     if number == VARIABLE:
@@ -204,7 +204,7 @@ def _entry(item: Any, position: int) -> Entry:
     for name, value in pricing.items():
         if name in PRICE_FIELDS or name in ("discount", "overrides") or value is None:
             continue
-        number = _as_decimal(value)
+        number = as_decimal(value)
         if number is None:
             extra[name] = value  # an unknown kind of value: kept as received
         elif number == VARIABLE:

@@ -134,28 +134,43 @@ def usage_cost(prices: Mapping[str, Decimal | None], usage: Usage) -> Decimal | 
 
 @dataclass(frozen=True)
 class Scenario:
-    """The calculator's inputs: per request, times `requests`. cached_percent is a whole percentage."""
+    """The calculator's inputs, per request, times `requests`.
+
+    output_tokens count all output, reasoning included (as OpenRouter and OpenAI count them):
+    reasoning_tokens is the part of them billed at the reasoning price. cached_percent and
+    cache_write_percent are whole percentages of the input tokens (together at most 100); the rest of the
+    input is billed at the input price.
+    """
 
     input_tokens: int = 1000
     output_tokens: int = 500
     cached_percent: int = 0
     reasoning_tokens: int = 0
     requests: int = 1
+    cache_write_percent: int = 0
 
 
 def scenario_cost(prices: Mapping[str, Decimal | None], scenario: Scenario) -> Decimal | None:
-    """The calculator: exact cost of `requests` requests (static/js/compare.js does the same in BigInt)."""
+    """The calculator: exact cost of `requests` requests (static/js/compare.js does the same in BigInt).
+
+    `prices` are the effective ones for a prompt of `scenario.input_tokens` (catalog.price_schedule).
+    """
     if is_variable(prices):
         return None
     prompt = prices["prompt"]
+    completion = prices["completion"]
     cache_read = _or_fallback(prices.get("input_cache_read") or Decimal(0), prompt)
-    reasoning = _or_fallback(prices.get("internal_reasoning") or Decimal(0), prices["completion"])
-    share = Decimal(scenario.cached_percent) / 100
+    cache_write = _or_fallback(prices.get("input_cache_write") or Decimal(0), prompt)
+    reasoning_price = _or_fallback(prices.get("internal_reasoning") or Decimal(0), completion)
+    reasoning = min(scenario.reasoning_tokens, scenario.output_tokens)
+    cached = Decimal(scenario.cached_percent) / 100
+    written = Decimal(scenario.cache_write_percent) / 100
     per_request = (
-        scenario.input_tokens * (1 - share) * prompt
-        + scenario.input_tokens * share * cache_read
-        + scenario.output_tokens * prices["completion"]
-        + scenario.reasoning_tokens * reasoning
+        scenario.input_tokens * (1 - cached - written) * prompt
+        + scenario.input_tokens * cached * cache_read
+        + scenario.input_tokens * written * cache_write
+        + (scenario.output_tokens - reasoning) * completion
+        + reasoning * reasoning_price
         + (prices.get("request") or Decimal(0))
     )
     return per_request * scenario.requests

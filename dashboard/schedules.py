@@ -77,6 +77,17 @@ JOBS = (
         ),
     ),
     Job(
+        name="Ledger cost reconciliation",
+        task="usage.reconcile_ledger",
+        setting="RECONCILE_SCHEDULE",
+        default="* * * * *",
+        expire_seconds=50,
+        description=(
+            "Replace the estimated costs of cancelled or broken requests with what OpenRouter billed"
+            " (GET /generation; manage.py reconcile_ledger)."
+        ),
+    ),
+    Job(
         name="Upstream health probes",
         task="usage.probe_upstreams",
         setting="UPSTREAM_PROBE_SCHEDULE",

@@ -183,6 +183,7 @@ LEDGER_RETENTION_DAYS = env.env_int("LEDGER_RETENTION_DAYS", 0, minimum=0)  # 0 
 UPSTREAM_PROBE_SCHEDULE = env.env_cron("UPSTREAM_PROBE_SCHEDULE", "*/5 * * * *")
 UPSTREAM_PROBE_KEEP = env.env_int("UPSTREAM_PROBE_KEEP", 288, minimum=1)  # probes kept per upstream
 UPSTREAM_PROBE_TIMEOUT_SECONDS = env.env_float("UPSTREAM_PROBE_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+RECONCILE_SCHEDULE = env.env_cron("RECONCILE_SCHEDULE", "* * * * *")
 PROVIDER_ENDPOINTS_SCHEDULE = env.env_cron("PROVIDER_ENDPOINTS_SCHEDULE", "23 */6 * * *")
 
 # --- OpenRouter and the gateway -----------------------------------------------------------------------------
@@ -212,6 +213,12 @@ GATEWAY_MAX_REQUEST_COST = env.env_decimal("GATEWAY_MAX_REQUEST_COST", "1000")  
 GATEWAY_MAX_CONTEXT_MULTIPLE = env.env_int("GATEWAY_MAX_CONTEXT_MULTIPLE", 4, minimum=1)  # × the context
 # How long a request's budget reservation holds if it never settles (its worker died): its own deadline.
 GATEWAY_RESERVATION_SECONDS = env.env_int("GATEWAY_RESERVATION_SECONDS", 900, minimum=60)
+# The gateway's keys in Redis start with it: several deployments (or test runs) can share one Redis.
+GATEWAY_REDIS_PREFIX = env.env_str("GATEWAY_REDIS_PREFIX", "tl:gw:")
+# Estimated costs (cancelled or broken requests) are reconciled from OpenRouter's GET /generation: this many
+# tries, spread over this many seconds after the request, before the estimate stands (docs/gateway.md).
+LEDGER_RECONCILE_TRIES = env.env_int("LEDGER_RECONCILE_TRIES", 10, minimum=1)
+LEDGER_RECONCILE_SECONDS = env.env_int("LEDGER_RECONCILE_SECONDS", 900, minimum=0)
 # Attempts per request across an alias's members / upstreams on 429, 5xx or a timeout before the first byte.
 GATEWAY_MAX_ATTEMPTS = env.env_int("GATEWAY_MAX_ATTEMPTS", 3, minimum=1)
 GATEWAY_CACHE_TTL_SECONDS = env.env_int("GATEWAY_CACHE_TTL_SECONDS", 3600, minimum=1)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import health, model_pages, provider_pages, views
+from dashboard import compare_pages, health, model_pages, provider_pages, views
 from dashboard import playground as playground_views
 
 urlpatterns = [
@@ -13,7 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("catalog.urls")),  # catalog:models, catalog:changes, catalog:changes_feed
     path("models/<str:author>/<path:slug>/", model_pages.model_detail, name="model_detail"),
-    path("compare/", model_pages.compare, name="compare"),
+    path("compare/", compare_pages.compare, name="compare"),
     path("providers/refresh/", provider_pages.providers_refresh, name="providers_refresh"),
     path("providers/<path:name>/", provider_pages.provider_detail, name="provider_detail"),
     path("playground/", playground_views.playground, name="playground"),

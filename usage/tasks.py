@@ -1,7 +1,8 @@
-"""Celery tasks for the ledger rollups and retention (schedules: ROLLUP_SCHEDULE, RETENTION_SCHEDULE).
+"""Celery tasks for the ledger rollups, retention and cost reconciliation (schedules: ROLLUP_SCHEDULE,
+RETENTION_SCHEDULE, RECONCILE_SCHEDULE).
 
-Each is also a management command (`rollup_ledger`, `prune_ledger`) and is idempotent, so a missed or doubled
-run does no harm; `expires` drops runs that waited in the queue past their next turn.
+Each is also a management command (`rollup_ledger`, `prune_ledger`, `reconcile_ledger`) and is idempotent,
+so a missed or doubled run does no harm; `expires` drops runs that waited in the queue past their next turn.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ def prune_ledger() -> int:
     from usage.services.rollups import ledger_prune
 
     return ledger_prune().deleted
+
+
+RECONCILE_EXPIRES_SECONDS = 50  # the default RECONCILE_SCHEDULE runs every minute
+
+
+@shared_task(name="usage.reconcile_ledger", ignore_result=True, expires=RECONCILE_EXPIRES_SECONDS)
+def reconcile_ledger() -> int:
+    from usage.services.reconcile import ledger_reconcile
+
+    return ledger_reconcile().reconciled
 
 
 # --- Upstream health and provider endpoints (docs/routing.md) ---

@@ -96,6 +96,9 @@ def spend(request):
     }
     if report is not None:
         context["chart"] = report.chart
+        context["estimated"] = spend_report.estimated_costs(
+            user=request.user, start=report.start, end=report.end
+        )
     return render(request, "usage/spend.html", context, status=200 if report else 400)
 
 
@@ -119,6 +122,7 @@ def spend_export(request, group: str):
         "input_tokens",
         "cache_read_tokens",
         "cache_write_tokens",
+        "cache_write_1h_tokens",
         "output_tokens",
         "reasoning_tokens",
         "cost",
@@ -139,6 +143,7 @@ def spend_export(request, group: str):
                 t.input_tokens,
                 t.cached_tokens,
                 t.cache_write_tokens,
+                t.cache_write_1h_tokens,
                 t.output_tokens,
                 t.reasoning_tokens,
                 _money(t.cost),

@@ -13,6 +13,7 @@ from typing import NamedTuple
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion, ProviderEndpoint, SyncRun
+from catalog.price_schedule import PriceSchedule
 from catalog.pricing import is_free, is_variable, per_million
 
 # Columns the /models/ table sorts by: key -> how to read the value from a CatalogueRow.
@@ -47,6 +48,18 @@ class CatalogueRow:
     variable: bool
     capabilities: list[str]
     search_text: str = field(repr=False, default="")
+    # The base prices and their overrides (catalog.price_schedule): the one way to the effective prices.
+    schedule: PriceSchedule = field(repr=False, default_factory=lambda: PriceSchedule({}))
+
+    @property
+    def tiered(self) -> bool:
+        """Some prices change above a prompt size (OpenRouter's min_prompt_tokens)."""
+        return self.schedule.tiered
+
+    @property
+    def timed(self) -> bool:
+        """Some prices change by UTC time of day (OpenRouter's utc_start / utc_end)."""
+        return self.schedule.timed
 
     def sort_value(self, key: str):
         m = self.model
@@ -154,16 +167,19 @@ def _rows(
 ) -> list[CatalogueRow]:
     rows = []
     for m in models:
-        prices = prices_by_version.get(m.latest_price_version_id)
+        found = prices_by_version.get(m.latest_price_version_id)
+        overrides = found.pop("overrides", ()) if found is not None else ()
+        prices = found if found is not None else {"prompt": None, "completion": None}  # none: variable
         params = set(m.supported_parameters or [])
         rows.append(
             CatalogueRow(
                 model=m,
-                prices=prices or {"prompt": None, "completion": None},
-                free=prices is not None and is_free(prices),
-                variable=prices is None or is_variable(prices),
+                prices=prices,
+                free=found is not None and is_free(prices),
+                variable=found is None or is_variable(prices),
                 capabilities=[label for _, label, names in CAPABILITIES if params.intersection(names)],
                 search_text=f"{m.model_id}\n{m.name}\n{m.description}".lower(),
+                schedule=PriceSchedule.of(prices, overrides),
             )
         )
     return rows
@@ -187,7 +203,7 @@ def catalogue_models(
     else:
         models = list(models_qs.defer("raw"))
     version_ids = [m.latest_price_version_id for m in models if m.latest_price_version_id]
-    fields = TABLE_PRICE_FIELDS if table else PRICE_FIELDS
+    fields = (*(TABLE_PRICE_FIELDS if table else PRICE_FIELDS), "overrides")
     prices = {}
     if version_ids:
         for pk, *values in PriceVersion.objects.filter(pk__in=version_ids).values_list("pk", *fields):

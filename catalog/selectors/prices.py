@@ -1,5 +1,5 @@
 """Prices as the gateway and the ledger read them: every model's open price version, the version valid at
-an instant, and the Models API listing. (The pages' reads are in catalog.selectors.catalogue.)"""
+an instant. (The Models API listing is in catalog.selectors.listing, the pages' reads in .catalogue.)"""
 
 from __future__ import annotations
 
@@ -65,12 +65,3 @@ def model_prices() -> list[ModelPrice]:
             )
         )
     return out
-
-
-def models_listing() -> list[tuple[str, dict]]:
-    """(id, Models API object) of every current model, newest first: what GET /api/v1/models lists."""
-    return list(
-        CatalogModel.objects.filter(retired_at__isnull=True)
-        .order_by("-created", "model_id")
-        .values_list("model_id", "raw")
-    )

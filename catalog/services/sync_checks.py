@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 
-from catalog.payload import Entry
+from catalog.payload import Entry, as_decimal
 
 # Categories priced per unit other than a token: their ceiling is the unit one. Everything else is per token.
 UNIT_CATEGORIES = {"image": "image", "request": "request", "web_search": "web search"}
@@ -127,13 +127,8 @@ def _entry_prices(entry: Entry) -> Iterable[tuple[str, Any]]:
 
 def _decimal(value: Any) -> Decimal | None:
     """A finite, non-variable price as a Decimal; None for variable ("-1" / None), missing or not a number."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        return None
-    try:
-        number = Decimal(value.strip() if isinstance(value, str) else str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return number if number.is_finite() and number >= 0 else None
+    number = as_decimal(value)
+    return number if number is not None and number >= 0 else None
 
 
 def _money(price: Decimal) -> str:

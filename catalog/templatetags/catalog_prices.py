@@ -49,6 +49,12 @@ def model_url(model_id: str) -> str:
 FREE_BADGE = ' <span class="badge free">free</span>'
 VARIABLE_BADGE = ' <span class="badge variable">variable price</span>'
 RETIRED_BADGE = ' <span class="badge retired">retired</span>'
+TIERED_BADGE = (
+    ' <span class="badge tiered" title="Prices above a prompt size differ: see the model page">tiered</span>'
+)
+TIMED_BADGE = (
+    ' <span class="badge timed" title="Prices change by UTC time of day: see the model page">timed</span>'
+)
 
 
 @lru_cache(maxsize=4096)
@@ -75,6 +81,10 @@ def catalogue_rows(rows) -> str:
         m, p = row.model, row.prices
         model_id = escape(m.model_id)
         badges = FREE_BADGE if row.free else VARIABLE_BADGE if row.variable else ""
+        if row.tiered:
+            badges += TIERED_BADGE
+        if row.timed:
+            badges += TIMED_BADGE
         if m.retired_at:
             badges += RETIRED_BADGE
         units = "<br>".join(

@@ -1,11 +1,14 @@
 // The compare page's calculator: recomputes every model's cost as you type, exactly (BigInt, no float),
-// with the same rules and rounding as the server (catalog/pricing.py scenario_cost, usd_cost).
+// with the same rules and rounding as the server: the effective prices of catalog/price_schedule.py (the
+// input tokens per request pick the tier, time windows at the server's UTC minute), then
+// catalog/pricing.py scenario_cost and usd_cost.
 (function () {
   "use strict";
   const source = document.getElementById("calculator-prices");
   const form = document.getElementById("compare");
   if (!source || !form) return;
-  const models = JSON.parse(source.textContent);
+  const data = JSON.parse(source.textContent);
+  const minute = data.minute; // of the UTC day, when the page was made
   const ATTO = 18; // prices arrive as decimal strings in USD; computed in 1e-18 USD units
 
   function atto(text) {
@@ -13,13 +16,32 @@
     const [whole, frac = ""] = String(text).split(".");
     return BigInt(whole || "0") * 10n ** BigInt(ATTO) + BigInt((frac + "0".repeat(ATTO)).slice(0, ATTO) || "0");
   }
-  const prices = models.map((m) => ({
-    prompt: atto(m.prompt),
-    completion: atto(m.completion),
-    cacheRead: atto(m.input_cache_read),
-    reasoning: atto(m.internal_reasoning),
-    request: atto(m.request) || 0n,
-  }));
+
+  // An override applies when all its conditions match: prompt tokens strictly above its bound, the minute
+  // in its [start, end) window (which wraps past midnight when start > end). One it cannot read never does.
+  function applies(o, input) {
+    if (o.never) return false;
+    if (o.above !== null && !(input > BigInt(o.above))) return false;
+    if (o.window !== null) {
+      const [start, end] = o.window;
+      return start <= end ? start <= minute && minute < end : minute >= start || minute < end;
+    }
+    return true;
+  }
+
+  // The effective prices (later overrides win per key; keys an override lacks keep the base price).
+  function effective(model, input) {
+    const prices = { ...model.base };
+    for (const o of model.overrides) if (applies(o, input)) Object.assign(prices, o.prices);
+    return {
+      prompt: atto(prices.prompt),
+      completion: atto(prices.completion),
+      cacheRead: atto(prices.input_cache_read),
+      cacheWrite: atto(prices.input_cache_write),
+      reasoning: atto(prices.internal_reasoning),
+      request: atto(prices.request) || 0n,
+    };
+  }
 
   function integer(name, min, max) {
     const input = form.elements[name];
@@ -30,15 +52,18 @@
     return value;
   }
 
-  // Cost in 1e-20 USD (atto-dollars × 100, so that the cached percentage stays exact).
-  function cost(p, s) {
+  const orBase = (price, base) => (price !== null && price > 0n ? price : base);
+
+  // Cost in 1e-20 USD (atto-dollars × 100, so that the percentages stay exact).
+  function cost(model, s) {
+    const p = effective(model, s.input);
     if (p.prompt === null || p.completion === null) return null;
-    const cacheRead = p.cacheRead !== null && p.cacheRead > 0n ? p.cacheRead : p.prompt;
-    const reasoning = p.reasoning !== null && p.reasoning > 0n ? p.reasoning : p.completion;
     const perRequest =
-      s.input * (100n - s.pct) * p.prompt +
-      s.input * s.pct * cacheRead +
-      100n * (s.output * p.completion + s.reasoning * reasoning + p.request);
+      s.input * (100n - s.cached - s.written) * p.prompt +
+      s.input * s.cached * orBase(p.cacheRead, p.prompt) +
+      s.input * s.written * orBase(p.cacheWrite, p.prompt) +
+      100n *
+        ((s.output - s.reasoning) * p.completion + s.reasoning * orBase(p.reasoning, p.completion) + p.request);
     return perRequest * s.requests;
   }
 
@@ -55,12 +80,14 @@
     const s = {
       input: integer("input_tokens", 0),
       output: integer("output_tokens", 0),
-      pct: integer("cached_percent", 0, 100),
+      cached: integer("cached_percent", 0, 100),
+      written: integer("cache_write_percent", 0, 100),
       reasoning: integer("reasoning_tokens", 0),
       requests: integer("requests", 1),
     };
-    const valid = Object.values(s).every((v) => v !== null);
-    const costs = prices.map((p) => (valid ? cost(p, s) : null));
+    const valid =
+      Object.values(s).every((v) => v !== null) && s.cached + s.written <= 100n && s.reasoning <= s.output;
+    const costs = data.models.map((m) => (valid ? cost(m, s) : null));
     const known = costs.filter((c) => c !== null);
     const min = known.length ? known.reduce((a, b) => (b < a ? b : a)) : null;
     const allSame = known.every((c) => c === min);

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.catalog.page_data import AUTO, FREE, IMAGE_GEN, OLD, SMALL, VISION, build_catalogue
-from tests.catalog.page_factories import make_model
+from tests.catalog.page_factories import T0, make_model
 
 pytestmark = pytest.mark.django_db
 
@@ -245,3 +245,30 @@ def test_catalogue_strings_are_escaped_in_the_table(get):
     assert '<tr data-model="evil/&quot;x&quot;&lt;i&gt;">' in html
     assert "<td>&lt;b&gt;</td>" in html
     assert "&lt;img&gt; → text" in html
+
+
+SONNET_OVERRIDES = [
+    {"min_prompt_tokens": 200000, "prompt": "0.000006", "completion": "0.0000225"},
+]
+DEEPSEEK_OVERRIDES = [
+    {"utc_start": 100, "utc_end": 400, "prompt": "0.00000132", "completion": "0.00000396"},
+]
+
+
+def test_tiered_and_timed_models_show_the_base_price_with_a_mark_and_filter_by_it(get):
+    make_model("tiers/sonnet", prices=[(T0, {"prompt": "0.000003", "completion": "0.000015",
+                                             "overrides": SONNET_OVERRIDES})])  # fmt: skip
+    make_model("times/deepseek", prices=[(T0, {"prompt": "0.00000066", "completion": "0.00000198",
+                                               "overrides": DEEPSEEK_OVERRIDES})])  # fmt: skip
+    html = get()
+    assert cells(html, "tiers/sonnet")[1:3] == ["$3.00", "$15.00"]
+    assert '<span class="badge tiered"' in row(html, "tiers/sonnet")
+    assert '<span class="badge timed"' not in row(html, "tiers/sonnet")
+    assert cells(html, "times/deepseek")[1:3] == ["$0.66", "$1.98"]
+    assert '<span class="badge timed"' in row(html, "times/deepseek")
+    assert '<span class="badge tiered"' not in row(html, "times/deepseek")
+    assert "tiered" not in row(html, SMALL) and "timed" not in row(html, SMALL)
+    # the price filters read the base price: $3 input passes "at most $3", its $6 tier does not count
+    assert "tiers/sonnet" in ids(get("?max_input=3"))
+    assert "tiers/sonnet" not in ids(get("?max_input=2.99"))
+    assert "times/deepseek" in ids(get("?max_output=1.98"))

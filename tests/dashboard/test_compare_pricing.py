@@ -43,7 +43,17 @@ def test_scenario_cost_is_exact():
     scenario = Scenario(
         input_tokens=1000, output_tokens=500, cached_percent=50, reasoning_tokens=200, requests=10
     )
-    assert scenario_cost(PRICES, scenario) == D("0.1215")
+    # reasoning is part of the output: 500 × 3e-6 + 500 × 3e-7 + 300 × 15e-6 + 200 × 15e-6, times 10
+    assert scenario_cost(PRICES, scenario) == D("0.0915")
+
+
+def test_scenario_cost_bills_reasoning_inside_output_and_cache_writes_at_their_price():
+    prices = {**PRICES, "input_cache_write": D("0.00000375"), "internal_reasoning": D("0.00002")}
+    scenario = Scenario(
+        input_tokens=1000, output_tokens=500, cached_percent=30, cache_write_percent=20, reasoning_tokens=200
+    )
+    # 500 × 3e-6 + 300 × 3e-7 + 200 × 3.75e-6 + 300 × 15e-6 + 200 × 2e-5
+    assert scenario_cost(prices, scenario) == D("0.01084")
 
 
 def test_a_third_cached_share_stays_exact():

@@ -14,6 +14,7 @@ from django.utils import timezone
 from tests.catalog.page_data import AUTO, FREE, IMAGE_GEN, OLD, SMALL, VISION, build_catalogue
 from tests.catalog.page_factories import make_model
 from tests.dashboard.ledger_data import build_ledger
+from usage.services.rollups import rollup_catch_up
 
 pytestmark = pytest.mark.django_db
 
@@ -89,6 +90,16 @@ def test_free_and_variable_models_get_badges_and_no_negative_price(get):
     assert calculator(html) == ["$0.00", "variable"]
 
 
+def test_a_model_without_a_price_version_is_variable_for_the_server_and_the_js(get):
+    make_model("no/prices", prices=[])
+    html = get(f"?models={SMALL},no/prices")
+    assert calculator(html) == ["$0.0003", "variable"]
+    data = json.loads(
+        re.search(r'<script id="calculator-prices" type="application/json">(.*?)</script>', html).group(1)
+    )
+    assert data["models"][1]["base"]["prompt"] is None
+
+
 def test_models_come_comma_separated_or_one_parameter_each(get):
     assert compared(get(f"?models={VISION}&models={SMALL}")) == [VISION, SMALL]
     assert compared(get(f"?models={VISION},%20{SMALL},{VISION}")) == [VISION, SMALL]
@@ -101,26 +112,45 @@ def test_the_calculator_defaults_to_a_thousand_in_and_five_hundred_out(get):
     assert 'name="input_tokens" value="1000"' in html
 
 
-def test_the_calculator_prices_cached_input_reasoning_and_requests(get):
+def test_the_calculator_prices_cached_input_cache_writes_reasoning_and_requests(get):
     html = get(
         f"?models={SMALL},{VISION},{IMAGE_GEN}&input_tokens=1000&output_tokens=500&cached_percent=50"
-        "&reasoning_tokens=200&requests=10"
+        "&cache_write_percent=20&reasoning_tokens=200&requests=10"
     )
-    # small (no cache price: cached input at the input price): 0.0001 + 0.0002 + 0.00008 = 0.00038 × 10
-    # vision: 500 × 3e-6 + 500 × 3e-7 + 500 × 15e-6 + 200 × 15e-6 = 0.01215 × 10
-    # image-gen: 1000 × 1e-6 + 700 × 4e-6 + $0.0004 per request = 0.0042 × 10
-    assert calculator(html) == ["$0.0038", "$0.1215", "$0.042"]
+    # Reasoning is part of the 500 output tokens (as OpenRouter counts it), billed at the reasoning price.
+    # small (no cache prices: all input at the input price): 1000 × 1e-7 + 500 × 4e-7 = 0.0003 × 10
+    # vision: 300 × 3e-6 + 500 × 3e-7 + 200 × 3.75e-6 + 300 × 15e-6 + 200 × 15e-6 = 0.0093 × 10
+    # image-gen: 1000 × 1e-6 + 500 × 4e-6 + $0.0004 per request = 0.0034 × 10
+    assert calculator(html) == ["$0.003", "$0.093", "$0.034"]
     assert '<td class="num cheapest" data-cost-for="0">' in html
-    prices = json.loads(
+    data = json.loads(
         re.search(r'<script id="calculator-prices" type="application/json">(.*?)</script>', html).group(1)
     )
-    assert prices[2] == {
-        "prompt": "0.000001",
-        "completion": "0.000004",
-        "input_cache_read": "0",
-        "internal_reasoning": "0",
-        "request": "0.0004",
+    assert data["models"][2] == {
+        "base": {
+            "prompt": "0.000001",
+            "completion": "0.000004",
+            "input_cache_read": "0",
+            "input_cache_write": "0",
+            "internal_reasoning": "0",
+            "request": "0.0004",
+        },
+        "overrides": [],
     }
+    assert "Output tokens count all output, reasoning included" in html
+
+
+def test_reasoning_beyond_the_output_and_shares_beyond_100_percent_are_refused(get):
+    html = get(
+        f"?models={SMALL},{VISION}&input_tokens=1000&output_tokens=500&cached_percent=90"
+        "&cache_write_percent=20&reasoning_tokens=600"
+    )
+    assert errors(html) == [
+        "Cache-write share of input (%): With the cached share it makes more than 100 %.",
+        "Reasoning tokens (of the output tokens): They are part of the output tokens: at most as many.",
+    ]
+    # both fall back to 0: vision 100 × 3e-6 + 900 × 3e-7 + 500 × 15e-6 = 0.00807
+    assert calculator(html) == ["$0.0003", "$0.00807"]
 
 
 def test_the_calculator_rounds_to_the_micro_dollar(get):
@@ -176,8 +206,11 @@ def test_more_than_six_models_says_so_and_compares_the_first_six(get):
     assert compared(html) == ids[:6]
 
 
-def test_your_traffic_is_repriced_at_each_models_prices(client, get, member, admin_user):
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["raw ledger", "rolled up"])
+def test_your_traffic_is_repriced_at_each_models_prices(client, get, member, admin_user, rolled_up):
     build_ledger(member=member, admin=admin_user, model=VISION)
+    if rolled_up:
+        rollup_catch_up()  # whole hours from the rollups; the web search from its raw row
     html = get(f"?models={SMALL},{VISION}")
     # the member's last 30 days: 12,000 input (4,000 cached, 1,000 cache writes), 3,500 output (1,000 reasoning)
     assert (
@@ -190,8 +223,11 @@ def test_your_traffic_is_repriced_at_each_models_prices(client, get, member, adm
     assert repriced(html) == ["$0.0026*", "$0.08845"]
 
 
-def test_a_longer_range_includes_older_traffic(get, member, admin_user):
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["raw ledger", "rolled up"])
+def test_a_longer_range_includes_older_traffic(get, member, admin_user, rolled_up):
     build_ledger(member=member, admin=admin_user, model=VISION)
+    if rolled_up:
+        rollup_catch_up()
     html = get(f"?models={SMALL},{VISION}&days=60")
     assert '<strong id="actual-cost">$1.0047</strong>' in html
     # plus 5000 in, 5000 out: small +0.0005 +0.002; vision +0.015 +0.075

@@ -104,8 +104,9 @@ def test_every_price_category_is_shown_per_million_tokens_or_per_unit(client, me
 
 def test_tiered_and_timed_prices_are_explained_in_words(client, member, repriced):
     _, html = page(client, member, "/models/delta/chat:beta/")
-    assert "From 128,000 input tokens per request: Input $0.24 / 1M, Output $0.76 / 1M." in html
-    assert "Between 10:00 and 01:00 UTC: Input $0.06 / 1M, Output $0.19 / 1M." in html
+    # min_prompt_tokens is a strict lower bound; utc_start / utc_end are HHMM (1000 = 10:00), the end excluded
+    assert "Above 128,000 input tokens per request: Input $0.24 / 1M, Output $0.76 / 1M." in html
+    assert "From 10:00 until 01:00 UTC (overnight): Input $0.06 / 1M, Output $0.19 / 1M." in html
 
 
 def test_the_price_history_chart_gets_one_point_per_version_plus_the_last_sighting(client, member, repriced):
@@ -202,7 +203,34 @@ def test_query_count_does_not_grow_with_the_number_of_versions(client, member, r
     with CaptureQueriesContext(connection) as three:
         client.get("/models/delta/chat:beta/")
     assert len(one) == len(three)
-    assert len(one) <= 6
+    assert len(one) <= 7  # the traffic: the rollup state, rollups, raw tail, raw rows priced apart
+
+
+def test_window_times_read_as_hhmm_and_a_missing_edge_is_midnight(client, member):
+    make_model(
+        "timed/model",
+        prices=[
+            (
+                T0,
+                {
+                    "prompt": "0.000001",
+                    "completion": "0.000002",
+                    "overrides": [
+                        {"utc_start": 1030, "utc_end": 1415, "prompt": "0.000002"},
+                        {"utc_end": 630, "completion": "0.000001"},
+                        {"utc_start": 2200, "prompt": "0.0000005"},
+                        {"utc_start": 2460, "prompt": "0.0000005"},
+                    ],
+                },
+            )
+        ],
+    )
+    status, html = page(client, member, "/models/timed/model/")
+    assert status == 200
+    assert "From 10:30 until 14:15 UTC: Input $2.00 / 1M." in html
+    assert "From 00:00 until 06:30 UTC: Output $1.00 / 1M." in html
+    assert "From 22:00 until 24:00 UTC: Input $0.50 / 1M." in html
+    assert "From 2460 until 24:00 UTC: Input $0.50 / 1M." in html  # not a clock time: as received
 
 
 def test_odd_overrides_are_shown_as_received(client, member):
@@ -225,7 +253,7 @@ def test_odd_overrides_are_shown_as_received(client, member):
     )
     status, html = page(client, member, "/models/odd/model/")
     assert status == 200
-    assert "From lots input tokens per request: prompt n/a." in html
+    assert "Above lots input tokens per request: prompt n/a." in html
     assert "Under some conditions: Per image $0.01." in html
 
 

@@ -25,10 +25,12 @@ ROLLUPS = "Ledger rollups (hourly, catching up)"
 RETENTION = "Ledger retention"
 PROBES = "Upstream health probes"
 ENDPOINTS = "Provider endpoints of models with traffic"
+RECONCILE = "Ledger cost reconciliation"
 DEFAULTS = {
     SYNC: "17 * * * *",
     ROLLUPS: "*/5 * * * *",
     RETENTION: "40 3 * * *",
+    RECONCILE: "* * * * *",
     PROBES: "*/5 * * * *",
     ENDPOINTS: "23 */6 * * *",
 }
@@ -84,6 +86,14 @@ def test_migrate_schedules_every_job_from_its_setting():
             "Fetch OpenRouter's Models API and apply it to the catalogue (manage.py sync_catalog).",
         ),
         (
+            RECONCILE,
+            "usage.reconcile_ledger",
+            True,
+            50,
+            "Replace the estimated costs of cancelled or broken requests with what OpenRouter billed"
+            " (GET /generation; manage.py reconcile_ledger).",
+        ),
+        (
             RETENTION,
             "usage.prune_ledger",
             True,
@@ -126,6 +136,7 @@ def test_every_job_runs_a_registered_task_that_expires_as_its_schedule_does():
         ("catalog.sync_catalog", 3000, 3000),
         ("usage.rollup_ledger", 240, 240),
         ("usage.prune_ledger", 21600, 21600),
+        ("usage.reconcile_ledger", 50, 50),
         ("usage.probe_upstreams", 240, 240),
         ("usage.sync_provider_endpoints", 18000, 18000),
     ]
@@ -146,6 +157,7 @@ def test_the_table_defaults_are_the_settings_defaults(tmp_path):
             ("CATALOG_SYNC_SCHEDULE", "17 * * * *", "17 * * * *"),
             ("ROLLUP_SCHEDULE", "*/5 * * * *", "*/5 * * * *"),
             ("RETENTION_SCHEDULE", "40 3 * * *", "40 3 * * *"),
+            ("RECONCILE_SCHEDULE", "* * * * *", "* * * * *"),
             ("UPSTREAM_PROBE_SCHEDULE", "*/5 * * * *", "*/5 * * * *"),
             ("PROVIDER_ENDPOINTS_SCHEDULE", "23 */6 * * *", "23 */6 * * *"),
         ]
@@ -163,6 +175,7 @@ def test_a_missing_task_is_created_from_its_setting_and_disable_creates_it_disab
         (SYNC, Outcome.CREATED, "17 * * * *", True),
         (ROLLUPS, Outcome.CREATED, "disable", True),
         (RETENTION, Outcome.CREATED, "0 4 * * 0", True),
+        (RECONCILE, Outcome.CREATED, "* * * * *", True),
         (PROBES, Outcome.CREATED, "*/5 * * * *", True),
         (ENDPOINTS, Outcome.CREATED, "23 */6 * * *", True),
     ]
@@ -281,7 +294,7 @@ def test_applying_twice_changes_nothing_the_second_time(settings, time_machine):
     time_machine.shift(60)
     second = schedules_apply()
 
-    assert [r.outcome for r in second] == [Outcome.UNCHANGED] * 5
+    assert [r.outcome for r in second] == [Outcome.UNCHANGED] * 6
     assert state() == before
     assert AppliedSchedule.objects.get(name=ROLLUPS).applied_at == datetime(2026, 3, 1, 12, tzinfo=UTC)
 

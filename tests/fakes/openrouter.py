@@ -21,6 +21,10 @@ Endpoints:
   The reply echoes the request's ``model`` unless ``Reply.model`` is set.
 - ``GET /api/v1/models``: ``fake.models`` (a Models API body, ``{"data": [...]}``; default: the
   2026-08-19 snapshot of tests/data/openrouter).
+- ``GET /api/v1/generation?id=<generation id>``: what it billed for that generation, in OpenRouter's shape
+  (``{"data": {"id", "total_cost", "native_tokens_prompt", "native_tokens_completion", ...}}``: the reply's
+  tokens and cost, ``cancelled`` when its client left early); 404 for an id it never served, and for the
+  next ``fake.generation_not_ready`` calls (stats not ready yet: each 404 counts it down).
 - Anything else: 404 in OpenRouter's error shape.
 
 Scripting the next responses (``Reply`` fields, all optional):
@@ -56,6 +60,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "openrouter" / "models-2026-08-19.json"
 CREATED = 1764547200  # fixed "created" epoch seconds, so replies are deterministic
@@ -124,6 +129,8 @@ class FakeOpenRouter:
     def __post_init__(self) -> None:
         self.requests: list[ReceivedRequest] = []
         self.closed_early = 0
+        self.generations: dict[str, dict] = {}  # generation id -> its stats (GET /generation's data)
+        self.generation_not_ready = 0  # answer the next this many GET /generation calls 404
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._closed_cond = threading.Condition(self._lock)
@@ -141,6 +148,8 @@ class FakeOpenRouter:
             self._queue.clear()
             self.requests.clear()
             self.closed_early = 0
+            self.generations.clear()
+            self.generation_not_ready = 0
 
     @property
     def last(self) -> ReceivedRequest:
@@ -176,11 +185,38 @@ class FakeOpenRouter:
         path = scope["path"].removeprefix("/api").removeprefix("/v1")
         if scope["method"] == "GET" and path == "/models":
             await _send_json(send, 200, self.models_body())
+        elif scope["method"] == "GET" and path == "/generation":
+            await self._generation(scope, send)
         elif scope["method"] == "POST" and path in ("/chat/completions", "/completions"):
             reply, number = self._next()
             await self._complete(reply, number, path == "/chat/completions", parsed, receive, send)
         else:
             await _send_json(send, 404, _error(404, "Not Found", None))
+
+    async def _generation(self, scope, send) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        gen_id = (query.get("id") or [""])[0]
+        with self._lock:
+            stats = self.generations.get(gen_id)
+            if stats is not None and self.generation_not_ready > 0:
+                self.generation_not_ready -= 1
+                stats = None
+        if stats is None:
+            await _send_json(send, 404, _error(404, f"Generation {gen_id} not found", None))
+        else:
+            await _send_json(send, 200, {"data": stats})
+
+    def _bill(self, reply: Reply, gen_id: str, model: str, streamed: bool) -> None:
+        """Remember what this generation is billed (GET /generation)."""
+        if reply.cost is None:
+            return
+        with self._lock:
+            self.generations[gen_id] = generation_stats(reply, gen_id, model, streamed)
+
+    def _cancelled(self, gen_id: str) -> None:
+        with self._lock:
+            if gen_id in self.generations:
+                self.generations[gen_id]["cancelled"] = True
 
     def models_body(self) -> dict:
         if self.models is None:
@@ -219,6 +255,7 @@ class FakeOpenRouter:
             return
         body = body if isinstance(body, dict) else {}
         model = reply.model or str(body.get("model") or "openai/gpt-4o-mini")
+        self._bill(reply, gen_id, model, body.get("stream") is True)
         if body.get("stream") is True:
             await self._stream(reply, gen_id, model, chat, receive, send, extra)
         else:
@@ -249,6 +286,7 @@ class FakeOpenRouter:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(gone.wait(), reply.chunk_delay)
                 if gone.is_set():
+                    self._cancelled(gen_id)
                     with self._closed_cond:
                         self.closed_early += 1
                         self._closed_cond.notify_all()
@@ -305,6 +343,30 @@ def usage_of(reply: Reply) -> dict:
     if reply.web_search_requests:
         usage["server_tool_use"] = {"web_search_requests": reply.web_search_requests}
     return usage
+
+
+def generation_stats(reply: Reply, gen_id: str, model: str, streamed: bool) -> dict:
+    """GET /generation's `data` for a reply (OpenRouter's GenerationResponse; the fields the gateway reads
+    and a few more)."""
+    return {
+        "id": gen_id,
+        "model": model,
+        "provider_name": reply.provider,
+        "streamed": streamed,
+        "cancelled": False,
+        "finish_reason": _finish(reply),
+        "created_at": "2025-12-01T00:00:00+00:00",
+        "total_cost": float(reply.cost),
+        "usage": float(reply.cost),
+        "tokens_prompt": reply.prompt_tokens,
+        "tokens_completion": reply.completion_tokens,
+        "native_tokens_prompt": reply.prompt_tokens,
+        "native_tokens_completion": reply.completion_tokens,
+        "native_tokens_reasoning": reply.reasoning_tokens,
+        "native_tokens_cached": reply.cached_tokens,
+        "num_search_results": reply.web_search_requests,
+        "is_byok": False,
+    }
 
 
 def _finish(reply: Reply) -> str:

@@ -214,6 +214,47 @@ def test_the_detail_page_breaks_the_cost_down_at_the_version_prices(client, memb
     assert "differs from the reported cost" not in html
 
 
+def test_the_breakdown_uses_the_rows_effective_prices_and_shows_one_hour_cache_writes(client, member, ledger):
+    # claude-sonnet-4's long-context tier: above 200,000 prompt tokens, 6/22.5 per M, writes 7.5/M, 1 h 12/M
+    _, tiered = make_model(
+        "anthropic/claude-sonnet-4-tiered",
+        prompt=D("0.000003"),
+        completion=D("0.000015"),
+        input_cache_read=D("0.0000003"),
+        input_cache_write=D("0.00000375"),
+        input_cache_write_1h=D("0.000006"),
+        overrides=[
+            {
+                "min_prompt_tokens": 200000,
+                "prompt": "0.000006",
+                "completion": "0.0000225",
+                "input_cache_read": "0.0000006",
+                "input_cache_write": "0.0000075",
+                "input_cache_write_1h": "0.000012",
+            }
+        ],
+    )
+    fields = {"cache_write_tokens": 3000, "cache_write_1h_tokens": 1000, "completion_tokens": 1000}
+    big = add_entry(at(11, 0), api_key=ledger["alpha"], version=tiered, prompt_tokens=250000, **fields)
+    small = add_entry(at(11, 1), api_key=ledger["alpha"], version=tiered, prompt_tokens=200000, **fields)
+    client = log_in(client, member)
+
+    response = client.get(f"/activity/{big.id}/")
+    lines = [(line.label, line.units, line.unit_price, line.cost) for line in response.context["breakdown"]]
+    assert lines == [
+        ("Input", 247000, D("0.000006"), D("1.482")),
+        ("Cache write", 2000, D("0.0000075"), D("0.015")),
+        ("Cache write (1 h)", 1000, D("0.000012"), D("0.012")),
+        ("Output", 1000, D("0.0000225"), D("0.0225")),
+    ]
+    assert response.context["breakdown_total"] == D("1.5315")
+    assert "<td>Cache write (1 h)</td>" in response.content.decode()
+
+    # at 200,000 prompt tokens (not above): base prices
+    # 197000 × 3e-6 + 2000 × 3.75e-6 + 1000 × 6e-6 + 1000 × 15e-6 = 0.591 + 0.0075 + 0.006 + 0.015
+    assert client.get(f"/activity/{small.id}/").context["breakdown_total"] == D("0.6195")
+
+
 def test_no_saving_is_shown_when_the_model_has_no_cache_read_price(client, admin_user, ledger):
     # Cached input of such a model is billed at the input price: nothing saved (as the rollups count it).
     _, plain = make_model(
@@ -271,10 +312,10 @@ def test_the_csv_export_streams_the_filtered_log_with_exact_quoting(client, admi
     entry_id = ledger["entries"][2].id
     assert b"".join(response.streaming_content).decode() == (
         "id,created_at,key_name,key_prefix,requested_model,served_model,provider,status,http_status,"
-        "prompt_tokens,cached_tokens,cache_write_tokens,completion_tokens,reasoning_tokens,reported_cost,"
-        "computed_cost,latency_ms,ttft_ms,generation_id,error_code,error_message\r\n"
+        "prompt_tokens,cached_tokens,cache_write_tokens,cache_write_1h_tokens,completion_tokens,reasoning_tokens,"
+        "reported_cost,computed_cost,latency_ms,ttft_ms,generation_id,error_code,error_message\r\n"
         f"{entry_id},2026-11-30T11:05:00+00:00,ops,tl-ops,openai/gpt-4o,openai/gpt-4o,Azure,error,502,"
-        '0,0,0,0,0,,0,100,,,502,"upstream said ""no"", then hung up"\r\n'
+        '0,0,0,0,0,0,,0,100,,,502,"upstream said ""no"", then hung up"\r\n'
     )
 
 
@@ -284,7 +325,7 @@ def test_the_csv_export_of_a_member_has_only_their_rows(client, member, ledger):
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert [line.split(",")[2] for line in lines[1:]] == ["alpha", "alpha", "alpha"]
     assert lines[1].split(",")[1] == at(12, 15).isoformat()
-    assert lines[3].split(",")[14:16] == ["0.004", "0.004"]
+    assert lines[3].split(",")[15:17] == ["0.004", "0.004"]
 
 
 def test_the_filter_suggests_only_models_and_providers_of_visible_traffic(client, member, ledger):
@@ -363,3 +404,53 @@ def test_the_detail_page_of_a_cache_hit_shows_what_it_saved(client, admin_user, 
 
     assert '<span class="badge cached">cached</span>' in html
     assert "<dt>Response cache</dt><dd>hit: saved $0.000007</dd>" in html
+
+
+def test_estimated_costs_are_marked_in_the_log_and_on_the_detail_page(client, admin_user, ledger):
+    key = ledger["entries"][0].api_key
+    estimated = add_entry(
+        NOW - timedelta(minutes=1),
+        api_key=key,
+        status="cancelled",
+        cost_state="estimated",
+        computed_cost=D("1"),
+    )
+    reconciled = add_entry(
+        NOW - timedelta(minutes=2),
+        api_key=key,
+        status="cancelled",
+        cost_state="reconciled",
+        reported_cost=D("2"),
+        meta={"reconcile": {"tries": 2, "last": "ok", "estimate": "0.5"}},
+    )
+    unreconciled = add_entry(
+        NOW - timedelta(minutes=3),
+        api_key=key,
+        status="cancelled",
+        cost_state="unreconciled",
+        computed_cost=D("3"),
+        meta={"reconcile": {"tries": 10, "last": "404"}},
+    )
+
+    html = log_in(client, admin_user).get("/activity/").content.decode()
+
+    marks = re.findall(r'<span class="badge cost-state" title="([^"]+)">(\w+)</span>', html)
+    assert marks == [
+        ("estimated, awaiting reconciliation", "estimated"),
+        ("reconciled with OpenRouter's billed cost", "reconciled"),
+        ("estimated: the billed cost never came", "unreconciled"),
+    ]
+    notes = {
+        row.pk: re.search(
+            r'<p class="note" id="cost-state">(.*?)</p>', client.get(f"/activity/{row.pk}/").content.decode()
+        )[1]
+        for row in (estimated, reconciled, unreconciled)
+    }
+    assert notes[estimated.pk].startswith(
+        "<strong>Estimated</strong>: the request ended before its usage came"
+    )
+    assert notes[reconciled.pk] == (
+        "<strong>Reconciled</strong>: the cost and tokens are what OpenRouter billed (estimated at first: 0.5 USD)."
+    )
+    assert "could not be had after 10 tries; the estimate stands." in notes[unreconciled.pk]
+    assert 'id="cost-state"' not in client.get(f"/activity/{ledger['entries'][0].id}/").content.decode()

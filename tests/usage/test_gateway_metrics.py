@@ -292,7 +292,7 @@ def test_past_twice_the_limit_new_label_sets_share_one_series():
 def test_refusals_without_a_known_key_are_counted_by_reason(gateway_server, settings):
     settings.METRICS_TOKEN = TOKEN
     for headers in ({}, {"Authorization": "Bearer tl-nope"}, {"Authorization": "Bearer tl-nope"}):
-        assert httpx.get(f"{gateway_server.api_url}/models", headers=headers).status_code == 401
+        assert httpx.get(f"{gateway_server.api_url}/key", headers=headers).status_code == 401
     assert httpx.get(f"{gateway_server.api_url}/key", headers={"Host": "evil.example"}).status_code == 400
 
     found = samples(scrape(gateway_server).text)

@@ -105,3 +105,21 @@ def test_an_empty_catalogue_says_what_to_do(db):
         CommandError, match=r"the catalogue has no priced models: run `manage.py sync_catalog"
     ):
         seed("--requests", "10")
+
+
+def test_demo_rows_are_costed_at_the_effective_prices(admin_user, time_machine):
+    time_machine.move_to(NOW, tick=False)
+    # every prompt is above 1 token: the override doubles each price the rows use
+    _, version = make_model(
+        "tiers/doubled",
+        prompt=D("0.000001"),
+        completion=D("0.000002"),
+        overrides=[{"min_prompt_tokens": 1, "prompt": "0.000002", "completion": "0.000004"}],
+    )
+    seed("--requests", "200", "--days", "1")
+
+    rows = LedgerEntry.objects.filter(status="ok")
+    assert rows.count() > 150
+    for row in rows:
+        base = row.prompt_tokens * D("0.000001") + row.completion_tokens * D("0.000002")
+        assert row.computed_cost == 2 * base, row.id

@@ -201,10 +201,11 @@ def test_the_model_table_exports_as_csv(client, admin_user, ledger):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response.streaming
     assert b"".join(response.streaming_content).decode() == (
-        "model,requests,failed,input_tokens,cache_read_tokens,cache_write_tokens,output_tokens,"
+        "model,requests,failed,input_tokens,cache_read_tokens,cache_write_tokens,cache_write_1h_tokens,"
+        "output_tokens,"
         "reasoning_tokens,cost,reported_cost,computed_cost,cache_savings,response_cache_saved,share\r\n"
-        "anthropic/claude-sonnet-4,2,0,600,1000,500,250,100,0.0103,0.0103,0.009225,0.0027,0,0.7203\r\n"
-        "openai/gpt-4o,3,2,600,400,0,200,0,0.004,0.004,0.004,0.0005,0,0.2797\r\n"
+        "anthropic/claude-sonnet-4,2,0,600,1000,500,0,250,100,0.0103,0.0103,0.009225,0.0027,0,0.7203\r\n"
+        "openai/gpt-4o,3,2,600,400,0,0,200,0,0.004,0.004,0.004,0.0005,0,0.2797\r\n"
     )
 
 
@@ -214,7 +215,9 @@ def test_the_key_table_export_shows_only_own_keys(client, member, ledger):
     response = client.get("/spend/export/key.csv?range=7d")
 
     lines = b"".join(response.streaming_content).decode().splitlines()
-    assert lines[1:] == ["alpha (tl-alpha…),3,1,1100,1400,500,400,100,0.0122,0.0122,0.012175,0.0032,0,1.0000"]
+    assert lines[1:] == [
+        "alpha (tl-alpha…),3,1,1100,1400,500,0,400,100,0.0122,0.0122,0.012175,0.0032,0,1.0000"
+    ]
 
 
 def test_an_unknown_table_is_not_found(client, admin_user, ledger):
@@ -279,3 +282,28 @@ def test_preset_ranges_end_now(client, admin_user, ledger, name, start, unit):
     report = response.context["report"]
     assert (report.start.isoformat(), report.end, report.granularity) == (start, NOW, unit)
     assert f'<input type="radio" name="range" value="{name}" checked>' in response.content.decode()
+
+
+def test_estimated_costs_are_counted_and_noted(client, admin_user, member, ledger):
+    key = ledger["entries"][0].api_key
+    for state in ("estimated", "estimated", "unreconciled", "reconciled"):
+        entry(at(11, 0), api_key=key, status="cancelled", cost_state=state, computed_cost=D("0.001"))
+
+    admin_page = get_spend(client, admin_user)
+
+    html = admin_page.content.decode()
+    assert (admin_page.context["estimated"].pending, admin_page.context["estimated"].unreconciled) == (2, 1)
+    assert (
+        "2 awaiting reconciliation with OpenRouter's billed cost, 1 whose estimate stands (unreconciled)."
+        in html
+    )
+    # Reconciled rows are exact; the ranges and who sees what are the page's.
+    assert get_spend(client, admin_user, "range=custom&start=2026-11-01&end=2026-11-02").context[
+        "estimated"
+    ] == type(admin_page.context["estimated"])(0, 0)
+
+
+def test_no_note_without_estimated_costs(client, admin_user, ledger):
+    response = get_spend(client, admin_user)
+
+    assert 'id="estimated-costs"' not in response.content.decode()

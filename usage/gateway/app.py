@@ -4,8 +4,8 @@ Its rooms, one job each: this module (start-up, shut-down, the endpoints and the
 auth.py (who is asking); request.py (the body and its checks); plan.py and strategies.py (where a request
 goes); upstream.py and sse.py (upstream I/O); responses.py (what is sent back); row.py (the ledger row) and
 writer.py (its writer); limits.py, limits_redis.py and limits_db.py (rates and budgets); cache.py (the
-response cache); metrics.py (/metrics); info.py (GET /models and /key); snapshot.py (what is kept in memory)
-and store.py, its only door to the database.
+response cache); metrics.py (/metrics); info.py (GET /models and /key); snapshot.py (what is kept in memory),
+freshness.py (admin changes applied from the next request) and store.py, its only door to the database.
 
 The hot path of a completion does no database work: the key from memory, the body parsed once and
 forwarded unchanged over one shared upstream session, the reply relayed as it arrives, then one LedgerRow
@@ -28,15 +28,17 @@ import aiohttp
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from usage.budget_counters import reconcile_hold
 from usage.gateway import cache, info, journal
 from usage.gateway.auth import KeyInfo, Keys, bearer, bearer_matches
+from usage.gateway.freshness import make_freshness
 from usage.gateway.limits_db import DatabaseLimits
 from usage.gateway.limits_redis import RedisLimits
 from usage.gateway.metrics import CONTENT_TYPE, Metrics
 from usage.gateway.plan import plan_request
 from usage.gateway.request import BodyLimits, asked, check, decode, read_body
 from usage.gateway.responses import GatewayError, send_body, send_error
-from usage.gateway.row import LedgerRow
+from usage.gateway.row import ESTIMATED, LedgerRow
 from usage.gateway.snapshot import Snapshot
 from usage.gateway.store import Store, database_url
 from usage.gateway.upstream import Upstreams
@@ -62,7 +64,7 @@ class Gateway:
         self.snapshot = Snapshot()
         self.snapshot_at = 0.0
         self.refreshing: asyncio.Task | None = None
-        self.listing: tuple[float, list] | None = None
+        self.listing: tuple[float, list, bytes] | None = None  # when, the listing, its public body
         self.hosts: dict[bytes, bool] = {}
         self.allowed_hosts: list[str] = []
         self.writer: LedgerWriter | None = None
@@ -76,6 +78,7 @@ class Gateway:
         self.max_request_cost = settings.GATEWAY_MAX_REQUEST_COST
         self.context_multiple = settings.GATEWAY_MAX_CONTEXT_MULTIPLE
         self.reservation_time = timedelta(seconds=settings.GATEWAY_RESERVATION_SECONDS)
+        self.reconcile_hold = reconcile_hold()
         self.body_limits = BodyLimits(
             settings.GATEWAY_MAX_BODY_BYTES,
             settings.GATEWAY_BODY_IDLE_SECONDS,
@@ -107,14 +110,15 @@ class Gateway:
         self.writer.keep_fds = self.journal.fds
         self.writer.start()
         redis_url = settings.REDIS_URL
-        prefix = getattr(settings, "GATEWAY_REDIS_PREFIX", "tl:gw:")
+        prefix = settings.GATEWAY_REDIS_PREFIX
         if redis_url:
             self.limits = RedisLimits(redis_url, prefix, self.load_spend)
         else:
             self.limits = DatabaseLimits(self.store, self.load_spend)
         self.cache = cache.make_cache(redis_url, prefix, self.store)
+        self.freshness = make_freshness(redis_url, prefix, settings.DATA_DIR, self.reload)
         try:
-            await self.refresh()
+            await self.freshness.load()
         except Exception:
             log.exception("catalogue not loaded at start; retrying on the next request")
         self.metrics.lag.start()
@@ -135,6 +139,7 @@ class Gateway:
         await self.upstreams.session.close()
         await self.limits.close()
         await self.cache.close()
+        await self.freshness.close()
         await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
         self.journal.close(complete=self.writer.pending == 0)
         await self.store.close()
@@ -142,6 +147,12 @@ class Gateway:
     async def refresh(self) -> None:
         self.snapshot = await self.store.snapshot()
         self.snapshot_at = time.monotonic()
+
+    async def reload(self) -> None:
+        """After a configuration change (freshness.py): the snapshot again, no cached key nor listing."""
+        self.keys.forget()
+        self.listing = None
+        await self.refresh()
 
     async def current_snapshot(self) -> Snapshot:
         """The snapshot, refreshed in the background once older than GATEWAY_CATALOG_REFRESH_SECONDS (at
@@ -169,16 +180,15 @@ class Gateway:
             if not self.host_allowed(scope):
                 self.count_keyless("bad_host")
                 raise GatewayError(400, "Invalid Host header", "bad_host")
+            if path != "/metrics":
+                await self.freshness.check()  # an admin change committed before this request applies to it
             endpoint = COMPLETIONS.get(path)
             if endpoint is not None:
                 self.require(scope, ("POST",), f"/api/v1/{endpoint}")
                 await self.complete(endpoint, scope, receive, send)
             elif path == "/api/v1/models":
                 self.require(scope, ("GET",), path)
-                key = await self.authenticate(scope)
-                await send_body(
-                    send, 200, info.models_body(key, await self.models_listing(), self.snapshot.routing)
-                )
+                await self.models_endpoint(scope, send)
             elif path == "/api/v1/key":
                 self.require(scope, ("GET",), path)
                 key = await self.authenticate(scope)
@@ -232,12 +242,21 @@ class Gateway:
                 self.count_keyless(exc.code)
             raise
 
-    async def models_listing(self) -> list[tuple[str, dict]]:
-        await self.current_snapshot()  # the aliases too
+    async def models_endpoint(self, scope, send) -> None:
+        """GET /models: OpenRouter's models for anyone (as OpenRouter's public endpoint); with a key, what
+        the key may use, aliases and manual models included. A key sent but wrong is still refused (401)."""
+        secret = bearer(scope["headers"])
+        key = None if secret is None else await self.authenticate(scope)
+        snapshot = await self.current_snapshot()  # the aliases too
         now = time.monotonic()
         if self.listing is None or now - self.listing[0] > max(self.refresh_seconds, 0):
-            self.listing = (now, await self.store.models_listing())
-        return self.listing[1]
+            listing = await self.store.models_listing()
+            self.listing = (now, listing, info.public_models_body(listing))
+        if key is None:
+            body = self.listing[2]
+        else:
+            body = info.models_body(key, self.listing[1], snapshot.routing, snapshot.catalogue)
+        await send_body(send, 200, body)
 
     async def metrics_endpoint(self, scope, send) -> None:
         """GET /metrics: Prometheus text for `Authorization: Bearer <METRICS_TOKEN>`; 404 if none is set."""
@@ -283,7 +302,7 @@ class Gateway:
                         await cache.replay(send, cached, [])
                         cache.hit(cached, row)
                         return
-                ticket = await self.admit(key, now, request, plan, snapshot)
+                ticket = await self.admit(key, now, request, plan, snapshot, row.request_id)
             except GatewayError as exc:
                 self.reject(row, exc, raw)
                 await send_error(send, exc)
@@ -319,7 +338,7 @@ class Gateway:
             return cache.cache_key(plan.attempts[0].route.name, request.endpoint, request.body)
         return None
 
-    async def admit(self, key: KeyInfo, now: datetime, request, plan, snapshot: Snapshot):
+    async def admit(self, key: KeyInfo, now: datetime, request, plan, snapshot: Snapshot, reservation: str):
         """The key's rates and budget: a ticket to settle when the request ends, or a refusal (raised).
         A budget reserves the request's worst-case cost over every model it may be served by."""
         if not key.limited:
@@ -337,7 +356,7 @@ class Gateway:
             )
         deadline = now + self.reservation_time
         try:
-            refusal, ticket = await self.limits.admit(key, now, worst, deadline)
+            refusal, ticket = await self.limits.admit(key, now, worst, deadline, reservation)
         except Exception:
             log.exception("limits unavailable")
             raise GatewayError(503, "Limits store unavailable, try again", "limits_unavailable") from None
@@ -355,11 +374,13 @@ class Gateway:
         self.writer.record(row, line)
         if ticket is not None:
             tokens = row.prompt_tokens + row.completion_tokens
-            self.background(self.settle(key, ticket, row.spent, tokens, now))
+            # An estimate waiting for reconciliation keeps its worst case reserved until then.
+            hold = now + self.reconcile_hold if row.cost_state == ESTIMATED else None
+            self.background(self.settle(key, ticket, row.spent, tokens, now, hold))
 
-    async def settle(self, key: KeyInfo, ticket, cost, tokens: int, now: datetime) -> None:
+    async def settle(self, key: KeyInfo, ticket, cost, tokens: int, now: datetime, hold=None) -> None:
         try:
-            await self.limits.settle(key, ticket, cost, tokens, now)
+            await self.limits.settle(key, ticket, cost, tokens, now, hold)
         except Exception:
             log.exception("limits not settled for key %s", key.prefix)
 

@@ -3,7 +3,8 @@
 A key is looked up by the SHA-256 of its secret before the request body is read, so an unknown key costs
 no body read. Looked-up keys are trusted for GATEWAY_KEY_CACHE_SECONDS: past half of it a request still
 uses the cached key and refreshes it in the background, past all of it a request waits for the lookup;
-either way one lookup per key at a time, however many requests arrive together.
+either way one lookup per key at a time, however many requests arrive together. A configuration change
+(usage/gateway/freshness.py) empties the cache at once: `Keys.forget`.
 """
 
 from __future__ import annotations
@@ -92,6 +93,15 @@ class Keys:
         self.seconds = seconds
         self.entries: dict[str, tuple[float, KeyInfo | None]] = {}
         self.loading: dict[str, asyncio.Future] = {}
+        self.generation = (
+            0  # raised by forget(): a lookup begun before it neither fills the cache nor is joined
+        )
+
+    def forget(self) -> None:
+        """Drop every cached key (a key was revoked or edited): each is looked up again on its next use."""
+        self.entries.clear()
+        self.loading.clear()
+        self.generation += 1
 
     async def find(self, secret: bytes | None) -> KeyInfo:
         """The key this secret belongs to; 401 when there is none."""
@@ -132,17 +142,20 @@ class Keys:
         return future
 
     async def _load(self, digest: str, text: str) -> KeyInfo | None:
+        generation = self.generation
         try:
             if text.startswith(PLAYGROUND_TOKEN_PREFIX):  # a token standing for one of its user's keys
                 key = await self.load_playground_key(text)
             else:
                 key = await self.load_key(digest)
-            if len(self.entries) >= MAX_CACHED:
-                self.entries.clear()
-            self.entries[digest] = (time.monotonic(), key)
+            if generation == self.generation:
+                if len(self.entries) >= MAX_CACHED:
+                    self.entries.clear()
+                self.entries[digest] = (time.monotonic(), key)
             return key
         finally:
-            del self.loading[digest]
+            if generation == self.generation:
+                del self.loading[digest]
 
 
 def _log_failure(future: asyncio.Future) -> None:

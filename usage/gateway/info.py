@@ -1,5 +1,12 @@
-"""The gateway's GET endpoints: /api/v1/models (what a key may use, aliases included) and /api/v1/key
-(the key itself: its spend this period, limits, expiry), in OpenRouter's shapes."""
+"""The gateway's GET endpoints: /api/v1/models and /api/v1/key (the key itself: its spend this period,
+limits, expiry), in OpenRouter's shapes.
+
+/models without a key answers as OpenRouter's public endpoint does: OpenRouter's models only (no alias, no
+other upstream's model is shown to a stranger). With a key: the current models the key may use, manual
+models included, then the enabled aliases it may use. Every entry has OpenRouter's full shape, `pricing`
+included; an alias takes its first member's entry (prices, context, parameters) under its own id, with
+`tokenledger_alias: {"strategy", "members"}` added.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +15,51 @@ from decimal import Decimal
 
 import orjson
 
+from catalog.model_ids import base_model_id
+from catalog.models_api import model_entry, pricing_object
 from usage.gateway.auth import KeyInfo
-from usage.gateway.snapshot import Routing
+from usage.gateway.snapshot import Catalogue, Routing
+from usage.routing import AliasSpec
+
+Listing = list[tuple[str, bool, dict]]  # (id, synced from OpenRouter, Models API object)
 
 
-def models_body(key: KeyInfo, listing: list[tuple[str, dict]], routing: Routing) -> bytes:
-    """The current models this key may use (`listing`: (id, Models API object)), then the aliases it may."""
-    data = [raw for model_id, raw in listing if key.allows(model_id)]
+def public_models_body(listing: Listing) -> bytes:
+    """What anyone may see: OpenRouter's models."""
+    return orjson.dumps({"data": [entry for _id, openrouter, entry in listing if openrouter]})
+
+
+def models_body(key: KeyInfo, listing: Listing, routing: Routing, catalogue: Catalogue) -> bytes:
+    """The current models this key may use, then the aliases it may."""
+    data = [entry for model_id, _openrouter, entry in listing if key.allows(model_id)]
+    entries = {model_id: entry for model_id, _openrouter, entry in listing}
     for name, alias in sorted(routing.aliases.items()):
         members = [member.model for member in alias.members]
         if key.allows(name) or any(key.allows(model_id) for model_id in members):
-            data.append(
-                {
-                    "id": name,
-                    "name": name,
-                    "object": "model",
-                    "created": 0,
-                    "owned_by": "tokenledger",
-                    "description": f"Alias ({alias.strategy}) for {', '.join(members)}",
-                    "tokenledger_alias": {"strategy": alias.strategy, "members": members},
-                }
-            )
+            data.append(alias_entry(name, alias, entries, catalogue))
     return orjson.dumps({"data": data})
+
+
+def alias_entry(name: str, alias: AliasSpec, entries: dict[str, dict], catalogue: Catalogue) -> dict:
+    members = [member.model for member in alias.members]
+    first = members[0] if members else ""
+    found = entries.get(first) or entries.get(base_model_id(first))
+    if found is None:  # not a current model: its last known prices, else variable ones
+        found = model_entry(
+            model_id=first, name=first, description="", created=None, context_length=None,
+            pricing=pricing_object(catalogue.prices_of(first)) if first else pricing_object(None),
+        )  # fmt: skip
+    return {
+        **found,
+        "id": name,
+        "canonical_slug": name,
+        "hugging_face_id": "",
+        "name": name,
+        "created": 0,
+        "description": f"Alias ({alias.strategy}) for {', '.join(members)}",
+        "links": {"details": ""},
+        "tokenledger_alias": {"strategy": alias.strategy, "members": members},
+    }
 
 
 def key_body(key: KeyInfo, spent: Decimal) -> bytes:

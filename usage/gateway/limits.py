@@ -17,11 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_CEILING, Decimal
 
-from usage.periods import period_start
-
-NANO = Decimal(10) ** 9  # counters hold money in integer nanodollars (exact in Lua up to $100 000)
+from usage.budget_counters import budget_window, to_nano
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,22 +35,15 @@ class Ticket:
 
     key_id: int
     period: str  # the period's id, e.g. "monthly:2026-11-01"
-    reservation: str = ""  # its id among the key's reservations
+    reservation: str = ""  # its id among the key's reservations: the ledger row's request id
     reserved: int = 0  # nanodollars
     deadline: datetime | None = None  # when the reservation lapses if the request never settles
     budget: bool = False
 
 
-def to_nano(amount: Decimal | None) -> int:
-    if amount is None or amount <= 0:
-        return 0
-    return int((amount * NANO).to_integral_value(rounding=ROUND_CEILING))
-
-
 def period_id(key, now: datetime) -> str:
     """The budget window a request at `now` counts in, e.g. "monthly:2026-11-01" ("none": the key's life)."""
-    start = period_start(key.budget_period, now)
-    return f"{key.budget_period}:{start:%Y-%m-%d}" if start else "none"
+    return budget_window(key.budget_period, now)
 
 
 def retry_minute(now_s: float) -> int:

@@ -36,11 +36,12 @@ class DatabaseLimits:
         return None
 
     async def admit(
-        self, key, now: datetime, worst, deadline: datetime
+        self, key, now: datetime, worst, deadline: datetime, reservation: str | None = None
     ) -> tuple[Refusal | None, Ticket | None]:
         """Count the request in its minute and reserve its worst case (worst_case.WorstCase) until
-        `deadline`, unless a limit refuses it."""
-        ticket = Ticket(key.id, period_id(key, now), uuid.uuid4().hex, worst.amount, deadline)
+        `deadline` under the id `reservation` (the row's request id), unless a limit refuses it."""
+        rid = reservation or uuid.uuid4().hex
+        ticket = Ticket(key.id, period_id(key, now), rid, worst.amount, deadline)
         now_s = now.timestamp()
         rated = bool(key.rpm_limit or key.tpm_limit)
         budget = None if key.budget_usd is None else to_nano(key.budget_usd)
@@ -63,7 +64,16 @@ class DatabaseLimits:
             return None, ticket
         return budget_refusal(key, outcome.spent, outcome.reserved, worst), None
 
-    async def settle(self, key, ticket: Ticket, cost: Decimal | None, tokens: int, now: datetime) -> None:
+    async def settle(
+        self,
+        key,
+        ticket: Ticket,
+        cost: Decimal | None,
+        tokens: int,
+        now: datetime,
+        hold_until: datetime | None = None,
+    ) -> None:
+        """As RedisLimits.settle."""
         tokens = tokens if key.tpm_limit else 0
         minute = int(now.timestamp() // 60)
         # Every 10 minutes, the first settle of a rate-limited key deletes its minute rows long gone.
@@ -81,4 +91,5 @@ class DatabaseLimits:
             ticket.reservation,
             to_nano(cost),
             sweep,
+            hold_until,
         )

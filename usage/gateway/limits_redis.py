@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import redis.asyncio as redis
 
+from usage.budget_counters import SETTLE, settle_args
 from usage.gateway.limits import (
     RPM,
     TPM,
@@ -63,23 +64,6 @@ end
 return {0, spent, reserved}
 """
 
-SETTLE = """
-local prefix, key_id, period = ARGV[1], ARGV[2], ARGV[3]
-local minute, tokens, budgeted = ARGV[4], tonumber(ARGV[5]), ARGV[6]
-local rid, cost = ARGV[7], ARGV[8]
-if tokens > 0 then
-  local mkey = prefix .. 'min:' .. key_id .. ':' .. minute
-  redis.call('HINCRBY', mkey, 't', tokens)
-  redis.call('EXPIRE', mkey, 180)
-end
-if budgeted == '1' then
-  redis.call('ZREM', prefix .. 'resv:' .. key_id .. ':' .. period, rid)
-  redis.call('HDEL', prefix .. 'resa:' .. key_id .. ':' .. period, rid)
-  redis.call('INCRBY', prefix .. 'spent:' .. key_id .. ':' .. period, cost)
-end
-return 0
-"""
-
 
 class RedisLimits:
     """Counters in Redis, shared by every worker; each admit / settle is one atomic script."""
@@ -95,12 +79,13 @@ class RedisLimits:
         await self.client.aclose()
 
     async def admit(
-        self, key, now: datetime, worst, deadline: datetime
+        self, key, now: datetime, worst, deadline: datetime, reservation: str | None = None
     ) -> tuple[Refusal | None, Ticket | None]:
         """Count the request in its minute and reserve its worst case (worst_case.WorstCase) until
-        `deadline`, unless a limit refuses it."""
+        `deadline` under the id `reservation` (the row's request id), unless a limit refuses it."""
         now_s = now.timestamp()
-        ticket = Ticket(key.id, period_id(key, now), uuid.uuid4().hex, worst.amount, deadline)
+        rid = reservation or uuid.uuid4().hex
+        ticket = Ticket(key.id, period_id(key, now), rid, worst.amount, deadline)
         budget = to_nano(key.budget_usd) if key.budget_usd is not None else -1
         keep = int((deadline - now).total_seconds()) + 60
         args = [
@@ -136,17 +121,29 @@ class RedisLimits:
         ticket.budget = budget >= 0
         return None, ticket
 
-    async def settle(self, key, ticket: Ticket, cost: Decimal | None, tokens: int, now: datetime) -> None:
+    async def settle(
+        self,
+        key,
+        ticket: Ticket,
+        cost: Decimal | None,
+        tokens: int,
+        now: datetime,
+        hold_until: datetime | None = None,
+    ) -> None:
+        """Count the request's tokens, add its cost to the period's spend and release its reservation; with
+        `hold_until` (a row waiting for reconciliation) keep the rest of its worst case until then."""
         if not ticket.budget and not (key.tpm_limit and tokens):
             return
-        args = [
+        args = settle_args(
             self.prefix,
             key.id,
             ticket.period,
-            int(now.timestamp() // 60),
-            tokens if key.tpm_limit else 0,
-            "1" if ticket.budget else "0",
-            ticket.reservation,
-            to_nano(cost),
-        ]
+            minute=int(now.timestamp() // 60),
+            tokens=tokens if key.tpm_limit else 0,
+            budgeted=ticket.budget,
+            reservation=ticket.reservation,
+            cost=to_nano(cost),
+            hold_until=hold_until,
+            now=now,
+        )
         await self.settle_script(args=args)

@@ -17,6 +17,9 @@ import orjson
 from usage.costs import computed_cost, spent_cost
 from usage.usage_values import INVALID, as_cost, as_count, received
 
+ESTIMATED = "estimated"  # LedgerEntry.CostState: the row's usage is an estimate, reconciliation pending
+UNRECONCILED = "unreconciled"  # an estimate that stays (its upstream cannot be asked what it billed)
+
 
 @dataclass(slots=True)
 class LedgerRow:

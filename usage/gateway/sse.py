@@ -2,8 +2,8 @@
 
 Only whole events are sent (a partial one waits for its end), so a stream the upstream breaks off (a reset,
 a close before `data: [DONE]`, a read timeout) can still end with a well-formed error event in OpenRouter's
-mid-stream shape, which the openai SDK raises on. A client that goes away cancels the upstream read; the
-row then says what was used until then.
+mid-stream shape, which the openai SDK raises on. A client that goes away cancels the upstream read (and
+closes it); a stream that ends without its usage, for whatever reason, gets an estimate (estimate.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import aiohttp
 import orjson
 
 from usage.gateway import cache
+from usage.gateway.estimate import Relayed
 from usage.gateway.responses import GatewayError, start_stream, stream_error_event
-from usage.gateway.row import LedgerRow
+from usage.gateway.row import ESTIMATED, LedgerRow
 from usage.gateway.snapshot import Route
 
 AFTER_DONE = 1.0  # seconds an upstream may take to end its reply after `data: [DONE]`
@@ -46,7 +47,7 @@ def _has_output(chunk: dict) -> bool:
 class StreamReading:
     """What the relay learns from the events: first chunk, time to first output, usage, errors, the end."""
 
-    __slots__ = ("row", "started", "events", "first", "usage", "error", "done")
+    __slots__ = ("row", "started", "events", "first", "usage", "error", "done", "relayed")
 
     def __init__(self, row: LedgerRow, started: float) -> None:
         self.row = row
@@ -56,6 +57,7 @@ class StreamReading:
         self.usage: dict | None = None
         self.error = False  # the upstream sent an error event
         self.done = False  # `data: [DONE]` arrived
+        self.relayed = Relayed()  # the whole events relayed: read only if no usage comes (estimate.py)
 
     def read(self, event: bytes) -> None:
         if not event.startswith(b"data: {"):
@@ -145,6 +147,7 @@ async def relay_stream(
                     continue
                 pending = data[end + 2 :]
                 complete = data[: end + 2]
+                reading.relayed.add(complete)
                 await relay(complete)
                 for event in complete.split(b"\n\n")[:-1]:
                     reading.read(event)
@@ -175,7 +178,6 @@ async def relay_stream(
         watcher.cancel()
     if reading.usage is not None:
         row.take_usage(reading.usage)
-    elif reading.events:
-        # No final usage (cancelled or broken): count the content chunks seen as completion tokens.
-        row.completion_tokens = max(reading.events - 1, 0)
-        row.meta["usage"] = "estimated from the chunks seen"
+    else:  # no usage came (cancelled, broken, or never sent): the output is estimated from the text relayed
+        row.completion_tokens = reading.relayed.tokens()
+        row.cost_state = ESTIMATED  # the prompt's estimate follows (upstream.forward, estimate.py)

@@ -21,7 +21,8 @@ from django.db import DatabaseError, OperationalError, connection, connections, 
 from django.utils import timezone
 
 from catalog.price_schedule import PriceSchedule
-from catalog.selectors.prices import model_prices, models_listing, price_at
+from catalog.selectors.listing import models_listing
+from catalog.selectors.prices import model_prices, price_at
 from usage.gateway.auth import KeyInfo
 from usage.gateway.snapshot import Catalogue, Price, Route, Routing, Snapshot
 from usage.selectors.aliases import aliases_load
@@ -139,8 +140,9 @@ class Store:
     async def snapshot(self) -> Snapshot:
         return await self.run(_snapshot)
 
-    async def models_listing(self) -> list[tuple[str, dict]]:
-        return await self.run(models_listing)
+    async def models_listing(self) -> list[tuple[str, bool, dict]]:
+        """(id, synced from OpenRouter, Models API object) of every current model, newest first."""
+        return await self.run(lambda: [(m.model_id, m.openrouter, m.entry) for m in models_listing()])
 
     async def key_spend(self, key_id: int, since: datetime | None) -> Decimal:
         return await self.run(lambda: key_spend_since(api_key_id=key_id, since=since))
@@ -184,7 +186,9 @@ class Store:
 
         return await self.run(admit)
 
-    async def limits_settle(self, key_id, minute, tokens, budget_window, reservation, cost, forget) -> None:
+    async def limits_settle(
+        self, key_id, minute, tokens, budget_window, reservation, cost, forget, hold_until=None
+    ) -> None:
         await self.run(
             lambda: key_counters_settle(
                 key_id=key_id,
@@ -195,6 +199,7 @@ class Store:
                 reservation=reservation,
                 cost=cost,
                 forget_old_minutes=forget,
+                hold_until=hold_until,
             )
         )
 

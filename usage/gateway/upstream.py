@@ -15,7 +15,7 @@ import zlib
 import aiohttp
 import orjson
 
-from usage.gateway import cache
+from usage.gateway import cache, estimate
 from usage.gateway.plan import Attempt, Plan
 from usage.gateway.responses import JSON, GatewayError, error_body, send_body, send_error
 from usage.gateway.row import LedgerRow
@@ -188,6 +188,8 @@ class Upstreams:
             watcher.cancel()
             if response is not None:
                 response.release()
+            if record and estimate.unpaid(row):  # sent upstream, but what it used is unknown
+                estimate.estimate(row, request.body, request.endpoint, openrouter=route.openrouter)
             if plan.meta or len(record) > 1:
                 row.meta.update(plan.meta)
                 row.meta["upstream"] = record[-1]["upstream"]

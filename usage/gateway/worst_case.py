@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from usage.gateway.limits import to_nano
+from usage.budget_counters import to_nano
 
 IMAGE_TOKENS = 3000  # tokens an image may take: above Claude's ~1 600, GPT-4o's 1 105 and GPT-4.1's 2 500
 UNKNOWN_OUTPUT_TOKENS = 4096  # output bound of a model whose limits the catalogue does not know

@@ -119,6 +119,26 @@ class LedgerEntry(models.Model):
             models.Index(fields=["api_key", "-created_at"], name="ledger_key_recent_idx"),
             # Activity log filtered by model; a model's own spend.
             models.Index(fields=["served_model", "-created_at"], name="ledger_model_recent_idx"),
+            # "Your traffic" re-priced (usage.selectors.repricing): the rows above a prompt-size threshold,
+            # and those with web searches, in a time range (the rollups price the other rows).
+            models.Index(fields=["prompt_tokens", "created_at"], name="ledger_prompt_size_idx"),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(web_search_requests__gt=0),
+                name="ledger_web_search_idx",
+            ),
+            # The reconciliation's rows to ask about (usage.services.reconcile): few, oldest first; and with
+            # the next one, /spend/'s count of estimated costs in a range (usage.selectors.spend).
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(cost_state="estimated"),
+                name="ledger_estimated_idx",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(cost_state="unreconciled"),
+                name="ledger_unreconciled_idx",
+            ),
         ]
 
     def __str__(self) -> str:

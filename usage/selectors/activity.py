@@ -163,6 +163,7 @@ ACTIVITY_EXPORT_FIELDS = (
     "prompt_tokens",
     "cached_tokens",
     "cache_write_tokens",
+    "cache_write_1h_tokens",
     "completion_tokens",
     "reasoning_tokens",
     "reported_cost",
@@ -202,24 +203,26 @@ def _or_base(price: Decimal | None, base: Decimal | None) -> Decimal | None:
 
 
 def cost_breakdown(entry: LedgerEntry) -> list[CostLine]:
-    """The computed cost of a request per category, at the unit prices of its price version, line by line
-    as the gateway computes it (usage.costs.computed_cost, catalog.pricing.usage_cost)."""
+    """The computed cost of a request per category, at its price version's effective prices for the row's
+    prompt size and time (catalog.price_schedule), line by line as the gateway computes it
+    (usage.costs.computed_cost, catalog.pricing.usage_cost)."""
     version = entry.price_version
     if version is None:
         return []
+    prices = version.prices_at(entry.prompt_tokens, entry.created_at)
+    prompt, completion = prices["prompt"], prices["completion"]
+    cache_write = _or_base(prices["input_cache_write"], prompt)
     reasoning = min(entry.reasoning_tokens, entry.completion_tokens)
+    one_hour = min(entry.cache_write_1h_tokens, entry.cache_write_tokens)
     lines = [
-        (
-            "Input",
-            max(entry.prompt_tokens - entry.cached_tokens - entry.cache_write_tokens, 0),
-            version.prompt,
-        ),
-        ("Cache read", entry.cached_tokens, _or_base(version.input_cache_read, version.prompt)),
-        ("Cache write", entry.cache_write_tokens, _or_base(version.input_cache_write, version.prompt)),
-        ("Output", entry.completion_tokens - reasoning, version.completion),
-        ("Reasoning", reasoning, _or_base(version.internal_reasoning, version.completion)),
-        ("Request", 1, version.request),
-        ("Web search", entry.web_search_requests, version.web_search),
+        ("Input", max(entry.prompt_tokens - entry.cached_tokens - entry.cache_write_tokens, 0), prompt),
+        ("Cache read", entry.cached_tokens, _or_base(prices["input_cache_read"], prompt)),
+        ("Cache write", entry.cache_write_tokens - one_hour, cache_write),
+        ("Cache write (1 h)", one_hour, _or_base(prices["input_cache_write_1h"], cache_write)),
+        ("Output", entry.completion_tokens - reasoning, completion),
+        ("Reasoning", reasoning, _or_base(prices["internal_reasoning"], completion)),
+        ("Request", 1, prices["request"]),
+        ("Web search", entry.web_search_requests, prices["web_search"]),
     ]
     return [
         CostLine(label, units, price, None if price is None else units * price)

@@ -317,3 +317,22 @@ def spend_by_key(*, key_ids: list[int], start: datetime | None, end: datetime) -
         for row in _grouped(part, rows, dims=("api_key_id",)):
             totals[row["api_key_id"]] += row["cost"] or ZERO
     return totals
+
+
+@dataclass(frozen=True, slots=True)
+class EstimatedCosts:
+    """Rows of a range whose cost is an estimate (cancelled, broken or interrupted requests)."""
+
+    pending: int  # awaiting reconciliation with OpenRouter's generation stats
+    unreconciled: int  # the estimate stands (the stats never came, or another upstream)
+
+
+def estimated_costs(*, user, start: datetime, end: datetime) -> EstimatedCosts:
+    """How many of the rows `user` sees in [start, end) have an estimated cost, by state (a count per
+    state: each reads its own small partial index)."""
+    rows = visible_ledger(user=user).filter(created_at__gte=start, created_at__lt=end)
+    states = LedgerEntry.CostState
+    return EstimatedCosts(
+        rows.filter(cost_state=states.ESTIMATED).count(),
+        rows.filter(cost_state=states.UNRECONCILED).count(),
+    )

@@ -1,6 +1,6 @@
-"""Traffic on models: "your traffic on these models" (model and compare pages, who sees what as on the spend
-pages, one aggregate query per call), the models with recent traffic (the provider-endpoints fetch), and
-the p50 latency per served model (the gateway's "fastest" strategy)."""
+"""Traffic on models: the totals of "your traffic on these models" (model and compare pages, computed with
+their re-pricing in usage.selectors.repricing), the models with recent traffic (the provider-endpoints
+fetch), and the p50 latency per served model (the gateway's "fastest" strategy)."""
 
 from __future__ import annotations
 
@@ -9,62 +9,27 @@ from datetime import datetime
 from decimal import Decimal
 from statistics import median_low
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce
-
 from catalog.models import CatalogModel
-from usage.costs import MONEY, SPENT_COST, ZERO
 from usage.models import HourlyRollup, LedgerEntry
-from usage.selectors.ledger import model_is
-from usage.selectors.visibility import visible_ledger
 
 
 @dataclass(frozen=True)
 class TrafficTotals:
     """Token volumes of a set of ledger rows. prompt_tokens include cached and cache-written ones;
-    completion_tokens include reasoning ones. requests counts rows that reached the model (ok/cancelled)."""
+    completion_tokens include reasoning ones. requests counts rows that reached the model (ok/cancelled),
+    entries every row."""
 
     entries: int = 0
     requests: int = 0
     prompt_tokens: int = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
     web_search_requests: int = 0
     cost: Decimal = Decimal(0)  # OpenRouter's reported cost, else ours
     last_at: datetime | None = None
-
-
-def _traffic_sum(entries: QuerySet[LedgerEntry]) -> TrafficTotals:
-    row = entries.aggregate(
-        entries=Count("pk"),
-        requests=Count("pk", filter=Q(status__in=[LedgerEntry.Status.OK, LedgerEntry.Status.CANCELLED])),
-        prompt_tokens=Coalesce(Sum("prompt_tokens"), 0),
-        cached_tokens=Coalesce(Sum("cached_tokens"), 0),
-        cache_write_tokens=Coalesce(Sum("cache_write_tokens"), 0),
-        completion_tokens=Coalesce(Sum("completion_tokens"), 0),
-        reasoning_tokens=Coalesce(Sum("reasoning_tokens"), 0),
-        web_search_requests=Coalesce(Sum("web_search_requests"), 0),
-        cost=Coalesce(Sum(SPENT_COST), ZERO, output_field=MONEY),
-        last_at=Max("created_at"),
-    )
-    row["cost"] = Decimal(row["cost"])
-    return TrafficTotals(**row)
-
-
-def traffic_totals(*, user, start: datetime, end: datetime, api_key_id: int | None = None) -> TrafficTotals:
-    """All of the user's visible traffic in [start, end), optionally of one key."""
-    entries = visible_ledger(user=user).filter(created_at__gte=start, created_at__lt=end)
-    if api_key_id is not None:
-        entries = entries.filter(api_key_id=api_key_id)
-    return _traffic_sum(entries)
-
-
-def model_traffic(*, user, model_id: str) -> TrafficTotals:
-    """All of the user's visible traffic served by one model (or requested, when nothing was served)."""
-    entries = visible_ledger(user=user).filter(model_is(model_id))
-    return _traffic_sum(entries)
 
 
 def models_with_recent_traffic(*, since: datetime) -> list[str]:

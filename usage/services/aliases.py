@@ -10,6 +10,7 @@ from django.db import transaction
 from catalog.model_ids import ROUTER_ID, base_model_id
 from catalog.models import CatalogModel
 from usage.models import Alias, AliasMember, Upstream
+from usage.services.freshness import gateway_changes_publish
 
 
 def _find_loop(start: str, graph: dict[str, list[str]]) -> list[str] | None:
@@ -98,3 +99,4 @@ def alias_members_number(*, alias_id: int, models: list[str]) -> None:
         for index, member in enumerate(ordered):
             member.position = index
         AliasMember.objects.bulk_update(ordered, ["position"])
+        gateway_changes_publish()  # a bulk update sends no signals

@@ -183,7 +183,7 @@ def demo_rows(
                 else 0
             )
             cost = computed_cost(
-                version.prices(),
+                version.prices_at(prompt, created_at),  # the effective prices (tiers, time windows)
                 prompt_tokens=prompt,
                 cached_tokens=cached,
                 cache_write_tokens=write,

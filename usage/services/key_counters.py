@@ -103,17 +103,27 @@ def key_counters_settle(
     reservation: str,
     cost: int,
     forget_old_minutes: bool,
+    hold_until: datetime | None = None,
 ) -> None:
     """A request ended: add its tokens to the minute, drop its reservation and add its cost to the budget
-    window (when it had one), and now and then forget minutes long gone."""
+    window (when it had one), and now and then forget minutes long gone. With `hold_until` (its row waits
+    for reconciliation) what is left of the reservation after the cost is kept until then instead, so the
+    request still holds its worst case in all. A reconciliation settles again with the correction as
+    `cost` (usage/services/reconcile.py)."""
     with transaction.atomic(), connection.cursor() as cursor:
         if tokens:
             cursor.execute(SETTLE_TOKENS, [tokens, key_id, f"minute:{minute}"])
         if budget_window is not None:
-            BudgetReservation.objects.filter(pk=reservation).delete()
-            KeyCounter.objects.filter(api_key_id=key_id, window=budget_window).update(
-                spent=F("spent") + cost, changed_at=now
-            )
+            kept = BudgetReservation.objects.filter(pk=reservation)
+            if hold_until is None:
+                kept.delete()
+            else:
+                kept.filter(amount__gt=cost).update(amount=F("amount") - cost, deadline=hold_until)
+                kept.filter(amount__lte=cost).delete()
+            if cost:
+                KeyCounter.objects.filter(api_key_id=key_id, window=budget_window).update(
+                    spent=F("spent") + cost, changed_at=now
+                )
     if forget_old_minutes:
         KeyCounter.objects.filter(api_key_id=key_id, window__startswith="minute:").exclude(
             window__in=[f"minute:{minute}", f"minute:{minute - 1}"]
