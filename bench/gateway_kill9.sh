@@ -6,7 +6,8 @@
 # One uvicorn worker on a fresh SQLite database (as bench/gateway_targets.py starts it), wrk at 32
 # connections against the shared fake upstream (../shared/bench, started if needed); after 2 s the worker
 # is killed with SIGKILL. Once the ledger writer's process has written what it had read, the new ledger
-# rows are compared with the requests the upstream answered. Prints one line per round.
+# rows are compared with the requests the upstream answered; then the gateway is started again (it replays
+# the dead process's journal) and stopped, and the rows are counted again. Prints one line per round.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
@@ -47,6 +48,14 @@ for round in $(seq "$ROUNDS"); do
     sleep 3  # the writer's process reads to the end of its input, writes, exits
     answered=$(( $(count) - before ))
     rows="$("$PY" -c "import django; django.setup(); from usage.models import LedgerEntry; print(LedgerEntry.objects.count())" 2>/dev/null)"
-    echo "round $round: upstream answered $answered, ledger rows $rows, without a row $((answered - rows))"
+    # A restart replays the dead process's journal (usage/gateway/journal.py) before it serves.
+    "$ROOT/.venv/bin/uvicorn" dashboard.asgi:application --host 127.0.0.1 --port "$PORT" --workers 1 \
+        --loop uvloop --http httptools --no-access-log --log-level warning 2>/dev/null &
+    GW=$!
+    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/api/v1/key" && break; sleep 0.1; done
+    kill "$GW"; wait "$GW" 2>/dev/null || true
+    after="$("$PY" -c "import django; django.setup(); from usage.models import LedgerEntry as L; print(L.objects.count(), L.objects.filter(status='interrupted').count())" 2>/dev/null)"
+    echo "round $round: upstream answered $answered, ledger rows $rows, without a row $((answered - rows));" \
+        "after the restart: rows ${after% *} (interrupted ${after#* }), without a row $((answered - ${after% *}))"
     rm -rf "$DATA"
 done
