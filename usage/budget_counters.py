@@ -52,6 +52,7 @@ local prefix, key_id, period = ARGV[1], ARGV[2], ARGV[3]
 local minute, tokens, budgeted = ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local rid, cost = ARGV[7], tonumber(ARGV[8])
 local hold_ms, keep_ms = tonumber(ARGV[9] or '0'), tonumber(ARGV[10] or '0')
+local only_held = ARGV[11] == '1'
 if tokens > 0 then
   local mkey = prefix .. 'min:' .. key_id .. ':' .. minute
   redis.call('HINCRBY', mkey, 't', tokens)
@@ -60,6 +61,7 @@ end
 if budgeted == '1' then
   local zkey = prefix .. 'resv:' .. key_id .. ':' .. period
   local hkey = prefix .. 'resa:' .. key_id .. ':' .. period
+  if only_held and not redis.call('ZSCORE', zkey, rid) then return 0 end
   local held = 0
   if hold_ms > 0 and redis.call('ZSCORE', zkey, rid) then
     held = tonumber(redis.call('HGET', hkey, rid) or '0') - cost
@@ -92,8 +94,10 @@ def settle_args(
     cost: int,
     hold_until: datetime | None,
     now: datetime,
+    only_if_held: bool = False,
 ) -> list:
-    """SETTLE's arguments."""
+    """SETTLE's arguments. `only_if_held`: settle the budget only if the reservation is still held (a
+    journal replay, which cannot know whether its dead process settled it: never twice)."""
     hold_ms = keep_ms = 0
     if hold_until is not None:
         hold_ms = int(hold_until.timestamp() * 1000)
@@ -109,4 +113,5 @@ def settle_args(
         cost,
         hold_ms,
         keep_ms,
+        "1" if only_if_held else "0",
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -14,9 +14,10 @@ import pytest
 from tests.usage.gateway_data import make_catalogue
 from usage.gateway import journal
 from usage.gateway.limits import Ticket
+from usage.gateway.limits_db import DatabaseLimits
 from usage.gateway.row import LedgerRow
 from usage.gateway.store import Store
-from usage.models import LedgerEntry
+from usage.models import BudgetReservation, KeyCounter, LedgerEntry
 from usage.services.keys import api_key_create
 
 WHEN = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -111,11 +112,20 @@ def test_a_live_process_keeps_its_journal(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def replay(folder) -> int:
+def replay(folder, *, limits: bool = False) -> int:
     async def run() -> int:
         store = Store()
+        settle = None
+        if limits:
+            counters = DatabaseLimits(store, load_spend=None)
+
+            def settle(row, ticket):
+                return journal.settle_budget(counters, row, ticket, timedelta(minutes=25))
+
         try:
-            return await journal.replay(folder, store, max_cost=Decimal(100), context_multiple=2)
+            return await journal.replay(
+                folder, store, max_cost=Decimal(100), context_multiple=2, settle=settle
+            )
         finally:
             await store.close()
 
@@ -159,7 +169,7 @@ def test_a_dead_process_s_journal_is_replayed_once(dead_journal):
         assert (interrupted.status, interrupted.http_status, interrupted.cost_state) == (
             "interrupted",
             0,
-            "estimated",
+            "unreconciled",  # no generation id is known: the estimate stands
         )
         assert (interrupted.prompt_tokens, interrupted.completion_tokens) == (101, 0)
         assert interrupted.computed_cost == Decimal("0.00001515")  # 101 × $0.00000015
@@ -228,3 +238,23 @@ def test_a_replay_into_an_hour_already_rolled_up_rolls_it_up_again(dead_journal)
         (WHEN, "interrupted", 2, 202),
         (WHEN, "ok", 2, 24),
     ]
+
+
+def test_a_replay_settles_the_budget_of_a_reservation_still_held_and_never_twice(dead_journal):
+    key, window = dead_journal.key, "monthly:2026-11-01"
+    KeyCounter.objects.create(api_key=key, window=window, spent=1000)
+    BudgetReservation.objects.create(
+        id="r1", api_key=key, window=window, amount=5000, deadline=WHEN + timedelta(minutes=15)
+    )
+    kept = dead_journal.folder.parent / "copy"
+    shutil.copytree(dead_journal.folder, kept)
+
+    assert replay(dead_journal.folder, limits=True) == 3
+
+    # a (interrupted, its reservation r1 still held): its estimate, 101 × $0.00000015, joins the spend.
+    assert KeyCounter.objects.get(api_key=key, window=window).spent == 1000 + 15_150
+    assert not BudgetReservation.objects.exists()
+    shutil.copytree(kept, dead_journal.folder, dirs_exist_ok=True)
+    LedgerEntry.objects.filter(request_id="a").delete()  # as if its row had never been written
+    assert replay(dead_journal.folder, limits=True) == 1
+    assert KeyCounter.objects.get(api_key=key, window=window).spent == 1000 + 15_150  # not twice

@@ -98,10 +98,20 @@ class Gateway:
         )
         referer, title = settings.OPENROUTER_REFERER or "", settings.OPENROUTER_TITLE or ""
         self.upstreams = Upstreams(session, referer.encode(), title.encode())
+        redis_url = settings.REDIS_URL
+        prefix = settings.GATEWAY_REDIS_PREFIX
+        if redis_url:
+            self.limits = RedisLimits(redis_url, prefix, self.load_spend)
+        else:
+            self.limits = DatabaseLimits(self.store, self.load_spend)
         # The journal (journal.py): orphans of dead processes replayed before serving, then this process's.
         folder = journal.journal_dir()
         await journal.replay(
-            folder, self.store, max_cost=self.max_request_cost, context_multiple=self.context_multiple
+            folder,
+            self.store,
+            max_cost=self.max_request_cost,
+            context_multiple=self.context_multiple,
+            settle=lambda row, ticket: journal.settle_budget(self.limits, row, ticket, self.reconcile_hold),
         )
         self.writer = LedgerWriter(ledger_spill_dir(), database_url())
         self.journal = journal.Journal(
@@ -109,12 +119,6 @@ class Gateway:
         )
         self.writer.keep_fds = self.journal.fds
         self.writer.start()
-        redis_url = settings.REDIS_URL
-        prefix = settings.GATEWAY_REDIS_PREFIX
-        if redis_url:
-            self.limits = RedisLimits(redis_url, prefix, self.load_spend)
-        else:
-            self.limits = DatabaseLimits(self.store, self.load_spend)
         self.cache = cache.make_cache(redis_url, prefix, self.store)
         self.freshness = make_freshness(redis_url, prefix, settings.DATA_DIR, self.reload)
         try:

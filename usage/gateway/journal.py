@@ -31,13 +31,15 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import orjson
 from django.conf import settings
 
 from usage.gateway.ledger_process import clean_row
+from usage.gateway.limits import Ticket
 from usage.gateway.row import LedgerRow
 from usage.gateway.store import Store
 from usage.gateway.strategies import expected_tokens
@@ -224,7 +226,7 @@ def interrupted_row(start: dict) -> LedgerRow:
         user_tag=start.get("user", ""),
         http_status=INTERRUPTED_STATUS,
         status="interrupted",
-        cost_state="estimated",
+        cost_state="unreconciled",  # no generation id is known: the estimate stands
         error_code="gateway_interrupted",
         error_message="The gateway stopped with this request in flight (recorded from its journal)",
         prompt_tokens=start["prompt"],
@@ -298,9 +300,11 @@ def delete(lock: Path, fd: int) -> None:
     os.close(fd)
 
 
-async def replay(folder: Path, store, *, max_cost, context_multiple: int) -> int:
+async def replay(folder: Path, store, *, max_cost, context_multiple: int, settle=None) -> int:
     """Write the rows of the orphan journals in `folder` that the ledger lacks, and delete those journals;
-    returns the rows written. A database that refuses keeps the journal for the next start."""
+    returns the rows written. A database that refuses keeps the journal for the next start. Then
+    `settle(row, ticket)` settles the budget of each row whose request had one (the limits settle only a
+    reservation still held: one the dead process settled is not counted twice)."""
     loop = asyncio.get_running_loop()
     try:
         found = await loop.run_in_executor(None, orphans, folder)
@@ -327,6 +331,14 @@ async def replay(folder: Path, store, *, max_cost, context_multiple: int) -> int
             os.close(fd)
             continue
         total += written
+        if settle is not None:
+            for row in rows:
+                ticket = starts.get(row.request_id, {}).get("ticket")
+                if ticket and row.api_key_id is not None:
+                    try:
+                        await settle(row, ticket)
+                    except Exception:
+                        log.exception("journal: the budget of request %s not settled", row.request_id)
         log.warning(
             "journal %s replayed: %d rows, %d of them missing from the ledger (%d interrupted requests)",
             lock.name[: -len(LOCK)],
@@ -336,6 +348,15 @@ async def replay(folder: Path, store, *, max_cost, context_multiple: int) -> int
         )
         delete(lock, fd)
     return total
+
+
+async def settle_budget(limits, row: LedgerRow, ticket: dict, reconcile_hold) -> None:
+    """The budget of a row a dead process left in its journal: its cost, if its reservation is still held
+    (if the dead process settled it, nothing: never counted twice)."""
+    owner = SimpleNamespace(id=row.api_key_id, tpm_limit=0, rpm_limit=0)  # its minute is long gone
+    held = Ticket(row.api_key_id, ticket["period"], ticket["reservation"], ticket["reserved"], None, True)
+    hold = row.created_at + reconcile_hold if row.cost_state == "estimated" else None
+    await limits.settle(owner, held, row.spent, 0, datetime.now(UTC), hold, only_if_held=True)
 
 
 def _write_missing(rows: list[LedgerRow], max_cost) -> int:

@@ -72,6 +72,7 @@ class DatabaseLimits:
         tokens: int,
         now: datetime,
         hold_until: datetime | None = None,
+        only_if_held: bool = False,
     ) -> None:
         """As RedisLimits.settle."""
         tokens = tokens if key.tpm_limit else 0
@@ -92,4 +93,5 @@ class DatabaseLimits:
             to_nano(cost),
             sweep,
             hold_until,
+            only_if_held,
         )

@@ -129,6 +129,7 @@ class RedisLimits:
         tokens: int,
         now: datetime,
         hold_until: datetime | None = None,
+        only_if_held: bool = False,
     ) -> None:
         """Count the request's tokens, add its cost to the period's spend and release its reservation; with
         `hold_until` (a row waiting for reconciliation) keep the rest of its worst case until then."""
@@ -145,5 +146,6 @@ class RedisLimits:
             cost=to_nano(cost),
             hold_until=hold_until,
             now=now,
+            only_if_held=only_if_held,
         )
         await self.settle_script(args=args)

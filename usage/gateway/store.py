@@ -187,7 +187,7 @@ class Store:
         return await self.run(admit)
 
     async def limits_settle(
-        self, key_id, minute, tokens, budget_window, reservation, cost, forget, hold_until=None
+        self, key_id, minute, tokens, budget_window, reservation, cost, forget, hold_until=None, held=False
     ) -> None:
         await self.run(
             lambda: key_counters_settle(
@@ -200,6 +200,7 @@ class Store:
                 cost=cost,
                 forget_old_minutes=forget,
                 hold_until=hold_until,
+                only_if_held=held,
             )
         )
 

@@ -104,17 +104,19 @@ def key_counters_settle(
     cost: int,
     forget_old_minutes: bool,
     hold_until: datetime | None = None,
+    only_if_held: bool = False,
 ) -> None:
     """A request ended: add its tokens to the minute, drop its reservation and add its cost to the budget
     window (when it had one), and now and then forget minutes long gone. With `hold_until` (its row waits
     for reconciliation) what is left of the reservation after the cost is kept until then instead, so the
-    request still holds its worst case in all. A reconciliation settles again with the correction as
+    request still holds its worst case in all. With `only_if_held`, the budget is settled only while the
+    reservation is held (a journal replay: never twice). A reconciliation settles again with the correction as
     `cost` (usage/services/reconcile.py)."""
     with transaction.atomic(), connection.cursor() as cursor:
         if tokens:
             cursor.execute(SETTLE_TOKENS, [tokens, key_id, f"minute:{minute}"])
-        if budget_window is not None:
-            kept = BudgetReservation.objects.filter(pk=reservation)
+        kept = BudgetReservation.objects.filter(pk=reservation)
+        if budget_window is not None and (kept.exists() or not only_if_held):
             if hold_until is None:
                 kept.delete()
             else:
