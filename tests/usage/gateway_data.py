@@ -44,3 +44,15 @@ def make_catalogue() -> dict[str, PriceVersion]:
             web_search=d(search),
         )
     return versions
+
+
+def make_catalogue_with_local() -> dict[str, PriceVersion]:
+    """make_catalogue() and our own priced model on another upstream, local/qwen3-8b."""
+    versions = make_catalogue()
+    model = CatalogModel.objects.create(
+        model_id="local/qwen3-8b", author="local", name="Qwen3 8B (ours)", first_seen=SINCE, last_seen=SINCE
+    )
+    versions["local/qwen3-8b"] = PriceVersion.objects.create(
+        catalog_model=model, valid_from=SINCE, prompt=Decimal("0.0000001"), completion=Decimal("0.0000002")
+    )
+    return versions

@@ -13,10 +13,9 @@ import pytest
 import redis
 from django.core.management import call_command
 
-from catalog.models import CatalogModel, PriceVersion
 from tests.fakes.openrouter import FakeOpenRouter, Reply, serve
 from tests.fakes.rawhttp import sse_reply, stream_events
-from tests.usage.gateway_data import SINCE, make_catalogue
+from tests.usage.gateway_data import make_catalogue_with_local
 from usage.models import (
     Alias,
     AliasMember,
@@ -51,14 +50,7 @@ ESTIMATED_USAGE = "estimated: the prompt from the request, the output from the t
 
 @pytest.fixture
 def catalogue(transactional_db):
-    versions = make_catalogue()
-    model = CatalogModel.objects.create(
-        model_id="local/qwen3-8b", author="local", name="Qwen3 8B (ours)", first_seen=SINCE, last_seen=SINCE
-    )
-    versions["local/qwen3-8b"] = PriceVersion.objects.create(
-        catalog_model=model, valid_from=SINCE, prompt=Decimal("0.0000001"), completion=Decimal("0.0000002")
-    )
-    return versions
+    return make_catalogue_with_local()
 
 
 def stream_and_leave(gateway_server, secret: str, body: bytes = RAW, finish: str = "stop") -> int:

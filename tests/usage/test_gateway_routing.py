@@ -7,10 +7,9 @@ import openai
 import orjson
 import pytest
 
-from catalog.models import CatalogModel, PriceVersion
 from tests.conftest import free_port
 from tests.fakes.openrouter import FakeOpenRouter, Reply, serve
-from tests.usage.gateway_data import SINCE, make_catalogue
+from tests.usage.gateway_data import make_catalogue_with_local
 from usage.models import Alias, AliasMember, Upstream
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -18,14 +17,7 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 
 @pytest.fixture
 def catalogue(transactional_db):
-    versions = make_catalogue()
-    model = CatalogModel.objects.create(
-        model_id="local/qwen3-8b", author="local", name="Qwen3 8B (ours)", first_seen=SINCE, last_seen=SINCE
-    )
-    versions["local/qwen3-8b"] = PriceVersion.objects.create(
-        catalog_model=model, valid_from=SINCE, prompt=Decimal("0.0000001"), completion=Decimal("0.0000002")
-    )
-    return versions
+    return make_catalogue_with_local()
 
 
 @pytest.fixture
