@@ -15,10 +15,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from catalog.models import PRICE, PRICE_FIELDS
+from catalog.numbers import as_decimal
 
 REQUIRED_PRICES = ("prompt", "completion")
 QUANTUM = Decimal(1).scaleb(-PRICE["decimal_places"])  # what a price column stores
@@ -141,17 +142,6 @@ def _json_type(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number"
     )
-
-
-def as_decimal(value: Any) -> Decimal | None:
-    """A finite Decimal from a JSON string or number, else None."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        return None
-    try:
-        number = Decimal(value.strip() if isinstance(value, str) else str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return number if number.is_finite() else None
 
 
 def _price(model_id: str, name: str, value: Any, *, quantum: Decimal = QUANTUM) -> Decimal | None:

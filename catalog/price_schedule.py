@@ -22,8 +22,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from catalog.numbers import as_decimal
 
 CONDITIONS = frozenset({"min_prompt_tokens", "utc_start", "utc_end"})
 MINUTES_PER_DAY = 24 * 60
@@ -76,13 +78,8 @@ def clock_minutes(value: Any, *, default: int) -> int | None:
 
 def _price(value: Any) -> Decimal | None | bool:
     """A price string as a Decimal (None for OpenRouter's "-1", variable); False when it is not a price."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return False
-    try:
-        price = Decimal(str(value))
-    except InvalidOperation:
-        return False
-    if not price.is_finite():
+    price = as_decimal(value)
+    if price is None:
         return False
     if price == VARIABLE:
         return None

@@ -12,8 +12,10 @@ the computed cost is spent; 0 tokens).
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from catalog.numbers import as_decimal
 
 MAX_COUNT = 2**31 - 1
 INVALID = "invalid"  # extra_usage's key for the values set aside
@@ -32,15 +34,8 @@ def as_cost(value: Any, ceiling: Decimal | None = None) -> Decimal | None | bool
     """A cost as a Decimal (None for absent or null), or False when it is not a valid cost."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        return False
-    try:
-        cost = (
-            value if isinstance(value, Decimal) else Decimal(value if isinstance(value, str) else repr(value))
-        )
-    except (InvalidOperation, ValueError):
-        return False
-    if not cost.is_finite() or cost < 0 or (ceiling is not None and cost > ceiling):
+    cost = as_decimal(value)
+    if cost is None or cost < 0 or (ceiling is not None and cost > ceiling):
         return False
     return cost
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from django.conf import settings
 
-from catalog.payload import Entry, as_decimal
+from catalog.numbers import as_decimal
+from catalog.payload import Entry
 
 # Categories priced per unit other than a token: their ceiling is the unit one. Everything else is per token.
 UNIT_CATEGORIES = {"image": "image", "request": "request", "web_search": "web search"}
