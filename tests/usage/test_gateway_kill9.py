@@ -144,10 +144,12 @@ def test_a_killed_gateway_loses_no_row(transactional_db, tmp_path, upstream):
     whole = {f"r{n}" for n, result in results.items() if result == "whole"}
     assert len(whole) >= 10
     interrupted = 0
+    late = set()  # answered whole, but killed before its journal's end record: recorded interrupted
     for row in rows:
         if row.status == "interrupted":
             interrupted += 1
-            assert row.user_tag not in whole
+            if row.user_tag in whole:
+                late.add(row.user_tag)
             assert (row.http_status, row.cost_state, row.error_code) == (
                 0,
                 "unreconciled",  # no generation id is known: the estimate stands
@@ -162,6 +164,9 @@ def test_a_killed_gateway_loses_no_row(transactional_db, tmp_path, upstream):
             assert (row.prompt_tokens, row.completion_tokens) == (12, 8)
             assert (row.reported_cost, row.computed_cost) == (Decimal("0.0000066"), Decimal("0.0000066"))
             assert row.generation_id.startswith("gen-fake-")
-    assert whole <= {row.user_tag for row in rows if row.status == "ok"}
+    # The kill can fall in the microseconds between a reply's last byte and its journal's end record
+    # (docs/gateway.md, Journal): such a request, whole for its client, is recorded interrupted.
+    assert len(late) <= 2
+    assert whole - late <= {row.user_tag for row in rows if row.status == "ok"}
     assert interrupted >= 1
-    assert len(rows) - interrupted >= len(whole)
+    assert len(rows) - interrupted >= len(whole) - len(late)
