@@ -18,9 +18,9 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import random
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -280,11 +280,21 @@ class Gateway:
         await send_body(send, 200, b"" if scope["method"] == "HEAD" else body, CONTENT_TYPE)
 
     # ---- a completion, top to bottom ----
-    async def complete(self, endpoint: str, scope, receive, send) -> None:
+    async def complete(self, endpoint: str, scope, receive, client_send) -> None:
         started, now = time.monotonic(), datetime.now(UTC)
         key = await self.authenticate(scope)  # an unknown key never gets its body read, nor a row
-        row = LedgerRow(created_at=now, endpoint=endpoint, api_key_id=key.id, request_id=uuid.uuid4().hex)
+        row = LedgerRow(created_at=now, endpoint=endpoint, api_key_id=key.id, request_id=os.urandom(16).hex())
         ticket = raw = None
+        last: list[dict] = []
+
+        async def send(message: dict) -> None:
+            """The reply's last message waits until its row is journaled (`finish`): a reply its client got
+            whole always has its whole row, whenever the process is killed."""
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                last.append(message)
+            else:
+                await client_send(message)
+
         try:
             try:
                 raw = await read_body(scope, receive, self.body_limits)
@@ -324,6 +334,8 @@ class Gateway:
             if not row.status:  # an unexpected failure (answered 500 by __call__): still a row
                 row.fail("error", 500, "internal_error", "")
             self.finish(row, key, ticket, now)
+            if last:
+                await client_send(last[0])
 
     @staticmethod
     def reject(row: LedgerRow, exc: GatewayError, raw: bytes | None) -> None:
