@@ -9,15 +9,46 @@ figure equals the one on the page it links to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce, TruncHour
+
+from usage.costs import SPENT_COST
 from usage.models import ApiKey
 from usage.selectors.keys import KeyRow, keys_overview
-from usage.selectors.spend import Group, Totals, _grouped, _parts, _Rows
+from usage.selectors.ledger import MODEL_NAME
+from usage.selectors.rollups import DAY, ceil_day, floor_day, rollups_complete_until
+from usage.selectors.spend import FAILED_STATUSES, ZERO, _parts, _Rows
 
 TOP = 5  # models and keys listed on the home page
+
+
+@dataclass(slots=True)
+class Figures:
+    """What the home page shows of ledger rows: spend (reported cost, else computed), requests, failed."""
+
+    cost: Decimal = ZERO
+    requests: int = 0
+    failed: int = 0  # errors and rejections
+
+    def add(self, row: dict) -> None:
+        self.cost += row["cost"] or ZERO
+        self.requests += row["requests"] or 0
+        if row["status"] in FAILED_STATUSES:
+            self.failed += row["requests"] or 0
+
+    def plus(self, other: Figures) -> None:
+        self.cost += other.cost
+        self.requests += other.requests
+        self.failed += other.failed
+
+    @property
+    def error_rate(self) -> Decimal | None:
+        return Decimal(self.failed) / self.requests if self.requests else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +59,8 @@ class PeriodFigures:
     label: str
     start: datetime
     end: datetime
-    totals: Totals
-    previous: Totals
+    totals: Figures
+    previous: Figures
 
     @property
     def cost_change(self) -> Decimal | None:
@@ -38,12 +69,22 @@ class PeriodFigures:
         return (self.totals.cost - before) / before if before else None
 
 
+@dataclass(slots=True)
+class Ranked:
+    """A model or a key, with its figures and its share of the spend."""
+
+    key: object  # model name or api key id
+    label: str
+    totals: Figures = field(default_factory=Figures)
+    share: Decimal | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Overview:
     periods: list[PeriodFigures]
-    top_models: list[Group]  # of the 30 days' spend
-    top_keys: list[Group]
-    models_used: list[str]  # every model with requests in the 30 days
+    top_models: list[Ranked]  # of the longest span
+    top_keys: list[Ranked]
+    models_used: list[str]  # every model with requests in the longest span
     running_out: list[KeyRow]  # active keys whose budget runs out before the period resets, soonest first
 
 
@@ -56,52 +97,102 @@ class Span:
     step: timedelta  # the period before is [start - step, end - step)
 
 
-def _totals(rows: _Rows, *, start: datetime, end: datetime) -> Totals:
-    totals = Totals()
-    for part in _parts(start=start, end=end):
-        for row in _grouped(part, rows, dims=("status",)):
-            totals.add(row)
-    return totals
+# Only the sums the home page shows: a rollup row holds fourteen, and summing them all costs 5x as much.
+ROLLUP_FIGURES = {"cost": Coalesce(Sum("cost"), ZERO), "requests": Coalesce(Sum("requests"), 0)}
+LEDGER_FIGURES = {"cost": Coalesce(Sum(SPENT_COST), ZERO), "requests": Count("id")}
 
 
-def _groups(rows: _Rows, *, start: datetime, end: datetime, dim: str) -> tuple[Totals, list[Group]]:
-    totals = Totals()
-    groups: dict[object, Group] = {}
+def _window_totals(rows: _Rows, windows: list[tuple[datetime, datetime]], *, now: datetime) -> list[Figures]:
+    """Figures of each window [start, end), from three queries whatever the windows: days from the daily
+    rollups, the hours of the days a window starts or ends inside (and today's) from the hourly ones, the
+    rest from the raw ledger. Like /spend/, a window ending inside a rolled-up hour counts that whole hour."""
+    earliest = min(start for start, _ in windows)
+    complete = rollups_complete_until()
+    complete = earliest if complete is None else min(max(complete, earliest), now)
+    edges = {moment for window in windows for moment in window if earliest <= moment < complete}
+    edges.add(complete)
+    split_days = {floor_day(moment) for moment in edges if moment != floor_day(moment)}
+    atoms: dict[datetime, Figures] = defaultdict(Figures)  # by start: whole days, hours, raw hours
+    if complete > earliest:
+        days = rows.daily.filter(day__gte=ceil_day(earliest), day__lt=floor_day(complete))
+        for row in days.values("day", "status").annotate(**ROLLUP_FIGURES).order_by():
+            if row["day"] not in split_days:
+                atoms[row["day"]].add(row)
+        if split_days:
+            in_split_days = Q()
+            for day in split_days:
+                in_split_days |= Q(hour__gte=max(day, earliest), hour__lt=min(day + DAY, complete))
+            hours = rows.hourly.filter(in_split_days).values("hour", "status")
+            for row in hours.annotate(**ROLLUP_FIGURES).order_by():
+                atoms[row["hour"]].add(row)
+    tail = rows.ledger.filter(created_at__gte=complete, created_at__lt=now).order_by()
+    tail = tail.annotate(hour=TruncHour("created_at")).values("hour", "status")
+    for row in tail.annotate(**LEDGER_FIGURES).order_by():
+        atoms[row["hour"]].add(row)
+    result = []
+    for start, end in windows:
+        totals = Figures()
+        for moment, atom in atoms.items():
+            if start <= moment < end:
+                totals.plus(atom)
+        result.append(totals)
+    return result
+
+
+def _part_rows(part, rows: _Rows, dims: tuple[str, ...]):
+    """One part's figures grouped by `dims` (as usage.selectors.spend._grouped, with only our sums)."""
+    if part.kind == "raw":
+        entries = rows.ledger.filter(created_at__gte=part.start, created_at__lt=part.end).order_by()
+        return entries.annotate(model=MODEL_NAME).values(*dims).annotate(**LEDGER_FIGURES).order_by()
+    if part.kind == "day":
+        rollups = rows.daily.filter(day__gte=part.start, day__lt=part.end)
+    else:
+        rollups = rows.hourly.filter(hour__gte=part.start, hour__lt=part.end)
+    return rollups.values(*dims).annotate(**ROLLUP_FIGURES).order_by()
+
+
+def _ranked(rows: _Rows, *, start: datetime, end: datetime) -> tuple[list[Ranked], list[Ranked]]:
+    """The models and the keys of [start, end), most spent first (one query per part of the range)."""
+    groups: dict[str, dict[object, Ranked]] = {"model": {}, "api_key_id": {}}
+    total = ZERO
     for part in _parts(start=start, end=end):
-        for row in _grouped(part, rows, dims=(dim, "status")):
-            totals.add(row)
-            value = row[dim]
-            group = groups.get(value)
-            if group is None:
-                group = groups[value] = Group(key=value, label=str(value or ""))
-            group.totals.add(row)
-    ordered = sorted(groups.values(), key=lambda g: (-g.totals.cost, -g.totals.requests, g.label))
-    for group in ordered:
-        group.share = group.totals.cost / totals.cost if totals.cost else None
-    return totals, ordered
+        for row in _part_rows(part, rows, ("model", "api_key_id", "status")):
+            total += row["cost"] or ZERO
+            for dim, by_value in groups.items():
+                value = row[dim]
+                ranked = by_value.get(value)
+                if ranked is None:
+                    ranked = by_value[value] = Ranked(key=value, label=str(value or ""))
+                ranked.totals.add(row)
+    ordered = []
+    for by_value in groups.values():
+        listed = sorted(by_value.values(), key=lambda g: (-g.totals.cost, -g.totals.requests, g.label))
+        for ranked in listed:
+            ranked.share = ranked.totals.cost / total if total else None
+        ordered.append(listed)
+    return ordered[0], ordered[1]
 
 
 def spend_overview(*, user, spans: list[Span], now: datetime) -> Overview:
     """The figures of each span (the last one, the longest, also gives the top models and keys)."""
     rows = _Rows.visible_to(user)
-    periods = []
-    models: list[Group] = []
-    keys: list[Group] = []
-    for index, span in enumerate(spans):
-        if index == len(spans) - 1:
-            totals, models = _groups(rows, start=span.start, end=span.end, dim="model")
-            _, keys = _groups(rows, start=span.start, end=span.end, dim="api_key_id")
-        else:
-            totals = _totals(rows, start=span.start, end=span.end)
-        previous = _totals(rows, start=span.start - span.step, end=span.end - span.step)
-        periods.append(PeriodFigures(span.name, span.label, span.start, span.end, totals, previous))
+    windows = [(span.start, span.end) for span in spans]
+    windows += [(span.start - span.step, span.end - span.step) for span in spans]
+    sums = _window_totals(rows, windows, now=now)
+    periods = [
+        PeriodFigures(span.name, span.label, span.start, span.end, sums[index], sums[len(spans) + index])
+        for index, span in enumerate(spans)
+    ]
+    models, keys = _ranked(rows, start=spans[-1].start, end=spans[-1].end)
     for group in models:
         group.label = group.key or "(unknown model)"
     names = {key.id: str(key) for key in ApiKey.objects.filter(id__in=[g.key for g in keys if g.key])}
     for group in keys:
         group.label = names.get(group.key, "(no key)")
     running_out = [
-        row for row in keys_overview(user=user, now=now) if row.is_active and row.runs_out_at is not None
+        row
+        for row in keys_overview(user=user, now=now, budgeted_only=True)
+        if row.is_active and row.runs_out_at is not None
     ]
     running_out.sort(key=lambda row: (row.runs_out_at, row.key.name))
     return Overview(
