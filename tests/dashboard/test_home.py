@@ -89,9 +89,9 @@ def test_an_admin_sees_every_keys_spend_against_the_period_before(client, admin_
     assert [cost for _, cost in keys] == [D("0.0621"), D("0.0122"), D("0.008")]
     html = response.content.decode()
     assert '<a class="value" href="/spend/?range=today" data-figure="cost">$0.0143</a>' in html
-    assert "▲ +43.0% vs $0.0100" not in html  # one way to show money: $0.01, never padded
-    assert "▲ +43.0% vs $0.01" in html
-    assert "▼ -35.4% vs $0.05" in html
+    assert "▲ 43.0% vs $0.0100" not in html  # one way to show money: $0.01, never padded
+    assert "▲ 43.0% vs $0.01" in html
+    assert "▼ 35.4% vs $0.05" in html
     assert 'href="/activity/?status=error&amp;start=2026-11-30"' in html
     assert 'href="/activity/?model=openai%2Fgpt-4o&amp;start=2026-10-31"' in html
 
