@@ -134,3 +134,21 @@ def test_the_spend_tables_keep_the_spent_column_on_a_phone(browser, live_asgi, a
     assert box["x"] + box["width"] <= 390
     assert spent.inner_text().startswith("$")
     context.close()
+
+
+def test_the_spend_charts_tooltip_shows_money_as_the_pages_do(live_asgi, page, member, traffic):
+    log_in(page, live_asgi.url, "member")
+    page.goto(f"{live_asgi.url}/spend/?range=30d")
+    page.wait_for_function("() => document.getElementById('spend-chart').dataset.drawn !== '0'")
+
+    labels = page.evaluate(
+        """() => {
+          const chart = Chart.getChart(document.getElementById('spend-chart'));
+          const label = chart.options.plugins.tooltip.callbacks.label;
+          return chart.data.datasets.flatMap((set, datasetIndex) => set.data.map((value, dataIndex) =>
+            value ? label.call(chart.tooltip, {dataset: set, datasetIndex, dataIndex, raw: value}) : null
+          ).filter(Boolean));
+        }"""
+    )
+    # The member's days: $0.0000186 today (and a failed request at 0), $0.42, $1.25.
+    assert sorted(labels) == ["openai/gpt-4o: $0.0000186", "openai/gpt-4o: $0.42", "openai/gpt-4o: $1.25"]
