@@ -103,7 +103,7 @@ def _sort_header(request, key: str, label: str, numeric: bool, current: str, css
         "key": key,
         "label": label,
         "numeric": numeric,
-        "css": " ".join(filter(None, ["num" if numeric else "", css])),
+        "css": " ".join(name for name in ("num" if numeric else "", css) if name),
         "url": f"?{query.urlencode()}" if query else request.path,
         "arrow": arrow,
         "aria": aria,
