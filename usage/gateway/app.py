@@ -4,7 +4,7 @@ Its rooms, one job each: this module (start-up, shut-down, the endpoints and the
 auth.py (who is asking); request.py (the body and its checks); plan.py and strategies.py (where a request
 goes); upstream.py and sse.py (upstream I/O); responses.py (what is sent back); row.py (the ledger row) and
 writer.py (its writer); limits.py, limits_redis.py and limits_db.py (rates and budgets); cache.py (the
-response cache); metrics.py (/metrics); info.py (GET /models and /key); snapshot.py (what is kept in memory),
+response cache); metrics.py (/metrics); info.py, lookup.py (GET /models, /key, /generation); snapshot.py,
 freshness.py (admin changes applied from the next request) and store.py, its only door to the database.
 
 The hot path of a completion does no database work: the key from memory, the body parsed once and
@@ -29,7 +29,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 from usage.budget_counters import reconcile_hold
-from usage.gateway import cache, info, journal
+from usage.gateway import cache, info, journal, lookup
 from usage.gateway.auth import KeyInfo, Keys, bearer, bearer_matches
 from usage.gateway.freshness import make_freshness
 from usage.gateway.limits_db import DatabaseLimits
@@ -37,7 +37,7 @@ from usage.gateway.limits_redis import RedisLimits
 from usage.gateway.metrics import CONTENT_TYPE, Metrics
 from usage.gateway.plan import plan_request
 from usage.gateway.request import BodyLimits, asked, check, decode, read_body
-from usage.gateway.responses import GatewayError, send_body, send_error
+from usage.gateway.responses import GatewayError, send_body, send_error, with_request_id
 from usage.gateway.row import ESTIMATED, LedgerRow
 from usage.gateway.snapshot import Snapshot
 from usage.gateway.store import Store, database_url
@@ -198,6 +198,8 @@ class Gateway:
                 key = await self.authenticate(scope)
                 spent = await self.load_spend(key, period_start(key.budget_period, datetime.now(UTC)))
                 await send_body(send, 200, info.key_body(key, spent))
+            elif path == "/api/v1/generation":
+                await lookup.generation_endpoint(self, scope, send)
             elif path == "/metrics":
                 await self.metrics_endpoint(scope, send)
             else:
@@ -251,15 +253,15 @@ class Gateway:
         the key may use, aliases and manual models included. A key sent but wrong is still refused (401)."""
         secret = bearer(scope["headers"])
         key = None if secret is None else await self.authenticate(scope)
+        first = await lookup.usage_ranking(scope, key, self.store)  # order=usage: its most-used models first
         snapshot = await self.current_snapshot()  # the aliases too
         now = time.monotonic()
         if self.listing is None or now - self.listing[0] > max(self.refresh_seconds, 0):
             listing = await self.store.models_listing()
             self.listing = (now, listing, info.public_models_body(listing))
         if key is None:
-            body = self.listing[2]
-        else:
-            body = info.models_body(key, self.listing[1], snapshot.routing, snapshot.catalogue)
+            return await send_body(send, 200, self.listing[2])
+        body = info.models_body(key, self.listing[1], snapshot.routing, snapshot.catalogue, first)
         await send_body(send, 200, body)
 
     async def metrics_endpoint(self, scope, send) -> None:
@@ -284,6 +286,7 @@ class Gateway:
         started, now = time.monotonic(), datetime.now(UTC)
         key = await self.authenticate(scope)  # an unknown key never gets its body read, nor a row
         row = LedgerRow(created_at=now, endpoint=endpoint, api_key_id=key.id, request_id=uuid.uuid4().hex)
+        send = with_request_id(send, row.request_id)  # every answer names the request (GET /generation)
         ticket = raw = None
         try:
             try:

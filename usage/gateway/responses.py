@@ -9,6 +9,7 @@ import orjson
 
 JSON = b"application/json"
 EVENT_STREAM = b"text/event-stream"
+REQUEST_ID = b"x-tokenledger-request-id"  # our id of the request: GET /generation?id= takes it
 
 
 class GatewayError(Exception):
@@ -35,6 +36,19 @@ def error_body(status: int, message: str, code: str = "", metadata: dict | None 
     if code:
         error["type"] = code
     return orjson.dumps({"error": error})
+
+
+def with_request_id(send, request_id: str):
+    """`send`, adding our request id's header to the response's start, whatever sends it (the reply, a
+    refusal, a cache hit): one check per message, no copy of a body."""
+    header = (REQUEST_ID, request_id.encode())
+
+    async def send_tagged(message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message["headers"], header]
+        await send(message)
+
+    return send_tagged
 
 
 async def start(send, status: int, headers: list[tuple[bytes, bytes]]) -> None:

@@ -4,6 +4,7 @@
 - `keys`: a key's spend in its period, the keys page's rows and forecast, the gateway's key lookup;
 - `spend`: the spend pages and their CSV exports (rollups for whole hours and days, the raw ledger after);
 - `activity`: the request log and one request's detail;
+- `generations`: one request as its key looks it up (GET /generation), a key's owner's most-used models;
 - `traffic`: traffic on models (model and compare pages), latency per model, models with recent traffic;
 - `playground`: the playground page's keys, models and ledger rows;
 - `upstreams`: where requests go (targets for the gateway) and how upstreams are doing (the status page);

@@ -332,6 +332,19 @@ def spend_by_key(*, key_ids: list[int], start: datetime | None, end: datetime) -
     return totals
 
 
+def models_by_usage(*, key_ids: list[int], start: datetime, end: datetime) -> list[str]:
+    """The models of these keys' requests in [start, end) (served, else asked for), most requests first,
+    then most spent, then by id."""
+    used: dict[str, tuple[int, Decimal]] = {}
+    rows = _Rows.of_keys(key_ids)
+    for part in _parts(start=start, end=end):
+        for row in _grouped(part, rows, dims=("model",)):
+            requests, cost = used.get(row["model"], (0, ZERO))
+            used[row["model"]] = (requests + row["requests"], cost + (row["cost"] or ZERO))
+    ranked = sorted(used.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
+    return [model for model, _figures in ranked if model]
+
+
 @dataclass(frozen=True, slots=True)
 class EstimatedCosts:
     """Rows of a range whose cost is an estimate (cancelled, broken or interrupted requests)."""
