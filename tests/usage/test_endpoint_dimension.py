@@ -34,7 +34,7 @@ from usage.services.rollups import ledger_prune, rollup_catch_up
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-migration = importlib.import_module("usage.migrations.0019_rollup_endpoint")
+migration = importlib.import_module("usage.migrations.0019_rollup_endpoint_finish_reason")
 
 
 @pytest.fixture

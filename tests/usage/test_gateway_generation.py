@@ -57,7 +57,7 @@ def expected_data(row: LedgerEntry, **changes) -> dict:
         "latency": first,
         "moderation_latency": None,
         "generation_time": row.latency_ms - first,
-        "finish_reason": None,
+        "finish_reason": "stop",
         "native_finish_reason": None,
         "tokens_prompt": 12,
         "tokens_completion": 8,
@@ -146,8 +146,32 @@ def test_a_stream_is_found_by_our_request_id(gateway_server, catalogue, make_api
     found = generation(gateway_server, secret, f"?id={reply.headers['x-tokenledger-request-id']}")
 
     (row,) = gateway_server.ledger(1)
-    assert row.ttft_ms is not None
+    assert (row.ttft_ms is not None, row.finish_reason) == (True, "stop")
     assert found.json()["data"] == expected_data(row, streamed=True, external_user="alice")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_the_finish_reason_is_the_replys(gateway_server, catalogue, make_api_key, stream):
+    secret = make_api_key()
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    gateway_server.fake.reply(tool_calls=[call])
+    gateway_server.fake.reply(finish_reason="length")
+
+    for _ in range(2):
+        with httpx.stream(
+            "POST",
+            f"{gateway_server.api_url}/chat/completions",
+            json={**BODY, "stream": stream},
+            headers=auth(secret),
+        ) as reply:
+            reply.read()
+    reasons = [
+        generation(gateway_server, secret, f"?id=gen-fake-{n}").json()["data"]["finish_reason"]
+        for n in (1, 2)
+    ]
+
+    assert reasons == ["tool_calls", "length"]
+    assert [row.finish_reason for row in gateway_server.ledger(2)] == ["tool_calls", "length"]
 
 
 def test_a_generation_id_gives_the_request_served_never_a_cache_hits_copy(
@@ -244,6 +268,7 @@ def test_a_refused_request_names_itself_and_is_found_with_its_refusal(
     (row,) = gateway_server.ledger(1)
     assert (refused.status_code, row.status, row.request_id) == (403, "rejected", found["data"]["request_id"])
     assert found["data"]["id"] == row.request_id  # no generation: our id stands for it
+    assert (row.finish_reason, found["data"]["finish_reason"]) == ("", None)
     assert (found["data"]["total_cost"], found["data"]["provider_name"], found["data"]["latency"]) == (
         0,
         None,

@@ -78,7 +78,7 @@ def generation_body(row: LedgerRow) -> bytes:
         "latency": first,  # until the first token (a stream's), else until the upstream's headers
         "moderation_latency": None,
         "generation_time": None if first is None else max(row.latency_ms - first, 0),
-        "finish_reason": None,  # not kept in the ledger
+        "finish_reason": row.finish_reason or None,
         "native_finish_reason": None,
         "tokens_prompt": row.prompt_tokens,
         "tokens_completion": row.completion_tokens,

@@ -73,6 +73,8 @@ class StreamReading:
                 row.take_reply(parsed)
             if _has_output(parsed):
                 row.ttft_ms = int((time.monotonic() - self.started) * 1000)
+        if b'"finish_reason":"' in event or b'"finish_reason": "' in event:  # not null: the last choice chunk
+            row.take_finish(_event_json(event))
         if b'"usage"' in event or b'"error"' in event:
             parsed = _event_json(event)
             if isinstance(parsed.get("usage"), dict):

@@ -89,6 +89,7 @@ class LedgerEntry(models.Model):
     catalog_model = models.ForeignKey(CatalogModel, null=True, blank=True, on_delete=models.PROTECT)
     provider = models.CharField(max_length=100, blank=True)
     generation_id = models.CharField(max_length=200, blank=True)
+    finish_reason = models.CharField(max_length=40, blank=True)  # the reply's: stop, length, tool_calls...
     stream = models.BooleanField(default=False)
     http_status = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=12, choices=Status.choices)

@@ -1,4 +1,5 @@
-"""The endpoint becomes a dimension of the rollups, and the ledger gets an index for GET /generation.
+"""The endpoint becomes a dimension of the rollups; the ledger gets the finish reason and an index for
+GET /generation.
 
 Rollups made before have no endpoint (""): the next rollup run rebuilds every hour whose ledger rows are all
 still there (from the first hour the ledger holds whole: an hour that retention cut into keeps its rollups,
@@ -42,6 +43,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="hourlyrollup",
             name="endpoint",
+            field=models.CharField(blank=True, max_length=40),
+        ),
+        migrations.AddField(
+            model_name="ledgerentry",
+            name="finish_reason",
             field=models.CharField(blank=True, max_length=40),
         ),
         migrations.AddIndex(
