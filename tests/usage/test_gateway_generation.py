@@ -334,3 +334,22 @@ def test_it_says_whether_the_cost_is_an_estimate(
     assert (data["tokenledger"]["endpoint"], data["api_type"], data["created_at"]) == (
         "messages", "completions", "2026-12-01T10:00:00+00:00",
     )  # fmt: skip
+
+
+def test_it_answers_every_field_of_the_fake_openrouters_generation_with_the_same_types(
+    gateway_server, catalogue, make_api_key
+):
+    from tests.fakes.openrouter import Reply, generation_stats
+
+    secret = make_api_key()
+    complete(gateway_server, secret)
+    ours = generation(gateway_server, secret, "?id=gen-fake-1").json()["data"]
+    theirs = gateway_server.fake.generations["gen-fake-1"]
+
+    assert set(generation_stats(Reply(), "gen-x", "m", False)) <= set(ours)
+    assert {name: type(ours[name]) for name in theirs} == {
+        name: type(value) for name, value in theirs.items()
+    }
+    assert {name: ours[name] for name in theirs if name != "created_at"} == {
+        name: value for name, value in theirs.items() if name != "created_at"
+    }
