@@ -208,6 +208,8 @@ GATEWAY_BODY_IDLE_SECONDS = env.env_float("GATEWAY_BODY_IDLE_SECONDS", 30.0, min
 GATEWAY_BODY_TIMEOUT_SECONDS = env.env_float("GATEWAY_BODY_TIMEOUT_SECONDS", 120.0, minimum=0.1)
 GATEWAY_KEY_CACHE_SECONDS = env.env_float("GATEWAY_KEY_CACHE_SECONDS", 5.0)
 GATEWAY_CATALOG_REFRESH_SECONDS = env.env_float("GATEWAY_CATALOG_REFRESH_SECONDS", 30.0)
+# How long GET /models?order=usage keeps a key's most-used models before reading the rollups again.
+GATEWAY_USAGE_ORDER_SECONDS = env.env_float("GATEWAY_USAGE_ORDER_SECONDS", 60.0, minimum=0.0)
 # Usage an upstream reports beyond these is set aside, not stored or spent (usage/usage_values.py).
 GATEWAY_MAX_REQUEST_COST = env.env_decimal("GATEWAY_MAX_REQUEST_COST", "1000")  # USD for one request
 GATEWAY_MAX_CONTEXT_MULTIPLE = env.env_int("GATEWAY_MAX_CONTEXT_MULTIPLE", 4, minimum=1)  # × the context

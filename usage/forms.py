@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django import forms
 from django.utils import timezone
 
-from usage.models import ApiKey, LedgerEntry
+from usage.models import ENDPOINTS, ApiKey, LedgerEntry
 
 HOUR = timedelta(hours=1)
 EARLIEST = date(2020, 1, 1)  # nothing older can be in a ledger of OpenRouter requests
@@ -21,6 +21,9 @@ RANGES = {
     "month": "This month",
     "custom": "Custom",
 }
+
+
+ENDPOINT_CHOICES = [("", "any"), *((name, name) for name in ENDPOINTS)]
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,13 @@ def _check_dates(cleaned: dict, form: forms.Form) -> None:
 
 
 class RangeForm(forms.Form):
-    """?range=today|7d|30d|month|custom&start=YYYY-MM-DD&end=YYYY-MM-DD (custom: both days included)."""
+    """?range=today|7d|30d|month|custom&start=YYYY-MM-DD&end=YYYY-MM-DD (custom: both days included), and
+    &endpoint=<one of ENDPOINTS> for one endpoint's figures."""
 
     range = forms.ChoiceField(choices=list(RANGES.items()), required=False)
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    endpoint = forms.ChoiceField(choices=ENDPOINT_CHOICES, required=False)
 
     def clean(self):
         cleaned = super().clean()
@@ -86,6 +91,7 @@ class ActivityFilterForm(forms.Form):
         required=False, max_length=100, widget=forms.TextInput(attrs={"list": "providers"})
     )
     status = forms.ChoiceField(choices=[("", "any"), *LedgerEntry.Status.choices], required=False)
+    endpoint = forms.ChoiceField(choices=ENDPOINT_CHOICES, required=False)
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 

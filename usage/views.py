@@ -26,7 +26,7 @@ from usage.selectors.upstreams import upstream_statuses
 from usage.selectors.visibility import visible_key, visible_keys
 from usage.services.keys import api_key_create, api_key_revoke
 
-GROUPS = {"model": "Model", "key": "Key", "provider": "Provider"}
+GROUPS = {"model": "Model", "key": "Key", "provider": "Provider", "endpoint": "Endpoint"}
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -79,8 +79,11 @@ def _range(request) -> tuple[RangeForm, spend_report.SpendReport | None]:
     form = RangeForm(request.GET)
     if not form.is_valid():
         return form, None
-    period = form.period()
-    return form, spend_report.spend_report(user=request.user, start=period.start, end=period.end)
+    period, endpoint = form.period(), form.cleaned_data.get("endpoint", "")
+    report = spend_report.spend_report(
+        user=request.user, start=period.start, end=period.end, endpoint=endpoint
+    )
+    return form, report
 
 
 @require_GET
@@ -97,7 +100,7 @@ def spend(request):
     if report is not None:
         context["chart"] = report.chart
         context["estimated"] = spend_report.estimated_costs(
-            user=request.user, start=report.start, end=report.end
+            user=request.user, start=report.start, end=report.end, endpoint=form.cleaned_data["endpoint"]
         )
     return render(request, "usage/spend.html", context, status=200 if report else 400)
 
@@ -114,7 +117,13 @@ def spend_export(request, group: str):
             content_type="text/plain; charset=utf-8",
         )
     period = form.period()
-    rows = spend_report.spend_groups(user=request.user, start=period.start, end=period.end, group=group)
+    rows = spend_report.spend_groups(
+        user=request.user,
+        start=period.start,
+        end=period.end,
+        group=group,
+        endpoint=form.cleaned_data.get("endpoint", ""),
+    )
     header = [
         GROUPS[group].lower(),
         "requests",
@@ -182,6 +191,7 @@ def _activity_filters(request) -> tuple[ActivityFilterForm, activity_log.Activit
         model=form.cleaned_data.get("model", "").strip(),
         provider=form.cleaned_data.get("provider", "").strip(),
         status=form.cleaned_data.get("status", ""),
+        endpoint=form.cleaned_data.get("endpoint", ""),
         start=start,
         end=end,
     )

@@ -313,9 +313,9 @@ def test_the_csv_export_streams_the_filtered_log_with_exact_quoting(client, admi
     assert b"".join(response.streaming_content).decode() == (
         "id,created_at,key_name,key_prefix,requested_model,served_model,provider,status,http_status,"
         "prompt_tokens,cached_tokens,cache_write_tokens,cache_write_1h_tokens,completion_tokens,reasoning_tokens,"
-        "reported_cost,computed_cost,latency_ms,ttft_ms,generation_id,error_code,error_message\r\n"
+        "reported_cost,computed_cost,latency_ms,ttft_ms,generation_id,error_code,error_message,endpoint\r\n"
         f"{entry_id},2026-11-30T11:05:00+00:00,ops,tl-ops,openai/gpt-4o,openai/gpt-4o,Azure,error,502,"
-        '0,0,0,0,0,0,,0,100,,,502,"upstream said ""no"", then hung up"\r\n'
+        '0,0,0,0,0,0,,0,100,,,502,"upstream said ""no"", then hung up",chat/completions\r\n'
     )
 
 
@@ -354,7 +354,7 @@ def test_csv_cells_a_spreadsheet_would_run_are_kept_as_text(client, admin_user, 
     line = b"".join(response.streaming_content).decode().splitlines()[1]
     assert ',"\'=HYPERLINK(""http://evil"")","tl-=HYPERLINK(""h",' in line
     assert ",'@sum,," in line
-    assert line.endswith(",'-1 is not a valid max_tokens")
+    assert line.endswith(",'-1 is not a valid max_tokens,chat/completions")
 
 
 def test_the_detail_page_shows_the_routing_alias_attempts_and_skips(client, admin_user, ledger):

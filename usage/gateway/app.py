@@ -1,11 +1,12 @@
 """The gateway: a pure-ASGI, OpenRouter-compatible proxy under /api/v1/ (dashboard/asgi.py routes to it).
 
 Its rooms, one job each: this module (start-up, shut-down, the endpoints and the request pipeline);
-auth.py (who is asking); request.py (the body and its checks); plan.py and strategies.py (where a request
-goes); upstream.py and sse.py (upstream I/O); responses.py (what is sent back); row.py (the ledger row) and
-writer.py (its writer); limits.py, limits_redis.py and limits_db.py (rates and budgets); cache.py (the
-response cache); metrics.py (/metrics); info.py (GET /models and /key); snapshot.py (what is kept in memory),
-freshness.py (admin changes applied from the next request) and store.py, its only door to the database.
+auth.py (who is asking); hosts.py (the Host header); request.py (the body and its checks); plan.py and
+strategies.py (where a request goes); upstream.py and sse.py (upstream I/O); responses.py (what is sent
+back); row.py (the ledger row) and writer.py (its writer); journal.py (what a killed process leaves);
+limits.py, limits_redis.py, limits_db.py and resp.py (rates and budgets); cache.py (the response cache);
+metrics.py (/metrics); info.py, lookup.py (GET /models, /key, /generation); snapshot.py, freshness.py
+(admin changes applied from the next request) and store.py, its only door to the database.
 
 The hot path of a completion does no database work: the key from memory, the body parsed once and
 forwarded unchanged over one shared upstream session, the reply relayed as it arrives, then one LedgerRow
@@ -26,12 +27,12 @@ from decimal import Decimal
 
 import aiohttp
 from django.conf import settings
-from django.http.request import split_domain_port, validate_host
 
 from usage.budget_counters import reconcile_hold
-from usage.gateway import cache, info, journal
+from usage.gateway import cache, info, journal, lookup
 from usage.gateway.auth import KeyInfo, Keys, bearer, bearer_matches
 from usage.gateway.freshness import make_freshness
+from usage.gateway.hosts import Hosts
 from usage.gateway.limits_db import DatabaseLimits
 from usage.gateway.limits_redis import RedisLimits
 from usage.gateway.metrics import CONTENT_TYPE, Metrics
@@ -51,7 +52,6 @@ log = logging.getLogger("tokenledger.gateway")
 
 COMPLETIONS = {"/api/v1/chat/completions": "chat/completions", "/api/v1/completions": "completions"}
 KEYLESS = frozenset({"missing_key", "invalid_key"})  # refusals counted, not recorded: no key, no row
-DEBUG_HOSTS = [".localhost", "127.0.0.1", "[::1]"]  # Django's hosts when DEBUG and ALLOWED_HOSTS is empty
 
 
 class Gateway:
@@ -65,8 +65,7 @@ class Gateway:
         self.snapshot_at = 0.0
         self.refreshing: asyncio.Task | None = None
         self.listing: tuple[float, list, bytes] | None = None  # when, the listing, its public body
-        self.hosts: dict[bytes, bool] = {}
-        self.allowed_hosts: list[str] = []
+        self.hosts = Hosts()
         self.writer: LedgerWriter | None = None
         self.journal: journal.Journal | None = None
 
@@ -85,7 +84,7 @@ class Gateway:
             settings.GATEWAY_BODY_TIMEOUT_SECONDS,
         )
         self.listing = None
-        self.hosts = {}
+        self.hosts = Hosts()
         self.store = Store()
         self.keys = Keys(self.store.key, self.store.playground_key, settings.GATEWAY_KEY_CACHE_SECONDS)
         session = aiohttp.ClientSession(
@@ -181,7 +180,7 @@ class Gateway:
                     await self.startup()
         path = scope["path"]
         try:
-            if not self.host_allowed(scope):
+            if not self.hosts.allow(scope):
                 self.count_keyless("bad_host")
                 raise GatewayError(400, "Invalid Host header", "bad_host")
             if path != "/metrics":
@@ -198,6 +197,8 @@ class Gateway:
                 key = await self.authenticate(scope)
                 spent = await self.load_spend(key, period_start(key.budget_period, datetime.now(UTC)))
                 await send_body(send, 200, info.key_body(key, spent))
+            elif path == "/api/v1/generation":
+                await lookup.generation_endpoint(self, scope, send)
             elif path == "/metrics":
                 await self.metrics_endpoint(scope, send)
             else:
@@ -213,25 +214,6 @@ class Gateway:
     def require(scope, methods: tuple[str, ...], path: str) -> None:
         if scope["method"] not in methods:
             raise GatewayError(405, f"Use {methods[0]} for {path}")
-
-    def host_allowed(self, scope) -> bool:
-        """The Host header against ALLOWED_HOSTS, as Django checks it for the pages."""
-        allowed = settings.ALLOWED_HOSTS
-        if allowed is not self.allowed_hosts:  # the setting changed (tests): forget what was checked
-            self.allowed_hosts, self.hosts = allowed, {}
-        host = b""
-        for name, value in scope["headers"]:
-            if name == b"host":
-                host = value
-                break
-        known = self.hosts.get(host)
-        if known is None:
-            text = host.decode("latin-1") if host else (scope.get("server") or ("",))[0]
-            domain, _port = split_domain_port(text)
-            known = bool(domain) and validate_host(domain, allowed or (DEBUG_HOSTS if settings.DEBUG else []))
-            if len(self.hosts) < 1000:
-                self.hosts[host] = known
-        return known
 
     def count_keyless(self, reason: str) -> None:
         self.metrics.refused_keyless(reason)
@@ -251,15 +233,15 @@ class Gateway:
         the key may use, aliases and manual models included. A key sent but wrong is still refused (401)."""
         secret = bearer(scope["headers"])
         key = None if secret is None else await self.authenticate(scope)
+        first = await lookup.usage_ranking(scope, key, self.store)  # order=usage: its most-used models first
         snapshot = await self.current_snapshot()  # the aliases too
         now = time.monotonic()
         if self.listing is None or now - self.listing[0] > max(self.refresh_seconds, 0):
             listing = await self.store.models_listing()
             self.listing = (now, listing, info.public_models_body(listing))
         if key is None:
-            body = self.listing[2]
-        else:
-            body = info.models_body(key, self.listing[1], snapshot.routing, snapshot.catalogue)
+            return await send_body(send, 200, self.listing[2])
+        body = info.models_body(key, self.listing[1], snapshot.routing, snapshot.catalogue, first)
         await send_body(send, 200, body)
 
     async def metrics_endpoint(self, scope, send) -> None:
@@ -285,7 +267,7 @@ class Gateway:
         key = await self.authenticate(scope)  # an unknown key never gets its body read, nor a row
         row = LedgerRow(created_at=now, endpoint=endpoint, api_key_id=key.id, request_id=os.urandom(16).hex())
         ticket = raw = None
-        send = LastHeld(client_send)  # the reply's last message waits until its row is journaled (`finish`)
+        send = LastHeld(client_send, row.request_id)  # names the request; its last message waits for `finish`
         try:
             try:
                 raw = await read_body(scope, receive, self.body_limits)

@@ -18,6 +18,7 @@ import orjson
 from catalog.model_ids import base_model_id
 from catalog.models_api import model_entry, pricing_object
 from usage.gateway.auth import KeyInfo
+from usage.gateway.lookup import by_usage
 from usage.gateway.snapshot import Catalogue, Routing
 from usage.routing import AliasSpec
 
@@ -29,9 +30,12 @@ def public_models_body(listing: Listing) -> bytes:
     return orjson.dumps({"data": [entry for _id, openrouter, entry in listing if openrouter]})
 
 
-def models_body(key: KeyInfo, listing: Listing, routing: Routing, catalogue: Catalogue) -> bytes:
-    """The current models this key may use, then the aliases it may."""
-    data = [entry for model_id, _openrouter, entry in listing if key.allows(model_id)]
+def models_body(
+    key: KeyInfo, listing: Listing, routing: Routing, catalogue: Catalogue, ranking: tuple[str, ...] = ()
+) -> bytes:
+    """The current models this key may use (those of `ranking` first, in its order), then the aliases it
+    may."""
+    data = by_usage([entry for model_id, _openrouter, entry in listing if key.allows(model_id)], ranking)
     entries = {model_id: entry for model_id, _openrouter, entry in listing}
     for name, alias in sorted(routing.aliases.items()):
         members = [member.model for member in alias.members]

@@ -9,6 +9,7 @@ import orjson
 
 JSON = b"application/json"
 EVENT_STREAM = b"text/event-stream"
+REQUEST_ID = b"x-tokenledger-request-id"  # our id of the request: GET /generation?id= takes it
 
 
 class GatewayError(Exception):
@@ -82,20 +83,26 @@ def stream_error_event(first: dict, message: str, chat: bool) -> bytes:
 
 
 class LastHeld:
-    """An ASGI `send` that holds the reply's last message until `release()`: the gateway journals the row
-    first, so a reply its client got whole always has its whole row, whenever the process is killed."""
+    """A completion's ASGI `send`: every answer (the reply, a refusal, a cache hit) names the request in
+    its start's headers (our request id, for GET /generation), and the reply's last message is held until
+    `release()`: the gateway journals the row first, so a reply its client got whole always has its whole
+    row, whenever the process is killed. One check per message, no copy of a body."""
 
-    __slots__ = ("last", "send")
+    __slots__ = ("header", "last", "send")
 
-    def __init__(self, send) -> None:
+    def __init__(self, send, request_id: str) -> None:
         self.send = send
+        self.header = (REQUEST_ID, request_id.encode())
         self.last: dict | None = None
 
     async def __call__(self, message: dict) -> None:
-        if message["type"] == "http.response.body" and not message.get("more_body"):
+        kind = message["type"]
+        if kind == "http.response.start":
+            message["headers"] = [*message["headers"], self.header]
+        elif kind == "http.response.body" and not message.get("more_body"):
             self.last = message
-        else:
-            await self.send(message)
+            return
+        await self.send(message)
 
     async def release(self) -> None:
         if self.last is not None:

@@ -32,6 +32,7 @@ class LedgerRow:
     catalog_model_id: int | None = None
     provider: str = ""
     generation_id: str = ""
+    finish_reason: str = ""  # why the output ended, as the reply says (stop, length, tool_calls...)
     stream: bool = False
     http_status: int = 0
     status: str = ""  # ok | error | cancelled | rejected | cached | interrupted; "" while it runs
@@ -115,7 +116,8 @@ class LedgerRow:
         self.cache_savings = cache_savings(self.cached_tokens, prices)
 
     def take_reply(self, payload: dict) -> None:
-        """The generation id, the model that served and its provider, from a reply or a stream chunk."""
+        """The generation id, the model that served, its provider and the finish reason, from a reply or a
+        stream chunk."""
         value = payload.get("id")
         if isinstance(value, str):
             self.generation_id = value[:200]
@@ -125,6 +127,15 @@ class LedgerRow:
         value = payload.get("provider")
         if isinstance(value, str):
             self.provider = value[:100]
+        self.take_finish(payload)
+
+    def take_finish(self, payload: dict) -> None:
+        """The finish reason of a reply's (or a stream chunk's) first choice, when it has one."""
+        choices = payload.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            value = choices[0].get("finish_reason")
+            if isinstance(value, str):
+                self.finish_reason = value[:40]
 
     def take_usage(self, usage: Any) -> None:
         """Token counts and OpenRouter's cost from a `usage` object (completion tokens include reasoning);

@@ -45,9 +45,10 @@ def _has_output(chunk: dict) -> bool:
 
 
 class StreamReading:
-    """What the relay learns from the events: first chunk, time to first output, usage, errors, the end."""
+    """What the relay learns from the events: first chunk, time to first output, usage (and the finish reason
+    of the chunk before it), errors, the end."""
 
-    __slots__ = ("row", "started", "events", "first", "usage", "error", "done", "relayed")
+    __slots__ = ("row", "started", "events", "first", "usage", "error", "done", "relayed", "previous")
 
     def __init__(self, row: LedgerRow, started: float) -> None:
         self.row = row
@@ -58,6 +59,7 @@ class StreamReading:
         self.error = False  # the upstream sent an error event
         self.done = False  # `data: [DONE]` arrived
         self.relayed = Relayed()  # the whole events relayed: read only if no usage comes (estimate.py)
+        self.previous = b""  # the last data event before this one: the finishing chunk, when usage comes
 
     def read(self, event: bytes) -> None:
         if not event.startswith(b"data: {"):
@@ -78,10 +80,13 @@ class StreamReading:
             if isinstance(parsed.get("usage"), dict):
                 self.usage = parsed["usage"]
                 row.take_reply(parsed)
+                if not row.finish_reason and self.previous:  # OpenRouter's usage chunk follows the finish
+                    row.take_finish(_event_json(self.previous))
             error = parsed.get("error")
             if isinstance(error, dict):
                 self.error = True
                 row.fail("error", 200, str(error.get("code", "stream_error")), str(error.get("message", "")))
+        self.previous = event
 
 
 async def relay_stream(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
+from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
@@ -24,8 +25,11 @@ from catalog.price_schedule import PriceSchedule
 from catalog.selectors.listing import models_listing
 from catalog.selectors.prices import model_prices, price_at
 from usage.gateway.auth import KeyInfo
+from usage.gateway.lookup import UsageOrder
+from usage.gateway.row import LedgerRow
 from usage.gateway.snapshot import Catalogue, Price, Route, Routing, Snapshot
 from usage.selectors.aliases import aliases_load
+from usage.selectors.generations import key_models_by_usage, key_request
 from usage.selectors.keys import api_key_by_secret_hash, key_spend_since
 from usage.selectors.playground import playground_api_key
 from usage.selectors.traffic import model_latency_p50
@@ -42,6 +46,7 @@ from usage.services.ledger import keyless_refusals_add, ledger_record_many, ledg
 from usage.services.response_cache import cached_response_payload, cached_response_store
 
 T = TypeVar("T")
+ROW_FIELDS = tuple(name for name in LedgerRow.__dataclass_fields__ if name != "reprice")  # its columns
 
 
 class Busy(Exception):
@@ -122,6 +127,7 @@ class Store:
 
     def __init__(self) -> None:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
+        self.usage_order = UsageOrder(self._models_by_usage, settings.GATEWAY_USAGE_ORDER_SECONDS)
 
     async def run(self, function: Callable[..., T], *args) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, _in_thread, function, *args)
@@ -146,6 +152,26 @@ class Store:
 
     async def key_spend(self, key_id: int, since: datetime | None) -> Decimal:
         return await self.run(lambda: key_spend_since(api_key_id=key_id, since=since))
+
+    # ---- a key's own ledger (lookup.py) ----
+    async def generation(self, key_id: int, lookup_id: str) -> LedgerRow | None:
+        """The key's request with this request id or generation id, as a LedgerRow (None: not the key's)."""
+
+        def find() -> LedgerRow | None:
+            entry = key_request(api_key_id=key_id, lookup_id=lookup_id)
+            return None if entry is None else LedgerRow(**{name: getattr(entry, name) for name in ROW_FIELDS})
+
+        return await self.run(find)
+
+    async def models_by_usage(self, key_id: int, days: int) -> tuple[str, ...]:
+        """The models the key's owner (else the key) used most over the last `days` days, most first; kept
+        GATEWAY_USAGE_ORDER_SECONDS per key and window."""
+        return await self.usage_order.ranking(key_id, days)
+
+    async def _models_by_usage(self, key_id: int, days: int) -> tuple[str, ...]:
+        end = timezone.now()
+        start = end - timedelta(days=days)
+        return await self.run(lambda: tuple(key_models_by_usage(api_key_id=key_id, start=start, end=end)))
 
     # ---- limits without Redis (usage.KeyCounter) ----
     async def limits_admit(

@@ -57,6 +57,10 @@ class ApiKey(TimestampedModel):
         return f"{self.name} ({self.prefix}…)"
 
 
+# The gateway's inference endpoints, as the ledger's `endpoint` names them (the pages' endpoint filter).
+ENDPOINTS = ("chat/completions", "completions", "messages", "responses", "embeddings")
+
+
 class LedgerEntry(models.Model):
     """One gateway request, whatever became of it."""
 
@@ -79,12 +83,13 @@ class LedgerEntry(models.Model):
     )
     created_at = models.DateTimeField()  # when the request arrived
     request_id = models.CharField(max_length=32, null=True, blank=True, unique=True)  # ours, per request
-    endpoint = models.CharField(max_length=40, default="chat/completions")
+    endpoint = models.CharField(max_length=40, default="chat/completions")  # one of ENDPOINTS
     requested_model = models.CharField(max_length=200, blank=True)
     served_model = models.CharField(max_length=200, blank=True)
     catalog_model = models.ForeignKey(CatalogModel, null=True, blank=True, on_delete=models.PROTECT)
     provider = models.CharField(max_length=100, blank=True)
     generation_id = models.CharField(max_length=200, blank=True)
+    finish_reason = models.CharField(max_length=40, blank=True)  # the reply's: stop, length, tool_calls...
     stream = models.BooleanField(default=False)
     http_status = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=12, choices=Status.choices)
@@ -122,6 +127,8 @@ class LedgerEntry(models.Model):
             models.Index(fields=["api_key", "-created_at"], name="ledger_key_recent_idx"),
             # Activity log filtered by model; a model's own spend.
             models.Index(fields=["served_model", "-created_at"], name="ledger_model_recent_idx"),
+            # GET /api/v1/generation?id= by OpenRouter's generation id (usage.selectors.generations).
+            models.Index(fields=["generation_id"], name="ledger_generation_idx"),
             # "Your traffic" re-priced (usage.selectors.repricing): the rows above a prompt-size threshold,
             # and those with web searches, in a time range (the rollups price the other rows).
             models.Index(fields=["prompt_tokens", "created_at"], name="ledger_prompt_size_idx"),
@@ -154,11 +161,12 @@ class LedgerEntry(models.Model):
 
 
 class Rollup(models.Model):
-    """Aggregates of ledger rows per (period, key, model, provider, status): what HourlyRollup and DailyRollup
-    both hold. The aggregate columns are listed once, here (ROLLUP_AGGREGATES); usage.selectors.rollups
-    computes them from the ledger."""
+    """Aggregates of ledger rows per (period, key, endpoint, model, provider, status): what HourlyRollup and
+    DailyRollup both hold. The aggregate columns are listed once, here (ROLLUP_AGGREGATES);
+    usage.selectors.rollups computes them from the ledger."""
 
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.CharField(max_length=40, blank=True)  # "": rolled up before endpoints were (0019)
     model = models.CharField(max_length=200, blank=True)  # served model, else the requested one
     provider = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=12, choices=LedgerEntry.Status.choices)
@@ -182,14 +190,14 @@ class Rollup(models.Model):
         abstract = True
 
 
-DIMENSIONS = ("api_key", "model", "provider", "status")
+DIMENSIONS = ("api_key", "endpoint", "model", "provider", "status")
 ROLLUP_AGGREGATES = tuple(
     field.name for field in Rollup._meta.fields if field.name not in DIMENSIONS and not field.primary_key
 )
 
 
 class HourlyRollup(Rollup):
-    """The ledger per (hour, key, model, provider, status), rebuilt per whole hour (idempotent)."""
+    """The ledger per (hour, key, endpoint, model, provider, status), rebuilt per whole hour (idempotent)."""
 
     hour = models.DateTimeField()
     api_key = models.ForeignKey(

@@ -5,6 +5,7 @@
 - `spend`: the spend pages and their CSV exports (rollups for whole hours and days, the raw ledger after);
 - `overview`: the home page's figures (spend against the period before, top models and keys, budgets);
 - `activity`: the request log and one request's detail;
+- `generations`: one request as its key looks it up (GET /generation), a key's owner's most-used models;
 - `traffic`: traffic on models (model and compare pages), latency per model, models with recent traffic;
 - `playground`: the playground page's keys, models and ledger rows;
 - `upstreams`: where requests go (targets for the gateway) and how upstreams are doing (the status page);

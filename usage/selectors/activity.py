@@ -47,6 +47,7 @@ class ActivityFilters:
     model: str = ""
     provider: str = ""
     status: str = ""
+    endpoint: str = ""
     start: datetime | None = None
     end: datetime | None = None
 
@@ -61,6 +62,8 @@ def activity_queryset(*, user, filters: ActivityFilters) -> QuerySet[LedgerEntry
         entries = entries.filter(provider=filters.provider)
     if filters.status:
         entries = entries.filter(status=filters.status)
+    if filters.endpoint:
+        entries = entries.filter(endpoint=filters.endpoint)
     if filters.start is not None:
         entries = entries.filter(created_at__gte=filters.start)
     if filters.end is not None:
@@ -82,10 +85,10 @@ def activity_suggestions(*, user, days: int = 90) -> dict[str, list[str]]:
 def _narrowed(entries: QuerySet[LedgerEntry], *, user, filters: ActivityFilters) -> QuerySet | None:
     """The log's rows, bounded to the days whose rollups have matching requests (None: there are none).
 
-    A model, provider or status filter that matches rare (or no) rows would otherwise walk the whole
+    A model, provider, status or endpoint filter that matches rare (or no) rows would otherwise walk the whole
     newest-first index looking for a page of them; the daily rollups say which days to look at.
     """
-    if not (filters.model or filters.provider or filters.status):
+    if not (filters.model or filters.provider or filters.status or filters.endpoint):
         return entries
     complete_until = rollups_complete_until()
     if complete_until is None:
@@ -93,7 +96,7 @@ def _narrowed(entries: QuerySet[LedgerEntry], *, user, filters: ActivityFilters)
     days = visible_rollups(user=user, model=DailyRollup)
     if filters.api_key is not None:
         days = days.filter(api_key=filters.api_key)
-    for name in ("model", "provider", "status"):
+    for name in ("model", "provider", "status", "endpoint"):
         if getattr(filters, name):
             days = days.filter(**{name: getattr(filters, name)})
     span = days.aggregate(first=Min("day"), last=Max("day"))
@@ -173,6 +176,7 @@ ACTIVITY_EXPORT_FIELDS = (
     "generation_id",
     "error_code",
     "error_message",
+    "endpoint",  # last: the columns before it kept their places when it came
 )
 
 

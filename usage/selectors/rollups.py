@@ -81,8 +81,8 @@ def final_hours_end(now: datetime) -> datetime:
 
 
 def ledger_grouped(queryset: QuerySet[LedgerEntry], *dimensions: str, **annotations) -> QuerySet:
-    """Ledger rows aggregated like rollups, grouped by `hour`, `api_key_id`, `model`, `provider`, `status`
-    (and by any extra annotation given, e.g. `bucket=TruncDay("created_at")`)."""
+    """Ledger rows aggregated like rollups, grouped by `hour`, `api_key_id`, `endpoint`, `model`, `provider`,
+    `status` (and by any extra annotation given, e.g. `bucket=TruncDay("created_at")`)."""
     if "hour" in dimensions:
         annotations["hour"] = TruncHour("created_at")
     if "model" in dimensions:

@@ -1,4 +1,5 @@
-"""The spend pages and their CSV exports: totals, by model / key / provider, the chart, and a key's spend.
+"""The spend pages and their CSV exports: totals, by model / key / provider / endpoint, the chart (all of
+them for one endpoint, or every endpoint), and a key's spend.
 
 Aggregates come from daily rollups for whole days, hourly rollups for the other hours rolled up and the raw
 ledger for the rest (the current hour, or more if the rollup task lags), so figures are exact and pages
@@ -107,7 +108,7 @@ def costs_disagree(reported: Decimal, computed: Decimal) -> bool:
 
 @dataclass
 class Group:
-    key: object  # model name, provider, or api key id
+    key: object  # model name, provider, endpoint, or api key id
     label: str
     totals: Totals = field(default_factory=Totals)
     share: Decimal | None = None  # of the range's total cost
@@ -121,6 +122,7 @@ class SpendReport:
     by_model: list[Group]
     by_key: list[Group]
     by_provider: list[Group]
+    by_endpoint: list[Group]
     chart: dict
     granularity: str  # "hour" or "day"
 
@@ -166,11 +168,17 @@ class _Rows:
     daily: QuerySet
 
     @classmethod
-    def visible_to(cls, user) -> _Rows:
-        return cls(
+    def visible_to(cls, user, endpoint: str = "") -> _Rows:
+        """What `user` may see; of one endpoint only, when given."""
+        rows = cls(
             visible_ledger(user=user),
             visible_rollups(user=user),
             visible_rollups(user=user, model=DailyRollup),
+        )
+        if not endpoint:
+            return rows
+        return cls(
+            *(queryset.filter(endpoint=endpoint) for queryset in (rows.ledger, rows.hourly, rows.daily))
         )
 
     @classmethod
@@ -183,8 +191,8 @@ class _Rows:
 
 
 def _grouped(part: _Part, rows: _Rows, *, dims: tuple[str, ...], bucket=None) -> QuerySet:
-    """Sums over one part grouped by `dims` (api_key_id, model, provider, status) and an optional bucket
-    ("hour" or "day") of the chart."""
+    """Sums over one part grouped by `dims` (api_key_id, endpoint, model, provider, status) and an optional
+    bucket ("hour" or "day") of the chart."""
     if part.kind == "raw":
         entries = rows.ledger.filter(created_at__gte=part.start, created_at__lt=part.end)
         extra = {}
@@ -204,10 +212,11 @@ def _grouped(part: _Part, rows: _Rows, *, dims: tuple[str, ...], bucket=None) ->
     return rollups.values(*dims).annotate(**ROLLUP_SUMS).order_by()
 
 
-def spend_report(*, user, start: datetime, end: datetime) -> SpendReport:
+def spend_report(*, user, start: datetime, end: datetime, endpoint: str = "") -> SpendReport:
+    """The range's figures that `user` may see, of one endpoint only when `endpoint` is given."""
     daily = end - start > HOURLY_CHART_MAX
     totals = Totals()
-    groups: dict[str, dict] = {"model": {}, "api_key_id": {}, "provider": {}}
+    groups: dict[str, dict] = {"model": {}, "api_key_id": {}, "provider": {}, "endpoint": {}}
     series: dict[tuple[datetime, str], Decimal] = defaultdict(Decimal)
     bucket = "day" if daily else "hour"
 
@@ -218,11 +227,11 @@ def spend_report(*, user, start: datetime, end: datetime) -> SpendReport:
             group = groups[kind][value] = Group(key=value, label=str(value or ""))
         group.totals.add(row)
 
-    rows = _Rows.visible_to(user)
+    rows = _Rows.visible_to(user, endpoint)
     for part in _parts(start=start, end=end, use_days=daily):
         if part.kind == "raw":
             # A few hours of raw rows: one scan, grouped by everything, folded here.
-            dims = ("api_key_id", "model", "provider", "status")
+            dims = ("api_key_id", "endpoint", "model", "provider", "status")
             for row in _grouped(part, rows, dims=dims, bucket=bucket):
                 totals.add(row)
                 for kind in groups:
@@ -248,6 +257,8 @@ def spend_report(*, user, start: datetime, end: datetime) -> SpendReport:
         group.label = group.key or "(unknown model)"
     for group in groups["provider"].values():
         group.label = group.key or "(no provider)"
+    for group in groups["endpoint"].values():
+        group.label = group.key or "(not recorded)"  # hours rolled up before rollups had the endpoint
     ordered = {}
     for kind, by_value in groups.items():
         rows = sorted(by_value.values(), key=lambda g: (-g.totals.cost, -g.totals.requests, g.label))
@@ -262,6 +273,7 @@ def spend_report(*, user, start: datetime, end: datetime) -> SpendReport:
         by_model=ordered["model"],
         by_key=ordered["key"],
         by_provider=ordered["provider"],
+        by_endpoint=ordered["endpoint"],
         chart=chart,
         granularity="day" if daily else "hour",
     )
@@ -302,10 +314,11 @@ def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f") if value else "0"
 
 
-def spend_groups(*, user, start: datetime, end: datetime, group: str) -> list[Group]:
-    """One of the spend page's tables (group = "model", "key" or "provider")."""
-    report = spend_report(user=user, start=start, end=end)
-    return {"model": report.by_model, "key": report.by_key, "provider": report.by_provider}[group]
+def spend_groups(*, user, start: datetime, end: datetime, group: str, endpoint: str = "") -> list[Group]:
+    """One of the spend page's tables (group = "model", "key", "provider" or "endpoint")."""
+    report = spend_report(user=user, start=start, end=end, endpoint=endpoint)
+    tables = {"model": report.by_model, "key": report.by_key, "provider": report.by_provider}
+    return {**tables, "endpoint": report.by_endpoint}[group]
 
 
 def spend_by_key(*, key_ids: list[int], start: datetime | None, end: datetime) -> dict[int, Decimal]:
@@ -325,6 +338,19 @@ def spend_by_key(*, key_ids: list[int], start: datetime | None, end: datetime) -
     return totals
 
 
+def models_by_usage(*, key_ids: list[int], start: datetime, end: datetime) -> list[str]:
+    """The models of these keys' requests in [start, end) (served, else asked for), most requests first,
+    then most spent, then by id."""
+    used: dict[str, tuple[int, Decimal]] = {}
+    rows = _Rows.of_keys(key_ids)
+    for part in _parts(start=start, end=end):
+        for row in _grouped(part, rows, dims=("model",)):
+            requests, cost = used.get(row["model"], (0, ZERO))
+            used[row["model"]] = (requests + row["requests"], cost + (row["cost"] or ZERO))
+    ranked = sorted(used.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
+    return [model for model, _figures in ranked if model]
+
+
 @dataclass(frozen=True, slots=True)
 class EstimatedCosts:
     """Rows of a range whose cost is an estimate (cancelled, broken or interrupted requests)."""
@@ -333,10 +359,12 @@ class EstimatedCosts:
     unreconciled: int  # the estimate stands (the stats never came, or another upstream)
 
 
-def estimated_costs(*, user, start: datetime, end: datetime) -> EstimatedCosts:
-    """How many of the rows `user` sees in [start, end) have an estimated cost, by state (a count per
-    state: each reads its own small partial index)."""
+def estimated_costs(*, user, start: datetime, end: datetime, endpoint: str = "") -> EstimatedCosts:
+    """How many of the rows `user` sees in [start, end) (of `endpoint`, when given) have an estimated
+    cost, by state (a count per state: each reads its own small partial index)."""
     rows = visible_ledger(user=user).filter(created_at__gte=start, created_at__lt=end)
+    if endpoint:
+        rows = rows.filter(endpoint=endpoint)
     states = LedgerEntry.CostState
     return EstimatedCosts(
         rows.filter(cost_state=states.ESTIMATED).count(),

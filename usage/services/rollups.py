@@ -52,6 +52,7 @@ def rollup_rebuild(*, start: datetime, end: datetime) -> int:
         LedgerEntry.objects.filter(created_at__gte=start, created_at__lt=end),
         "hour",
         "api_key_id",
+        "endpoint",
         "model",
         "provider",
         "status",
@@ -71,7 +72,7 @@ def _rebuild_days(*, start: datetime, end: datetime) -> None:
     rows = (
         HourlyRollup.objects.filter(hour__gte=start, hour__lt=end)
         .annotate(day=TruncDay("hour"))
-        .values("day", "api_key_id", "model", "provider", "status")
+        .values("day", "api_key_id", "endpoint", "model", "provider", "status")
         .annotate(**{name: Sum(name) for name in AGGREGATE_FIELDS})
         .order_by()
     )
