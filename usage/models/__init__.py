@@ -264,6 +264,13 @@ class Upstream(TimestampedModel):
         default=True,
         help_text="Send the model id without the prefix (local/qwen3-8b → qwen3-8b); off: exactly as sent",
     )
+    endpoints = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The endpoints it serves, comma-separated, among chat/completions, completions, messages, "
+        "responses, embeddings; empty: all of them for OpenRouter, chat/completions and completions for "
+        "another upstream",
+    )
     enabled = models.BooleanField(default=True)
 
     class Meta:
