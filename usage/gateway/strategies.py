@@ -85,7 +85,7 @@ def expected_tokens(body: dict, endpoint: str) -> tuple[int, int]:
     input_tokens = max(1, math.ceil(chars / 4) + token_ids)
     output_tokens = DEFAULT_OUTPUT_TOKENS
     if endpoint == "embeddings":
-        output_tokens = 0
+        return input_tokens, 0
     for field in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
         value = body.get(field)
         if type(value) is int and value >= 0:

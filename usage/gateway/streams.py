@@ -86,9 +86,14 @@ class NamedEventReading:
 
 class MessagesReading(NamedEventReading):
     """message_start (id, model, input usage) … content_block_delta … message_delta (cumulative usage) …
-    message_stop; an `error` event makes the row an error."""
+    message_stop; an `error` event makes the row an error. The usage is whole only with message_delta: a
+    stream cut before it is estimated (its output from the text relayed)."""
 
-    __slots__ = ()
+    __slots__ = ("started_usage",)
+
+    def __init__(self, row: LedgerRow, started: float) -> None:
+        super().__init__(row, started)
+        self.started_usage: dict = {}
 
     def take(self, data: dict) -> None:
         kind = data.get("type")
@@ -104,7 +109,7 @@ class MessagesReading(NamedEventReading):
                 self.first = message
                 self.row.take_reply(message)
                 if isinstance(message.get("usage"), dict):
-                    self.usage = dict(message["usage"])
+                    self.started_usage = message["usage"]
         elif kind == "content_block_start":
             block = data.get("content_block")
             if isinstance(block, dict) and block.get("type") == "tool_use":
@@ -112,7 +117,7 @@ class MessagesReading(NamedEventReading):
         elif kind == "message_delta":
             usage = data.get("usage")
             if isinstance(usage, dict):  # cumulative counts: they replace message_start's
-                self.usage = {**(self.usage or {}), **{k: v for k, v in usage.items() if v is not None}}
+                self.usage = {**self.started_usage, **{k: v for k, v in usage.items() if v is not None}}
         elif kind == "message_stop":
             self.done = True
         elif kind == "error":
