@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from usage.gateway.responses import GatewayError, anthropic_error_body, error_body
@@ -81,10 +80,6 @@ def _check_embeddings(body: dict) -> None:
     )
 
 
-def _take_chat_usage(row: LedgerRow, usage: Any) -> None:
-    row.take_usage(usage)
-
-
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     name: str  # the ledger's endpoint, and the upstream path under its base URL
@@ -106,8 +101,8 @@ def _with_usage(reader: Callable[[Any], Any]) -> Callable[[LedgerRow, Any], None
     return take
 
 
-CHAT = Endpoint("chat/completions", _check_chat, _take_chat_usage, partial(StreamReading, chat=True))
-COMPLETIONS = Endpoint("completions", _check_completions, _take_chat_usage, completions_reading)
+CHAT = Endpoint("chat/completions", _check_chat, LedgerRow.take_usage, StreamReading)
+COMPLETIONS = Endpoint("completions", _check_completions, LedgerRow.take_usage, completions_reading)
 MESSAGES = Endpoint(
     "messages",
     _check_messages,
@@ -123,7 +118,7 @@ EMBEDDINGS = Endpoint(
     "embeddings",
     _check_embeddings,
     _with_usage(embeddings_usage),
-    partial(StreamReading, chat=True),
+    StreamReading,
     deterministic=True,
     has_output=False,
 )
