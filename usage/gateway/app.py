@@ -1,11 +1,13 @@
 """The gateway: a pure-ASGI, OpenRouter-compatible proxy under /api/v1/ (dashboard/asgi.py routes to it).
 
 Its rooms, one job each: this module (start-up, shut-down, the endpoints and the request pipeline);
-auth.py (who is asking); request.py (the body and its checks); plan.py and strategies.py (where a request
-goes); upstream.py and sse.py (upstream I/O); responses.py (what is sent back); row.py (the ledger row) and
-writer.py (its writer); limits.py, limits_redis.py and limits_db.py (rates and budgets); cache.py (the
-response cache); metrics.py (/metrics); info.py (GET /models and /key); snapshot.py (what is kept in memory),
-freshness.py (admin changes applied from the next request) and store.py, its only door to the database.
+auth.py (who is asking); endpoints.py (each inference API: its body, usage, stream and error shape, with
+usage_shapes.py and streams.py); request.py (the body and its checks); plan.py and strategies.py (where a
+request goes); upstream.py and sse.py (upstream I/O); responses.py (what is sent back); row.py (the ledger
+row) and writer.py (its writer); limits.py, limits_redis.py and limits_db.py (rates and budgets); cache.py
+(the response cache); metrics.py (/metrics); info.py (GET /models and /key); snapshot.py (what is kept in
+memory), freshness.py (admin changes applied from the next request) and store.py, its only door to the
+database.
 
 The hot path of a completion does no database work: the key from memory, the body parsed once and
 forwarded unchanged over one shared upstream session, the reply relayed as it arrives, then one LedgerRow
