@@ -13,7 +13,9 @@ from django.core.exceptions import ValidationError
 from tests.fakes.openrouter import FakeOpenRouter, Reply, serve
 from tests.usage.gateway_data import make_catalogue_with_local
 from tests.usage.test_gateway_routing import make_alias
+from usage.gateway.endpoints import BY_NAME
 from usage.models import Upstream
+from usage.routing import ALL_ENDPOINTS
 from usage.services.upstreams import upstream_validate
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -178,3 +180,7 @@ def test_a_messages_stream_error_event_makes_the_row_an_error(gateway_server, se
         "api_error",
         "Provider disconnected",
     )
+
+
+def test_the_endpoints_an_upstream_may_list_are_those_the_gateway_serves():
+    assert set(BY_NAME) == set(ALL_ENDPOINTS)

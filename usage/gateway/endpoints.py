@@ -22,10 +22,6 @@ from usage.gateway.sse import StreamReading, completions_reading
 from usage.gateway.streams import MessagesReading, ResponsesReading
 from usage.gateway.usage_shapes import anthropic_usage, embeddings_usage, responses_usage
 
-# Every endpoint OpenRouter serves, and what another upstream serves unless its admin row says otherwise.
-ALL = ("chat/completions", "completions", "messages", "responses", "embeddings")
-DEFAULT_OTHER = ("chat/completions", "completions")
-
 
 def _invalid(message: str) -> GatewayError:
     return GatewayError(400, message, "invalid_request")
