@@ -132,7 +132,7 @@ class UpstreamForm(forms.ModelForm):
 @admin.register(Upstream)
 class UpstreamAdmin(admin.ModelAdmin):
     form = UpstreamForm
-    list_display = ["name", "base_url", "model_prefix", "api_key_env", "enabled", "updated_at"]
+    list_display = ["name", "base_url", "model_prefix", "endpoints", "api_key_env", "enabled", "updated_at"]
     list_filter = ["enabled"]
     fields = ["name", "base_url", "api_key_env", "model_prefix", "strip_prefix", "endpoints", "enabled"]
 
