@@ -259,3 +259,30 @@ def test_an_upstream_error_is_relayed_in_anthropics_shape(gateway_server, client
         "overloaded_error",
         "Overloaded",
     )
+
+
+def test_a_deterministic_messages_stream_is_cached_and_replayed_as_a_stream(
+    gateway_server, catalogue, make_api_key
+):
+    secret = make_api_key(cache_responses=True)
+    client = anthropic.Anthropic(base_url=f"{gateway_server.url}/api", api_key=secret, max_retries=0)
+    gateway_server.fake.reply(text="Cached words.", chunks=3, cost="0.000156")
+    # (this SDK version's typed arguments have no temperature: sent as an extra body field)
+    body = {"model": MODEL, "max_tokens": 10, "messages": MESSAGES, "extra_body": {"temperature": 0}}
+
+    with client.messages.stream(**body) as stream:
+        first = "".join(stream.text_stream)
+    gateway_server.settled()
+    with client.messages.stream(**body) as stream:
+        second = "".join(stream.text_stream)
+        final = stream.get_final_message()
+
+    assert first == second == "Cached words."
+    assert final.usage.output_tokens == 8
+    assert len(gateway_server.fake.requests) == 1
+    rows = gateway_server.ledger(2)
+    assert [(r.endpoint, r.status, r.stream, r.prompt_tokens, r.completion_tokens) for r in rows] == [
+        ("messages", "ok", True, 12, 8),
+        ("messages", "cached", True, 12, 8),
+    ]
+    assert Decimal(rows[1].meta["saved_cost"]) == Decimal("0.000156")
