@@ -5,8 +5,9 @@
     .venv/bin/python bench/gateway_freshness.py --redis redis://127.0.0.1:6379/6   # and the Redis one
 
 Times `Freshness.check()` on an unchanged version (what every request pays), in one event loop (uvloop when
-installed, as the gateway runs), for: the version file's stat() in a temporary DATA_DIR, and a Redis GET
-(one round trip to the given server, on loopback). Prints the median of 5 batches per variant, and one
+installed, as the gateway runs), for: the version file's stat() in a temporary DATA_DIR; a Redis GET per
+request (one round trip to the given server, on loopback: redis-py, and our RESP reader); and what the
+gateway does, a look into its subscription's socket (a GET only once a second). Prints the median of 5 batches per variant, and one
 reload after a bump (what the first request after an admin change waits for, the reload excluded).
 """
 
@@ -39,6 +40,16 @@ async def nothing() -> None:
     return None
 
 
+async def watched(url: str, prefix: str) -> RedisVersion:
+    """The gateway's reader, once its subscription is made and a GET was read under it."""
+    version = RedisVersion(url, prefix)
+    await version.read()
+    while version.watch.number < 1:
+        await asyncio.sleep(0.01)
+    await version.read()
+    return version
+
+
 async def per_check(freshness: Freshness, calls: int) -> str:
     """µs per check, wall and CPU (this process), the medians of 5 batches."""
     wall, cpu = [], []
@@ -64,19 +75,21 @@ async def measure(args) -> None:
 
         writer = redis.asyncio.Redis.from_url(args.redis)
         await writer.set(version_key(prefix), 1)
-        for label, version in (
-            ("redis-py", redis_py(args.redis, prefix)),
-            ("RESP", RedisVersion(args.redis, prefix)),
+        for label, version, calls in (
+            ("redis-py, GET each request", redis_py(args.redis, prefix), args.calls // 10),
+            ("RESP, GET each request", RedisVersion(args.redis, prefix, watch=False), args.calls // 10),
+            ("RESP + subscription (the gateway's)", await watched(args.redis, prefix), args.calls),
         ):
             checked = Freshness(version, nothing)
             await checked.load()
-            cost = await per_check(checked, args.calls // 10)
-            print(f"redis, {label} (GET {version_key(prefix)}): {cost}")
+            cost = await per_check(checked, calls)
+            print(f"redis, {label}: {cost}")
             await version.close()
-        redis = RedisVersion(args.redis, prefix)
+        redis = await watched(args.redis, prefix)
         checked = Freshness(redis, nothing)
         await checked.load()
         await writer.incr(version_key(prefix))
+        await writer.publish(version_key(prefix), b"")
         started = time.perf_counter()
         await checked.check()
         cost = (time.perf_counter() - started) * 1e6

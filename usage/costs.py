@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from django.db.models import Case, DecimalField, ExpressionWrapper, F, Q, Value, When
+from django.db.models import DecimalField, Value
 from django.db.models.functions import Coalesce
 
 from catalog.pricing import Usage, usage_cost
@@ -74,17 +74,3 @@ def cache_savings(cached_tokens: int, prices: Mapping[str, Decimal | None] | Non
     if read is None or read <= 0:
         return Decimal(0)
     return cached_tokens * (prices["prompt"] - read)
-
-
-# cache_savings per ledger row, in SQL, from the row's price version.
-CACHE_SAVINGS = Case(
-    When(
-        Q(price_version__prompt__isnull=False) & Q(price_version__input_cache_read__gt=0),
-        then=ExpressionWrapper(
-            F("cached_tokens") * (F("price_version__prompt") - F("price_version__input_cache_read")),
-            output_field=MONEY,
-        ),
-    ),
-    default=ZERO,
-    output_field=MONEY,
-)

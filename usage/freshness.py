@@ -2,7 +2,8 @@
 every request (usage/services/freshness.py writes it, usage/gateway/freshness.py reads it).
 
 - With Redis (REDIS_URL, or a redis:// CELERY_BROKER_URL): an integer at `<GATEWAY_REDIS_PREFIX>version`,
-  raised with INCR: every gateway process on every host sees it.
+  raised with INCR and announced on the channel of the same name: every gateway process on every host sees
+  it.
 - Without: the modification time (nanoseconds, set explicitly, always rising) of `gateway-version` in
   DATA_DIR: one host, a local filesystem.
 """

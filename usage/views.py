@@ -15,7 +15,6 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from usage.costs import cache_savings
 from usage.forms import RANGES, ActivityFilterForm, KeyCreateForm, RangeForm
 from usage.ledger_files import dead_letter_rows
 from usage.models import LedgerEntry
@@ -251,11 +250,10 @@ def activity_detail(request, entry_id: int):
     except LedgerEntry.DoesNotExist:
         raise Http404("No such request") from None
     breakdown = activity_log.cost_breakdown(entry)
-    version = entry.price_version
     context = {
         "entry": entry,
         "breakdown": breakdown,
-        "savings": cache_savings(entry.cached_tokens, None if version is None else version.prices()),
+        "savings": entry.cache_savings,
         "breakdown_total": sum((line.cost for line in breakdown if line.cost is not None), start=0),
         "costs_disagree": entry.reported_cost is not None
         and entry.computed_cost is not None

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion
+from usage.costs import cache_savings
 from usage.models import ApiKey, LedgerEntry
 
 NOW = datetime(2026, 11, 30, 12, 30, tzinfo=UTC)
@@ -67,6 +68,9 @@ def entry(at: datetime, *, api_key=None, model: str = "openai/gpt-4o", version=N
         "status": status,
     }
     defaults.update(fields)
+    if version is not None and "cache_savings" not in fields:  # as the gateway stores it
+        prices = version.prices_at(defaults.get("prompt_tokens", 0), at)
+        defaults["cache_savings"] = cache_savings(defaults.get("cached_tokens", 0), prices)
     return LedgerEntry.objects.create(created_at=at, api_key=api_key, **defaults)
 
 

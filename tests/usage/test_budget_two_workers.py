@@ -133,6 +133,8 @@ def test_two_workers_keep_a_burst_within_the_budget(product):
         upstream.stop()
 
     assert statuses.count(200) == ok == int(BUDGET * 10**9) // WORST == 4  # the reservations that fit at once
-    assert set(statuses) == {200, 429}
+    # The others: 429 while the four hold their reservations; 402 if they came after the four settled (a
+    # busy machine): what is left of the budget then is below one request's worst case.
+    assert set(statuses) - {200} <= {429, 402}
     assert Decimal(str(spent)) == 4 * BILLED <= BUDGET
     assert len(fake.requests) == 4

@@ -58,7 +58,7 @@ def test_it_authenticates_selects_then_reads_pipelined_gets():
     async def scenario():
         fake = FakeRedis()
         port = await fake.start()
-        version = RedisVersion(f"redis://:s3cret@127.0.0.1:{port}/6", "tl:gw:")
+        version = RedisVersion(f"redis://:s3cret@127.0.0.1:{port}/6", "tl:gw:", watch=False)
         first = await version.read()
         fake.values[b"tl:gw:version"] = b"12\r\n34"  # a value holding CRLF, read by its length
         many = await asyncio.gather(*(version.read() for _ in range(10)))
@@ -77,7 +77,7 @@ def test_an_error_reply_is_raised():
     async def scenario():
         fake = FakeRedis(password="other")
         port = await fake.start()
-        version = RedisVersion(f"redis://default:s3cret@127.0.0.1:{port}/0", "tl:gw:")
+        version = RedisVersion(f"redis://default:s3cret@127.0.0.1:{port}/0", "tl:gw:", watch=False)
         with pytest.raises(RedisError, match="WRONGPASS invalid password"):
             await version.read()
         return fake
@@ -90,7 +90,7 @@ def test_a_dropped_connection_is_opened_again_on_the_next_read():
         fake = FakeRedis()
         port = await fake.start()
         fake.values[b"p:version"] = b"7"
-        version = RedisVersion(f"redis://127.0.0.1:{port}", "p:")
+        version = RedisVersion(f"redis://127.0.0.1:{port}", "p:", watch=False)
         before = await version.read()
         fake.writers[0].close()
         await asyncio.sleep(0.05)

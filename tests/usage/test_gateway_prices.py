@@ -69,3 +69,16 @@ def test_a_timed_price_is_the_one_in_effect_when_the_request_began(gateway_serve
         client.chat.completions.create(model="deepseek/deepseek-v4-pro", messages=MESSAGES)
     [row] = gateway_server.ledger(1)
     assert row.computed_cost == cost
+
+
+def test_cache_reads_save_at_the_tier_the_prompt_falls_in(gateway_server, client, admin_client):
+    gateway_server.fake.reply(prompt_tokens=250_000, cached_tokens=100_000, completion_tokens=1_000)
+    client.chat.completions.create(model="anthropic/claude-sonnet-4", messages=MESSAGES)
+    [row] = gateway_server.ledger(1)
+    # 150 000 × $6/M + 100 000 × $0.60/M + 1 000 × $22.5/M, all at the long-context tier
+    assert row.computed_cost == Decimal("0.9825")
+    assert row.cache_savings == Decimal("0.54")  # 100 000 × ($6 − $0.60)/M; at base prices: $0.27
+    report = admin_client.get("/spend/", {"range": "today"}).context["report"]
+    assert report.totals.cache_savings == Decimal("0.54")
+    detail = admin_client.get(f"/activity/{row.pk}/")
+    assert detail.context["savings"] == Decimal("0.54")

@@ -1,13 +1,13 @@
 """The gateway: a pure-ASGI, OpenRouter-compatible proxy under /api/v1/ (dashboard/asgi.py routes to it).
 
 Its rooms, one job each: this module (start-up, shut-down, the endpoints and the request pipeline);
-auth.py (who is asking); endpoints.py (each inference API: its body, usage, stream and error shape, with
-usage_shapes.py and streams.py); request.py (the body and its checks); plan.py and strategies.py (where a
-request goes); upstream.py and sse.py (upstream I/O); responses.py (what is sent back); row.py (the ledger
-row) and writer.py (its writer); limits.py, limits_redis.py and limits_db.py (rates and budgets); cache.py
-(the response cache); metrics.py (/metrics); info.py (GET /models and /key); snapshot.py (what is kept in
-memory), freshness.py (admin changes applied from the next request) and store.py, its only door to the
-database.
+auth.py (who is asking); hosts.py (the Host check); endpoints.py (each inference API: its body, usage,
+stream and error shape, with usage_shapes.py and streams.py); request.py (the body and its checks); plan.py
+and strategies.py (where a request goes); upstream.py and sse.py (upstream I/O); responses.py (what is sent
+back); row.py (the ledger row) and writer.py (its writer); limits.py, limits_redis.py and limits_db.py
+(rates and budgets); cache.py (the response cache); metrics.py (/metrics); info.py (GET /models and /key);
+snapshot.py (what is kept in memory), freshness.py (admin changes applied from the next request) and
+store.py, its only door to the database.
 
 The hot path of a completion does no database work: the key from memory, the body parsed once and
 forwarded unchanged over one shared upstream session, the reply relayed as it arrives, then one LedgerRow
@@ -20,21 +20,21 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import random
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import aiohttp
 from django.conf import settings
-from django.http.request import split_domain_port, validate_host
 
 from usage.budget_counters import reconcile_hold
 from usage.gateway import cache, info, journal
 from usage.gateway.auth import KeyInfo, Keys, bearer, bearer_matches
 from usage.gateway.endpoints import ENDPOINTS, Endpoint
 from usage.gateway.freshness import make_freshness
+from usage.gateway.hosts import Hosts
 from usage.gateway.limits_db import DatabaseLimits
 from usage.gateway.limits_redis import RedisLimits
 from usage.gateway.metrics import CONTENT_TYPE, Metrics
@@ -53,7 +53,6 @@ from usage.periods import period_start
 log = logging.getLogger("tokenledger.gateway")
 
 KEYLESS = frozenset({"missing_key", "invalid_key"})  # refusals counted, not recorded: no key, no row
-DEBUG_HOSTS = [".localhost", "127.0.0.1", "[::1]"]  # Django's hosts when DEBUG and ALLOWED_HOSTS is empty
 
 
 class Gateway:
@@ -67,8 +66,7 @@ class Gateway:
         self.snapshot_at = 0.0
         self.refreshing: asyncio.Task | None = None
         self.listing: tuple[float, list, bytes] | None = None  # when, the listing, its public body
-        self.hosts: dict[bytes, bool] = {}
-        self.allowed_hosts: list[str] = []
+        self.hosts = Hosts()
         self.writer: LedgerWriter | None = None
         self.journal: journal.Journal | None = None
 
@@ -87,7 +85,7 @@ class Gateway:
             settings.GATEWAY_BODY_TIMEOUT_SECONDS,
         )
         self.listing = None
-        self.hosts = {}
+        self.hosts = Hosts()
         self.store = Store()
         self.keys = Keys(self.store.key, self.store.playground_key, settings.GATEWAY_KEY_CACHE_SECONDS)
         session = aiohttp.ClientSession(
@@ -185,7 +183,7 @@ class Gateway:
         endpoint = ENDPOINTS.get(path)
         shape = error_body if endpoint is None else endpoint.error_body
         try:
-            if not self.host_allowed(scope):
+            if not self.hosts.allowed(scope):
                 self.count_keyless("bad_host")
                 raise GatewayError(400, "Invalid Host header", "bad_host")
             if path != "/metrics":
@@ -216,25 +214,6 @@ class Gateway:
     def require(scope, methods: tuple[str, ...], path: str) -> None:
         if scope["method"] not in methods:
             raise GatewayError(405, f"Use {methods[0]} for {path}")
-
-    def host_allowed(self, scope) -> bool:
-        """The Host header against ALLOWED_HOSTS, as Django checks it for the pages."""
-        allowed = settings.ALLOWED_HOSTS
-        if allowed is not self.allowed_hosts:  # the setting changed (tests): forget what was checked
-            self.allowed_hosts, self.hosts = allowed, {}
-        host = b""
-        for name, value in scope["headers"]:
-            if name == b"host":
-                host = value
-                break
-        known = self.hosts.get(host)
-        if known is None:
-            text = host.decode("latin-1") if host else (scope.get("server") or ("",))[0]
-            domain, _port = split_domain_port(text)
-            known = bool(domain) and validate_host(domain, allowed or (DEBUG_HOSTS if settings.DEBUG else []))
-            if len(self.hosts) < 1000:
-                self.hosts[host] = known
-        return known
 
     def count_keyless(self, reason: str) -> None:
         self.metrics.refused_keyless(reason)
@@ -283,11 +262,21 @@ class Gateway:
         await send_body(send, 200, b"" if scope["method"] == "HEAD" else body, CONTENT_TYPE)
 
     # ---- a completion, top to bottom ----
-    async def complete(self, endpoint: Endpoint, scope, receive, send) -> None:
+    async def complete(self, endpoint: Endpoint, scope, receive, client_send) -> None:
         started, now = time.monotonic(), datetime.now(UTC)
         key = await self.authenticate(scope)  # an unknown key never gets its body read, nor a row
-        row = LedgerRow(now, endpoint.name, request_id=uuid.uuid4().hex, api_key_id=key.id)
+        row = LedgerRow(now, endpoint.name, request_id=os.urandom(16).hex(), api_key_id=key.id)
         ticket = raw = None
+        last: list[dict] = []
+
+        async def send(message: dict) -> None:
+            """The reply's last message waits until its row is journaled (`finish`): a reply its client got
+            whole always has its whole row, whenever the process is killed."""
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                last.append(message)
+            else:
+                await client_send(message)
+
         try:
             try:
                 raw = await read_body(scope, receive, self.body_limits)
@@ -329,6 +318,8 @@ class Gateway:
             if not row.status:  # an unexpected failure (answered 500 by __call__): still a row
                 row.fail("error", 500, "internal_error", "")
             self.finish(row, key, ticket, now)
+            if last:
+                await client_send(last[0])
 
     @staticmethod
     def reject(row: LedgerRow, exc: GatewayError, raw: bytes | None) -> None:

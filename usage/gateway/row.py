@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from usage.costs import computed_cost, spent_cost
+from usage.costs import cache_savings, computed_cost, spent_cost
 from usage.usage_values import INVALID, as_cost, as_count, received
 
 ESTIMATED = "estimated"  # LedgerEntry.CostState: the row's usage is an estimate, reconciliation pending
@@ -50,6 +50,7 @@ class LedgerRow:
     extra_usage: dict = field(default_factory=dict)
     reported_cost: Decimal | None = None
     computed_cost: Decimal | None = None
+    cache_savings: Decimal = Decimal(0)  # at the effective prices, as computed_cost
     price_version_id: int | None = None
     latency_ms: int = 0
     ttft_ms: int | None = None
@@ -106,7 +107,12 @@ class LedgerRow:
             self.reprice = True
             return
         self.price_version_id = found.price_version_id
-        self.computed_cost = self.cost_at(found.at(self.prompt_tokens, self.created_at))
+        self.cost_with(found.at(self.prompt_tokens, self.created_at))
+
+    def cost_with(self, prices: dict[str, Decimal | None] | None) -> None:
+        """The computed cost and the prompt cache's savings at these (effective) prices."""
+        self.computed_cost = self.cost_at(prices)
+        self.cache_savings = cache_savings(self.cached_tokens, prices)
 
     def take_reply(self, payload: dict) -> None:
         """The generation id, the model that served and its provider, from a reply or a stream chunk."""
@@ -197,8 +203,8 @@ class LedgerRow:
     def from_line(cls, line: bytes) -> LedgerRow:
         data = orjson.loads(line)
         data["created_at"] = datetime.fromisoformat(data["created_at"])
-        for name in ("reported_cost", "computed_cost"):
-            if data[name] is not None:
+        for name in ("reported_cost", "computed_cost", "cache_savings"):
+            if data.get(name) is not None:
                 data[name] = Decimal(data[name])
         return cls(**data)
 

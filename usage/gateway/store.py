@@ -232,7 +232,7 @@ class Store:
         version = _in_thread(lambda: price_at(catalog_model_id=row.catalog_model_id, at=row.created_at))
         if version is not None:
             row.price_version_id = version.pk
-            row.computed_cost = row.cost_at(version.prices_at(row.prompt_tokens, row.created_at))
+            row.cost_with(version.prices_at(row.prompt_tokens, row.created_at))
 
     @staticmethod
     def keyless_add(counts: Mapping[tuple[datetime, str], int]) -> None:

@@ -103,6 +103,9 @@ class LedgerEntry(models.Model):
     extra_usage = models.JSONField(default=dict, blank=True)  # other usage categories present
     reported_cost = models.DecimalField(**COST, null=True, blank=True)  # OpenRouter's usage.cost
     computed_cost = models.DecimalField(**COST, null=True, blank=True)  # ours, from price_version
+    # What reading cached_tokens from the prompt cache saved against the input price, both at the prices
+    # effective for this row (usage.costs.cache_savings; catalog.price_schedule).
+    cache_savings = models.DecimalField(**COST, default=0)
     price_version = models.ForeignKey(PriceVersion, null=True, blank=True, on_delete=models.PROTECT)
     latency_ms = models.PositiveIntegerField(default=0)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)

@@ -15,7 +15,7 @@ from django.db.models import Case, Count, QuerySet, Sum, When
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, TruncHour
 
-from usage.costs import CACHE_SAVINGS, MONEY, SPENT_COST, ZERO
+from usage.costs import MONEY, SPENT_COST, ZERO
 from usage.models import ROLLUP_AGGREGATES, LedgerEntry, RollupState
 from usage.selectors.ledger import MODEL_NAME
 
@@ -40,7 +40,7 @@ RESPONSE_CACHE_SAVED = Case(
 LEDGER_AGGREGATES = {
     # These two first: later annotations shadow the field names they read (cached_tokens, *_cost).
     "cost": Coalesce(Sum(SPENT_COST), ZERO),  # spent: reported, else computed (usage.costs)
-    "cache_savings": Coalesce(Sum(CACHE_SAVINGS), ZERO, output_field=MONEY),  # usage.costs.cache_savings
+    "cache_savings": Coalesce(Sum("cache_savings"), ZERO, output_field=MONEY),  # usage.costs.cache_savings
     "response_cache_saved": Coalesce(Sum(RESPONSE_CACHE_SAVED), ZERO, output_field=MONEY),
     "requests": Count("id"),
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),

@@ -36,7 +36,13 @@ def gateway_version_bump() -> None:
             client = _clients.get(url)
             if client is None:
                 client = _clients[url] = redis.Redis.from_url(url, socket_timeout=2)
-            client.incr(version_key(settings.GATEWAY_REDIS_PREFIX))
+            key = version_key(settings.GATEWAY_REDIS_PREFIX)
+            # The new value, and a message to the gateways subscribed to the key's channel
+            # (usage/gateway/freshness.py Watch). Redis writes the message to them in the same turn as the
+            # reply to EXEC; the PING's reply comes after that turn, so on return the message is in every
+            # subscribed gateway's socket on this host (on others, one network hop away).
+            client.pipeline(transaction=True).incr(key).publish(key, b"").execute()
+            client.ping()
         else:
             _touch(version_file(settings.DATA_DIR))
     except Exception:

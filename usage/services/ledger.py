@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 
 from usage.models import ApiKey, KeylessRefusal, LedgerEntry
 from usage.selectors.rollups import HOUR, floor_hour, rollups_complete_until
@@ -63,6 +63,7 @@ def ledger_record_many(*, rows: Sequence[Any]) -> int:
     if not rows:
         return 0
     sql, names, adapters = _ledger_insert(connection)
+    adapt_time = connection.ops.adapt_datetimefield_value
     values_of = attrgetter(*names)
     params = []
     last_used: dict[int, datetime] = {}
@@ -83,11 +84,20 @@ def ledger_record_many(*, rows: Sequence[Any]) -> int:
                     copy.write_row(values)
         else:
             cursor.executemany(sql, params)
-        for key_id, when in last_used.items():
-            ApiKey.objects.filter(pk=key_id).filter(
-                Q(last_used_at__isnull=True) | Q(last_used_at__lt=when)
-            ).update(last_used_at=when)
+        if last_used:  # plain SQL: the ORM's update cost more than the batch's insert (one per ~2 ms batch)
+            cursor.executemany(
+                _last_used_sql(connection),
+                [(adapt_time(when), key_id, adapt_time(when)) for key_id, when in last_used.items()],
+            )
     return len(params)
+
+
+def _last_used_sql(connection) -> str:
+    quote = connection.ops.quote_name
+    table, column = quote(ApiKey._meta.db_table), quote("last_used_at")
+    return (
+        f"UPDATE {table} SET {column} = %s WHERE {quote('id')} = %s AND ({column} IS NULL OR {column} < %s)"  # noqa: S608
+    )
 
 
 def ledger_record_missing(*, rows: Sequence[Any]) -> int:

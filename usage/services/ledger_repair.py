@@ -63,6 +63,8 @@ def bad_rows_repair(connection, *, max_cost: Decimal) -> list[int]:
                     invalid[column], sets[column] = int(value), 0
             if not sets:
                 continue
+            if "cached_tokens" in sets:
+                sets["cache_savings"] = 0  # saved on reads that cannot be counted
             usage = _object(extra)
             usage.setdefault(INVALID, {}).update(invalid)
             assignments = ", ".join(f"{quote(column)} = %s" for column in sets)

@@ -32,7 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from usage.budget_counters import SETTLE, budget_window, settle_args, signed_nano
-from usage.costs import computed_cost, spent_cost
+from usage.costs import cache_savings, computed_cost, spent_cost
 from usage.models import LedgerEntry, RollupState
 from usage.selectors.rollups import HOUR, ROLLUP_STATE_NAME, floor_hour
 from usage.services.key_counters import key_counters_settle
@@ -47,6 +47,7 @@ TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 UPDATED = (
     "reported_cost",
     "computed_cost",
+    "cache_savings",
     "prompt_tokens",
     "cached_tokens",
     "completion_tokens",
@@ -193,8 +194,10 @@ def _reconcile(row: LedgerEntry, billed: Billed, now: datetime) -> bool:
     row.reasoning_tokens, row.cached_tokens = billed.reasoning_tokens, billed.cached_tokens
     row.provider = row.provider or billed.provider
     if row.price_version is not None:
+        prices = row.price_version.prices_at(row.prompt_tokens, row.created_at)
+        row.cache_savings = cache_savings(row.cached_tokens, prices)
         row.computed_cost = computed_cost(
-            row.price_version.prices_at(row.prompt_tokens, row.created_at),
+            prices,
             prompt_tokens=row.prompt_tokens,
             cached_tokens=min(row.cached_tokens, row.prompt_tokens),
             cache_write_tokens=row.cache_write_tokens,

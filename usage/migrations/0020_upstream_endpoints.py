@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("usage", "0018_ledger_estimated_indexes"),
+        ("usage", "0019_ledger_cache_savings"),
     ]
 
     operations = [
