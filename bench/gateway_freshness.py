@@ -7,8 +7,9 @@
 Times `Freshness.check()` on an unchanged version (what every request pays), in one event loop (uvloop when
 installed, as the gateway runs), for: the version file's stat() in a temporary DATA_DIR; a Redis GET per
 request (one round trip to the given server, on loopback: redis-py, and our RESP reader); and what the
-gateway does, a look into its subscription's socket (a GET only once a second). Prints the median of 5 batches per variant, and one
-reload after a bump (what the first request after an admin change waits for, the reload excluded).
+gateway does, a look into its subscription's socket (a GET only once a second). Prints the median of 5
+batches per variant, and one reload after a bump (what the first request after an admin change waits for,
+the reload excluded).
 """
 
 from __future__ import annotations

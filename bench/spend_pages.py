@@ -1,7 +1,8 @@
 """Spend, activity and keys pages at millions of ledger rows: load, roll up, time pages, EXPLAIN, CSV memory.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tokenledger_bench \\
-        .venv/bin/python bench/spend_pages.py --rows 5000000 [--days 30] [--samples 30] [--reuse]
+        .venv/bin/python bench/spend_pages.py --rows 5000000 [--days 30] [--samples 30] [--reuse] \\
+        [--only "/ (home"] [--skip-csv]
 
 Loads N demo rows (usage/services/demo_traffic.py, the generator behind `seed_demo_traffic`) with COPY on
 PostgreSQL (bulk_create elsewhere), rolls them up, then requests each page through Django's test client as a
@@ -308,6 +309,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--skip-csv", action="store_true")
+    parser.add_argument("--only", default="", help="Time only the pages whose label contains this text.")
     parser.add_argument(
         "--retention-days", type=int, default=0, help="Also time /compare/ with this LEDGER_RETENTION_DAYS."
     )
@@ -326,6 +328,8 @@ def main() -> None:
     plain = ",".join(m.model_id for m in served)
     priced = ",".join([BENCH_TIERED, BENCH_TIMED, served[0].model_id])
     pages = [
+        ("staff / (home overview)", staff, "/"),
+        ("member / (home overview)", owner, "/"),
         ("staff /spend/ today", staff, "/spend/?range=today"),
         ("staff /spend/ 7 days", staff, "/spend/?range=7d"),
         ("staff /spend/ 30 days", staff, "/spend/?range=30d"),
@@ -348,6 +352,7 @@ def main() -> None:
         ("staff /compare/ tiered+timed+plain, 7 d", staff, f"/compare/?models={priced}&days=7"),
         ("staff /models/<served>/ (all-time traffic)", staff, f"/models/{served[0].model_id}/"),
     ]
+    pages = [page for page in pages if args.only in page[0]]
     log(f"\n{'page':44} {'p50 ms':>8} {'p95 ms':>8}  status   ({args.samples} samples each)")
     for label, client, url in pages:
         p50, p95, status = timed(client, url, args.samples)
@@ -359,7 +364,8 @@ def main() -> None:
         for label, client, url in pages[-5:]:
             p50, p95, status = timed(client, url, args.samples)
             log(f"{label:44} {p50:8.1f} {p95:8.1f}  {status}")
-    explains(keys)
+    if not args.only:
+        explains(keys)
     if not args.skip_csv:
         log("")
         csv_memory(staff, 1)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from catalog.models import PER_MILLION
+from catalog.money import money_text
 
 # What the pages show, in order: (field, label, per-token?). Per-token categories are shown per 1M tokens.
 PRICE_CATEGORIES: tuple[tuple[str, str, bool], ...] = (
@@ -28,8 +29,6 @@ PRICE_CATEGORIES: tuple[tuple[str, str, bool], ...] = (
 CATEGORY_LABELS = {field: label for field, label, _ in PRICE_CATEGORIES}
 PER_TOKEN = {field for field, _, per_token in PRICE_CATEGORIES if per_token}
 
-# Costs are shown to the micro-dollar: enough for one request on the cheapest model, no float noise.
-COST_QUANTUM = Decimal("0.000001")
 # Per-1M prices likewise (OpenRouter sometimes lists 1/12 of a cent per token...).
 PER_MILLION_QUANTUM = Decimal("0.000001")
 
@@ -58,10 +57,10 @@ def usd(value: Decimal | None) -> str:
 
 
 def usd_cost(value: Decimal | None) -> str:
-    """A cost rounded to the micro-dollar: "$0.000133"."""
+    """A cost as every page shows money (catalog.money): "$0.000133", "$16.80"."""
     if value is None:
         return "variable"
-    return usd(value.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP))
+    return money_text(value)
 
 
 def usd_per_m(price: Decimal | None) -> str:

@@ -7,7 +7,8 @@ from decimal import Decimal
 from django import forms
 from django.contrib.syndication.views import Feed
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.http import QueryDict
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.html import format_html_join
@@ -19,18 +20,18 @@ SORT_CHOICES = [(key, key) for key in selectors.SORT_KEYS] + [
     (f"-{key}", f"-{key}") for key in selectors.SORT_KEYS
 ]
 # Table columns that sort: (key, label, numeric?); a first click sorts ascending (numbers: cheapest first).
+# The classes let narrow screens drop columns and keep the prices (static/css/catalog.css).
 SORT_COLUMNS = (
-    ("name", "Model", False),
-    ("author", "Author", False),
-    ("context", "Context", True),
-    ("input", "Input /1M", True),
-    ("output", "Output /1M", True),
-    ("cache_read", "Cache read /1M", True),
-    ("cache_write", "Cache write /1M", True),
-    ("request", "Per request / image", True),
-    ("created", "Created", True),
-    ("modalities", "Modalities", False),
-    ("capabilities", "Capabilities", False),
+    ("name", "Model", False, ""),
+    ("context", "Context", True, "col-context"),
+    ("input", "Input /1M", True, ""),
+    ("output", "Output /1M", True, ""),
+    ("cache_read", "Cache read", True, "col-cache"),
+    ("cache_write", "Cache write", True, "col-cache"),
+    ("request", "Request / image", True, "col-unit"),
+    ("created", "Created", True, "col-created"),
+    ("modalities", "Modalities", False, "modal"),
+    ("capabilities", "Capabilities", False, "caps"),
 )
 
 DESCENDING_FIRST = {"created", "capabilities"}  # newest / most capable first on a first click
@@ -86,28 +87,47 @@ def _error_messages(form: forms.Form) -> list[str]:
     return messages
 
 
-def _sort_header(request, key: str, label: str, numeric: bool, current: str) -> dict:
+def _sort_header(request, key: str, label: str, numeric: bool, current: str, css: str = "") -> dict:
     """A column header's link: a first click sorts ascending (or newest first...), a second reverses."""
     descending = current.startswith("-")
     if key == current.lstrip("-"):
         next_sort, arrow = (key, "▼") if descending else (f"-{key}", "▲")
     else:
         next_sort, arrow = (f"-{key}" if key in DESCENDING_FIRST else key), ""
-    query = request.GET.copy()
-    query["sort"] = next_sort
+    query = _set_fields(request.GET)
+    query.pop("sort", None)
+    if next_sort != selectors.DEFAULT_SORT:
+        query["sort"] = next_sort
     aria = ("descending" if descending else "ascending") if arrow else "none"
     return {
         "key": key,
         "label": label,
         "numeric": numeric,
-        "url": f"?{query.urlencode()}",
+        "css": " ".join(name for name in ("num" if numeric else "", css) if name),
+        "url": f"?{query.urlencode()}" if query else request.path,
         "arrow": arrow,
         "aria": aria,
     }
 
 
+def _set_fields(query: QueryDict) -> QueryDict:
+    """The query string without its empty fields and the default sort: a submitted form sends them all."""
+    kept = QueryDict(mutable=True)
+    for name, values in query.lists():
+        values = [value for value in values if value.strip()]
+        if name == "sort":
+            values = [value for value in values if value != selectors.DEFAULT_SORT]
+        if values:
+            kept.setlist(name, values)
+    return kept
+
+
 def models(request):
-    """/models/: every current model in one table; all filter and sort state in the query string."""
+    """/models/: every current model in one table; all filter and sort state in the query string (only the
+    fields that are set: a URL with empty ones redirects to the one without)."""
+    kept = _set_fields(request.GET)
+    if kept.urlencode() != request.GET.urlencode():
+        return redirect(request.path + (f"?{kept.urlencode()}" if kept else ""))
     form = CatalogueFilterForm(request.GET or None)
     filters = form.filters() if form.is_bound else selectors.CatalogueFilters()
     catalogue = selectors.models_for_catalogue(filters=filters)
@@ -120,8 +140,11 @@ def models(request):
             "filters": filters,
             "catalogue": catalogue,
             "errors": _error_messages(form) if form.is_bound else [],
-            "headers": [_sort_header(request, *column, filters.sort) for column in SORT_COLUMNS],
+            "headers": [
+                _sort_header(request, k, label, num, filters.sort, css) for k, label, num, css in SORT_COLUMNS
+            ],
             "id_header": _sort_header(request, "id", "id", False, filters.sort),
+            "author_header": _sort_header(request, "author", "author", False, filters.sort),
             "filtered": active,
             "sort": filters.sort,
         },

@@ -114,8 +114,39 @@ class KeyCreateForm(forms.Form):
     budget_period = forms.ChoiceField(choices=ApiKey.Period.choices, initial=ApiKey.Period.MONTHLY)
     rpm_limit = forms.IntegerField(required=False, min_value=1, max_value=10**6, label="Requests / minute")
     tpm_limit = forms.IntegerField(required=False, min_value=1, max_value=10**9, label="Tokens / minute")
+    allowed_models = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Allowed models",
+        help_text='Comma-separated exact ids or "author/*"; empty: every model',
+        widget=forms.TextInput(attrs={"placeholder": "every model", "list": "model-ids"}),
+    )
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
     cache_responses = forms.BooleanField(
         required=False,
         label="Cache responses",
         help_text="Answer repeated deterministic requests (temperature 0 or a seed) from the cache, free",
     )
+
+    def clean_allowed_models(self) -> list[str]:
+        """ "openai/gpt-4o, anthropic/*" -> ["openai/gpt-4o", "anthropic/*"] (as create_api_key --models)."""
+        models = [part.strip() for part in self.cleaned_data.get("allowed_models", "").split(",")]
+        models = [model for model in models if model]
+        for model in models:
+            author, _, slug = model.partition("/")
+            if not author or not slug or any(char.isspace() for char in model):
+                raise forms.ValidationError(f'"{model}" is neither a model id (author/slug) nor "author/*".')
+        return models
+
+    def clean_expires_at(self) -> datetime | None:
+        moment = self.cleaned_data.get("expires_at")
+        if moment is None:
+            return None
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        if moment <= timezone.now():
+            raise forms.ValidationError("Choose a time in the future.")
+        return moment

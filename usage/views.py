@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from catalog.selectors.catalogue import model_choices
 from usage.forms import RANGES, ActivityFilterForm, KeyCreateForm, RangeForm
 from usage.ledger_files import dead_letter_rows
 from usage.models import LedgerEntry
@@ -262,23 +263,29 @@ def activity_detail(request, entry_id: int):
     return render(request, "usage/activity_detail.html", context)
 
 
+# A new key's secret waits in the session for the page the creation redirects to, which shows it once and
+# drops it: never in a URL (access logs) and never again on a reload.
+NEW_KEY_SESSION = "new_api_key"
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def keys(request):
     form = KeyCreateForm(request.POST or None)
-    created = secret = None
     status = 200
     if request.method == "POST":
         if form.is_valid():
             created, secret = api_key_create(owner=request.user, **form.cleaned_data)
-            form = KeyCreateForm()
-        else:
-            status = 400
+            request.session[NEW_KEY_SESSION] = {"id": created.id, "name": created.name, "secret": secret}
+            return redirect("keys")  # POST/redirect/GET: a reload creates no second key
+        status = 400
+    new_key = request.session.pop(NEW_KEY_SESSION, None) if request.method == "GET" else None
     context = {
         "rows": key_rows.keys_overview(user=request.user),
         "form": form,
-        "created": created,
-        "secret": secret,
+        "created": new_key,
+        "secret": new_key["secret"] if new_key else None,
+        "model_choices": model_choices(),
     }
     return render(request, "usage/keys.html", context, status=status)
 

@@ -233,6 +233,23 @@ def _matches(row: CatalogueRow, f: CatalogueFilters) -> bool:
     return not (f.free and not row.free)
 
 
+def _relevance(row: CatalogueRow, q: str) -> int:
+    """How well a search matches (lower first): the id or name itself, then an id or name that starts with
+    it, then one that holds every word, then the description alone ("claude": Anthropic's models first)."""
+    q = " ".join(q.lower().split())
+    model_id = row.model.model_id.lower()
+    slug = model_id.partition("/")[2]
+    name = (row.model.name or "").lower()
+    short_name = name.partition(": ")[2] or name  # "OpenAI: GPT-4o" -> "gpt-4o"
+    if q in (model_id, slug, name, short_name):
+        return 0
+    if any(text.startswith(q) for text in (model_id, slug, name, short_name)):
+        return 1
+    if all(term in f"{model_id}\n{name}" for term in q.split()):
+        return 2
+    return 3
+
+
 def sort_rows(rows: list[CatalogueRow], sort: str) -> list[CatalogueRow]:
     """Sort by a SORT_KEYS key ("-key" descending); unknown values (variable, missing) always go last."""
     descending = sort.startswith("-")
@@ -254,9 +271,11 @@ def models_for_catalogue(*, filters: CatalogueFilters) -> Catalogue:
         inputs.update(row.model.input_modalities or [])
         outputs.update(row.model.output_modalities or [])
         params.update(row.model.supported_parameters or [])
-    matches = [row for row in rows if _matches(row, filters)]
+    matches = sort_rows([row for row in rows if _matches(row, filters)], filters.sort)
+    if filters.q and filters.sort == DEFAULT_SORT:
+        matches.sort(key=lambda row: _relevance(row, filters.q))  # stable: newest first within a rank
     return Catalogue(
-        rows=sort_rows(matches, filters.sort),
+        rows=matches,
         total=len(rows),
         authors=sorted(authors, key=str.lower),
         input_modalities=sorted(inputs),

@@ -72,6 +72,25 @@ def _optional(price) -> str:
     return "—" if price == 0 else _per_m(price)
 
 
+def _trim(number: float, digits: int) -> str:
+    text = f"{number:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@register.filter
+def context_tokens(value) -> str:
+    """A context length as OpenRouter writes it: 131072 -> "131K", 1048576 -> "1.05M", 8192 -> "8K"."""
+    if value is None or value == "":
+        return "—"
+    tokens = int(value)
+    if tokens >= 999_500:
+        millions = tokens / 1_000_000
+        return _trim(millions, max(0, 2 - len(str(int(millions))) + 1)) + "M"  # three significant digits
+    if tokens >= 1000:
+        return f"{int(tokens / 1000 + 0.5)}K"
+    return str(tokens)
+
+
 @register.simple_tag
 def catalogue_rows(rows) -> str:
     base = reverse("catalog:models")
@@ -99,16 +118,15 @@ def catalogue_rows(rows) -> str:
             f'<td class="model"><a href="{escape(base + quote(m.model_id, safe=safe_chars))}/">'
             f"{escape(m.name or m.model_id)}</a>{badges}"
             f'<div class="mono muted">{model_id}</div></td>'
-            f"<td>{escape(m.author)}</td>"
-            f'<td class="num">{"—" if m.context_length is None else m.context_length}</td>'
+            f'<td class="num col-context">{context_tokens(m.context_length)}</td>'
             f'<td class="num">{_per_m(p.get("prompt"))}</td>'
             f'<td class="num">{_per_m(p.get("completion"))}</td>'
-            f'<td class="num">{_optional(p.get("input_cache_read"))}</td>'
-            f'<td class="num">{_optional(p.get("input_cache_write"))}</td>'
-            f'<td class="num">{units or "—"}</td>'
-            f'<td class="num">{m.created.strftime("%Y-%m-%d") if m.created else "—"}</td>'
+            f'<td class="num col-cache">{_optional(p.get("input_cache_read"))}</td>'
+            f'<td class="num col-cache">{_optional(p.get("input_cache_write"))}</td>'
+            f'<td class="num col-unit">{units or "—"}</td>'
+            f'<td class="num col-created">{m.created.strftime("%Y-%m-%d") if m.created else "—"}</td>'
             f'<td class="modal">{escape("+".join(m.input_modalities or []))} → '
             f"{escape('+'.join(m.output_modalities or []))}</td>"
-            f"<td>{escape(', '.join(row.capabilities))}</td></tr>\n"
+            f'<td class="caps">{escape(", ".join(row.capabilities))}</td></tr>\n'
         )
     return mark_safe("".join(html))  # noqa: S308 - every catalogue value above went through escape()

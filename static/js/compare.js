@@ -1,21 +1,16 @@
 // The compare page's calculator: recomputes every model's cost as you type, exactly (BigInt, no float),
 // with the same rules and rounding as the server: the effective prices of catalog/price_schedule.py (the
 // input tokens per request pick the tier, time windows at the server's UTC minute), then
-// catalog/pricing.py scenario_cost and usd_cost.
-(function () {
-  "use strict";
+// catalog/pricing.py scenario_cost, shown as every page shows money (static/js/money.js).
+import { fromUnits, money, toUnits } from "./money.js";
+
+function calculator() {
   const source = document.getElementById("calculator-prices");
   const form = document.getElementById("compare");
   if (!source || !form) return;
   const data = JSON.parse(source.textContent);
   const minute = data.minute; // of the UTC day, when the page was made
-  const ATTO = 18; // prices arrive as decimal strings in USD; computed in 1e-18 USD units
-
-  function atto(text) {
-    if (text === null || text === undefined) return null;
-    const [whole, frac = ""] = String(text).split(".");
-    return BigInt(whole || "0") * 10n ** BigInt(ATTO) + BigInt((frac + "0".repeat(ATTO)).slice(0, ATTO) || "0");
-  }
+  const atto = (text) => toUnits(text); // prices arrive as decimal strings in USD; computed in 1e-18 USD units
 
   // An override applies when all its conditions match: prompt tokens strictly above its bound, the minute
   // in its [start, end) window (which wraps past midnight when start > end). One it cannot read never does.
@@ -67,14 +62,8 @@
     return perRequest * s.requests;
   }
 
-  // Rounded half up to the micro-dollar (1e-6 USD = 1e14 units), shown like the server: "$0.0025", "$1.50".
-  function usd(units) {
-    const micro = (units + 50000000000000n) / 100000000000000n;
-    const whole = micro / 1000000n;
-    let frac = (micro % 1000000n).toString().padStart(6, "0").replace(/0+$/, "");
-    if (frac.length < 2) frac = frac.padEnd(2, "0");
-    return `$${whole}.${frac}`;
-  }
+  // Shown like the server (catalog.money): "$0.0025", "$1.50".
+  const usd = (units) => money(fromUnits(units, 20));
 
   function update() {
     const s = {
@@ -101,4 +90,5 @@
   }
 
   form.querySelectorAll("[data-calc]").forEach((input) => input.addEventListener("input", update));
-})();
+}
+calculator();

@@ -4,13 +4,13 @@
  * - Streaming: fetch + ReadableStream, parsing Server-Sent Events by hand; Stop aborts the fetch
  *   (the gateway sees the disconnect and records the ledger row as cancelled).
  * - Costs: each reply's ledger row is fetched by generation id (tokens, computed and reported cost);
- *   the total counts each reply's spent cost (reported, else computed: static/js/costs.js), added up
- *   as BigInt units of 1e-18 USD, never as floats.
+ *   a reply shows its spent cost (reported, else computed: static/js/costs.js, the server's rule), as
+ *   /spend/ and /keys/ show it (static/js/money.js); the total adds them up as BigInt units of 1e-18 USD.
  * - Model output is untrusted: it only ever reaches the page through textContent.
  */
-(function () {
-  "use strict";
+import { fromUnits, money, toUnits } from "./money.js";
 
+function playground() {
   const config = JSON.parse(document.getElementById("playground-config").textContent);
   const modelsById = new Map(config.models.map((m) => [m.id, m]));
   const aliasesById = new Map((config.aliases || []).map((a) => [a.id, a]));
@@ -34,24 +34,6 @@
   const controllers = new Set();
   const replyViews = new Map(); // reply object -> its DOM nodes (kept out of the saved state)
 
-  // ---- money: decimal strings <-> BigInt units of 1e-18 ---------------------------------------------
-  const SCALE = 18;
-  function toUnits(text) {
-    if (text === null || text === undefined || text === "") return null;
-    const match = /^(-?)(\d*)(?:\.(\d*))?$/.exec(String(text));
-    if (!match) return null;
-    const frac = (match[3] || "").slice(0, SCALE).padEnd(SCALE, "0");
-    const units = BigInt((match[2] || "0") + frac);
-    return match[1] ? -units : units;
-  }
-  function fromUnits(units) {
-    const negative = units < 0n;
-    const digits = (negative ? -units : units).toString().padStart(SCALE + 1, "0");
-    const whole = digits.slice(0, -SCALE);
-    const frac = digits.slice(-SCALE).replace(/0+$/, "");
-    return (negative ? "-" : "") + whole + (frac ? "." + frac : "");
-  }
-  const money = (text) => (text === null || text === undefined ? "n/a" : "$" + text);
   const { spentCost } = window.TokenledgerCosts; // static/js/costs.js: usage.costs.spent_cost's rule
 
   // ---- persistence ---------------------------------------------------------------------------------
@@ -405,7 +387,11 @@
         stat("output", "output", src.completion_tokens), stat("reasoning", "reasoning", src.reasoning_tokens));
     }
     if (row) {
-      parts.push(stat("cost", "cost", money(row.computed_cost)), stat("reported", "reported", money(row.reported_cost)));
+      // What the reply spent, as the spend and keys pages count and show it; ours beside it.
+      const cost = stat("cost", "cost", money(spentCost(row.reported_cost, row.computed_cost)));
+      cost.title = "reported " + (row.reported_cost === null ? "n/a" : "$" + row.reported_cost) +
+        " · computed " + (row.computed_cost === null ? "n/a" : "$" + row.computed_cost);
+      parts.push(cost, stat("computed", "computed", money(row.computed_cost)));
     } else if (reply.status !== "streaming" && reply.generation_id) {
       parts.push(stat("cost", "cost", "…"));
     }
@@ -438,7 +424,8 @@
     state.turns.forEach(renderTurn);
     renderTotal();
   }
-  function renderTotal() {
+  // The conversation's spent cost, exact: [BigInt units of 1e-18 USD, replies counted].
+  function conversationTotal() {
     let total = 0n;
     let replies = 0;
     for (const turn of state.turns) {
@@ -448,7 +435,11 @@
         if (units !== null) { total += units; replies += 1; }
       }
     }
-    els.total.textContent = "Conversation total: $" + fromUnits(total) + " (" + replies + (replies === 1 ? " reply)" : " replies)");
+    return [total, replies];
+  }
+  function renderTotal() {
+    const [total, replies] = conversationTotal();
+    els.total.textContent = "Conversation total: " + money(fromUnits(total)) + " (" + replies + (replies === 1 ? " reply)" : " replies)");
   }
   function setStatus(text, isError) {
     els.status.textContent = text;
@@ -538,7 +529,7 @@
     const data = {
       exported_at: new Date().toISOString(),
       system: state.system,
-      total_cost: els.total.textContent.replace(/^Conversation total: \$/, "").replace(/ \(.*$/, ""),
+      total_cost: fromUnits(conversationTotal()[0]),
       turns: state.turns,
     };
     const blob = new Blob([JSON.stringify(data, null, 2)], { type: "application/json" });
@@ -582,4 +573,5 @@
   $("pg-export").addEventListener("click", exportJson);
   $("pg-view-code").addEventListener("click", showCode);
   $("pg-code-close").addEventListener("click", () => { els.code.hidden = true; });
-})();
+}
+playground();

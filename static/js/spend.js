@@ -1,6 +1,8 @@
-// The spend chart: spend per hour or day, stacked by the top models. Data comes from json_script.
-(function () {
-  "use strict";
+// The spend chart: spend per hour or day, stacked by the top models. Data comes from json_script; a
+// tooltip shows money as every page does (static/js/money.js).
+import { money } from "./money.js";
+
+function spendChart() {
   var canvas = document.getElementById("spend-chart");
   var source = document.getElementById("spend-chart-data");
   if (!canvas || !source || typeof Chart === "undefined") return;
@@ -31,7 +33,7 @@
         tooltip: {
           callbacks: {
             label: function (item) {
-              return item.dataset.label + ": $" + item.raw.toFixed(6);
+              return item.dataset.label + ": " + money(data.datasets[item.datasetIndex].data[item.dataIndex]);
             },
           },
         },
@@ -52,4 +54,5 @@
       }
     });
   }
-})();
+}
+spendChart();

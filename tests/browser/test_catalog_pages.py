@@ -143,7 +143,7 @@ def test_compare_two_models_and_use_the_calculator(page, catalogue):
     # gpt-4o: 1000 × $2.50 + 1000 × $1.25 + 500 × $10 per 1M; sonnet: 1000 × $3 + 1000 × $0.30 + 500 × $15
     assert costs() == {"openai/gpt-4o": "$0.00875", "anthropic/claude-sonnet-4": "$0.0108"}
     page.fill("input[name=requests]", "3")
-    assert costs() == {"openai/gpt-4o": "$0.02625", "anthropic/claude-sonnet-4": "$0.0324"}
+    assert costs() == {"openai/gpt-4o": "$0.0263", "anthropic/claude-sonnet-4": "$0.0324"}
     assert cheapest() == ["openai/gpt-4o"]
     page.fill("input[name=cached_percent]", "100")
     page.fill("input[name=output_tokens]", "0")

@@ -51,7 +51,7 @@ def test_the_js_calculator_gives_the_servers_figures_below_and_above_the_tier(pa
     minute = json.loads(page.text_content("#calculator-prices"))["minute"]
 
     fill(page, input_tokens=250000, output_tokens=1000)
-    assert js_costs(page)[0] == "$1.5225"  # above 200,000: 6 / 22.5 per M
+    assert js_costs(page)[0] == "$1.52"  # above 200,000: 6 / 22.5 per M: 1.5225
     assert js_costs(page) == python_costs(minute, input_tokens=250000, output_tokens=1000)
     fill(page, input_tokens=200000)
     assert js_costs(page)[0] == "$0.615"  # at 200,000: the base prices

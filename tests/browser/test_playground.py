@@ -114,16 +114,17 @@ def test_a_prompt_streams_its_reply_in_pieces_with_the_cost_line_and_a_ledger_ro
     assert reply.locator(".pg-state").text_content() == "ok"
     stats = {
         name: reply.locator(f"[data-stat={name}]").text_content()
-        for name in ("prompt", "cached", "output", "reasoning", "cost", "reported")
+        for name in ("prompt", "cached", "output", "reasoning", "cost", "computed")
     }
-    # (1200 − 200) × 0.0000025 + 200 × 0.00000125 + 300 × 0.00001 = 0.00575
+    # The cost is what the reply spent, as /spend/ and /keys/ count and show it: the reported cost (else
+    # ours). Ours: (1200 − 200) × 0.0000025 + 200 × 0.00000125 + 300 × 0.00001 = 0.00575.
     assert stats == {
         "prompt": "prompt 1200",
         "cached": "cached 200",
         "output": "output 300",
         "reasoning": "reasoning 100",
-        "cost": "cost $0.00575",
-        "reported": "reported $0.0057",
+        "cost": "cost $0.0057",
+        "computed": "computed $0.00575",
     }
     assert reply.locator("[data-stat=latency]").text_content().endswith(" ms")
     assert reply.locator("[data-stat=ttft]").text_content().startswith("TTFT ")
@@ -194,16 +195,16 @@ def test_compare_mode_streams_two_models_side_by_side_with_the_cost_of_each(play
         replies.nth(i).get_attribute("data-model"): (
             replies.nth(i).locator(".pg-text").text_content(),
             replies.nth(i).locator("[data-stat=cost]").text_content(),
-            replies.nth(i).locator("[data-stat=reported]").text_content(),
+            replies.nth(i).locator("[data-stat=computed]").text_content(),
         )
         for i in range(2)
     }
     assert seen == {
-        "openai/gpt-4o": ("Hello from the fake OpenRouter.", "cost $0.00011", "reported $0.0000066"),
+        "openai/gpt-4o": ("Hello from the fake OpenRouter.", "cost $0.0000066", "computed $0.00011"),
         "anthropic/claude-sonnet-4": (
             "Hello from the fake OpenRouter.",
-            "cost $0.000156",
-            "reported $0.0000066",
+            "cost $0.0000066",
+            "computed $0.000156",
         ),
     }
     assert replies.nth(0).locator("[data-stat=latency]").is_visible()
@@ -216,9 +217,9 @@ def test_compare_mode_streams_two_models_side_by_side_with_the_cost_of_each(play
 
     # The conversation lives in the browser: it survives a reload, exports as JSON, and clears.
     page.reload()
-    assert page.locator(".pg-reply [data-stat=cost]").all_text_contents() == [
-        "cost $0.00011",
-        "cost $0.000156",
+    assert page.locator(".pg-reply [data-stat=computed]").all_text_contents() == [
+        "computed $0.00011",
+        "computed $0.000156",
     ]
     assert page.locator("#pg-compare").is_checked()
     with page.expect_download() as download:
@@ -230,7 +231,7 @@ def test_compare_mode_streams_two_models_side_by_side_with_the_cost_of_each(play
     ]
     page.click("#pg-clear")
     assert page.locator(".pg-reply").count() == 0
-    assert page.locator("#pg-total").text_content() == "Conversation total: $0 (0 replies)"
+    assert page.locator("#pg-total").text_content() == "Conversation total: $0.00 (0 replies)"
     page.reload()
     assert page.locator(".pg-reply").count() == 0
 
@@ -331,3 +332,22 @@ def test_an_alias_is_offered_and_its_reply_costs_the_model_that_served(
         "openai/gpt-4o",
         "cheapest",
     )
+
+
+def test_a_request_shows_the_same_dollar_figure_in_the_playground_on_spend_and_on_keys(playground, page):
+    playground.fake.reply(prompt_tokens=10, completion_tokens=1, cost="0.0000186")
+
+    send(page, "How much?")
+
+    reply = page.locator(".pg-reply")
+    reply.locator(".pg-ledger-link").wait_for()
+    in_playground = reply.locator("[data-stat=cost]").text_content()
+    assert in_playground == "cost $0.0000186"
+    assert page.locator("#pg-total").text_content() == "Conversation total: $0.0000186 (1 reply)"
+
+    page.goto(f"{playground.url}/spend/?range=today")
+    assert page.locator("#total-cost").inner_text() == "$0.0000186"
+    page.goto(f"{playground.url}/keys/")
+    key = LedgerEntry.objects.get().api_key
+    spent = page.locator(f"#key-{key.id} td.num").nth(1).inner_text()  # budget, then spent this period
+    assert spent == "$0.0000186"

@@ -26,7 +26,7 @@ def get(client, member, catalogue):
     client.force_login(member)
 
     def _get(query: str = ""):
-        response = client.get(f"/models/{query}")
+        response = client.get(f"/models/{query}", follow=True)  # the default sort redirects to no sort
         assert response.status_code == 200
         return response.content.decode()
 
@@ -46,7 +46,7 @@ def row(html: str, model_id: str) -> str:
 def cells(html: str, model_id: str) -> list[str]:
     return [
         re.sub(r"\s+", " ", c).strip()
-        for c in re.findall(r'<td class="num">(.*?)</td>', row(html, model_id), re.S)
+        for c in re.findall(r'<td class="num[^"]*">(.*?)</td>', row(html, model_id), re.S)
     ]
 
 
@@ -64,11 +64,11 @@ def test_it_lists_current_models_newest_first_and_hides_retired_ones(get):
 
 def test_it_shows_prices_per_million_tokens(get):
     html = get()
-    # context, input, output, cache read, cache write, per request / image, created
-    assert cells(html, SMALL) == ["32000", "$0.10", "$0.40", "—", "—", "—", "2025-01-01"]
-    assert cells(html, VISION) == ["200000", "$3.00", "$15.00", "$0.30", "$3.75", "—", "2025-06-01"]
+    # context (as OpenRouter writes it), input, output, cache read, cache write, per request / image, created
+    assert cells(html, SMALL) == ["32K", "$0.10", "$0.40", "—", "—", "—", "2025-01-01"]
+    assert cells(html, VISION) == ["200K", "$3.00", "$15.00", "$0.30", "$3.75", "—", "2025-06-01"]
     assert cells(html, IMAGE_GEN) == [
-        "8192",
+        "8K",
         "$1.00",
         "$4.00",
         "—",
@@ -173,7 +173,7 @@ def test_sort_links_keep_the_filters_and_flip_the_direction(get):
     html = get("?author=alpha&sort=input")
     assert 'href="?author=alpha&amp;sort=-input" data-sort="input">Input /1M ▲</a>' in html
     assert 'href="?author=alpha&amp;sort=output" data-sort="output">Output /1M</a>' in html
-    assert 'href="?author=alpha&amp;sort=-created" data-sort="created">' in html
+    assert 'href="?author=alpha" data-sort="created">' in html  # newest first: the default, no sort
     assert 'href="?sort=input" data-sort="input">Input /1M ▼</a>' in get("?sort=-input")
 
 
@@ -243,7 +243,7 @@ def test_catalogue_strings_are_escaped_in_the_table(get):
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert '<tr data-model="evil/&quot;x&quot;&lt;i&gt;">' in html
-    assert "<td>&lt;b&gt;</td>" in html
+    assert '<option value="&lt;b&gt;">&lt;b&gt;</option>' in html  # the author filter
     assert "&lt;img&gt; → text" in html
 
 
@@ -272,3 +272,38 @@ def test_tiered_and_timed_models_show_the_base_price_with_a_mark_and_filter_by_i
     assert "tiers/sonnet" in ids(get("?max_input=3"))
     assert "tiers/sonnet" not in ids(get("?max_input=2.99"))
     assert "times/deepseek" in ids(get("?max_output=1.98"))
+
+
+def test_a_url_keeps_only_the_fields_that_are_set(client, member, catalogue):
+    client.force_login(member)
+    query = "?q=&author=alpha&input_modality=&max_input=&min_context=&sort=-created"
+
+    response = client.get(f"/models/{query}")
+
+    assert (response.status_code, response["Location"]) == (302, "/models/?author=alpha")
+    assert client.get("/models/?q=&sort=-created")["Location"] == "/models/"
+    html = client.get("/models/?author=alpha").content.decode()
+    assert 'name="sort"' not in html  # the default sort is not carried in the form
+
+
+@pytest.mark.parametrize(
+    ("tokens", "shown"),
+    [
+        (131072, "131K"),
+        (1048576, "1.05M"),
+        (2000000, "2M"),
+        (1000000, "1M"),
+        (200000, "200K"),
+        (32768, "33K"),
+        (8192, "8K"),
+        (999, "999"),
+        (999_499, "999K"),
+        (999_500, "1M"),
+        (10_000_000, "10M"),
+        (None, "—"),
+    ],
+)
+def test_the_context_reads_like_openrouters(tokens, shown):
+    from catalog.templatetags.catalog_prices import context_tokens
+
+    assert context_tokens(tokens) == shown

@@ -80,8 +80,31 @@ def test_prices_of_known_models(client, get):
     get("")
     html = client.get("/models/?q=openai/gpt-4o").content.decode()
     row = re.search(r'<tr data-model="openai/gpt-4o">(.*?)</tr>', html, re.S).group(1)
-    assert re.findall(r'<td class="num">([^<]*)</td>', row)[1:5] == ["$2.50", "$10.00", "$1.25", "—"]
+    assert re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)[1:5] == ["$2.50", "$10.00", "$1.25", "—"]
     html = client.get("/models/?q=openrouter/auto").content.decode()
     row = re.search(r'<tr data-model="openrouter/auto">(.*?)</tr>', html, re.S).group(1)
     assert "variable price" in row
-    assert re.findall(r'<td class="num">([^<]*)</td>', row)[1:3] == ["variable", "variable"]
+    assert re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)[1:3] == ["variable", "variable"]
+
+
+def test_a_search_lists_id_and_name_matches_before_description_ones(get):
+    claude = get("?q=claude")
+    anthropic = [model_id for model_id in claude if model_id.lstrip("~").startswith("anthropic/")]
+    # Every Anthropic model first (their ids hold "claude", "~" ones are aliases), then models that only
+    # mention it.
+    assert claude[: len(anthropic)] == anthropic
+    assert len(anthropic) == len([e for e in SNAPSHOT if e["id"].lstrip("~").startswith("anthropic/claude")])
+    described = oracle(lambda e: "claude" in e["description"].lower() and "claude" not in e["id"].lower())
+    assert described and set(claude[len(anthropic) :]) <= described | oracle(
+        lambda e: "claude" in e["name"].lower()
+    )
+
+    gpt = get("?q=gpt-4o")
+    assert gpt[0] == "openai/gpt-4o"  # the id itself, then ids that start with it
+    starts = [model_id for model_id in gpt if model_id.split("/")[1].startswith("gpt-4o")]
+    assert gpt[: len(starts)] == starts
+    assert "relace/relace-apply-3" not in gpt[: len(starts)]
+
+
+def test_a_search_with_a_sort_chosen_keeps_that_sort(get):
+    assert get("?q=gpt-4o&sort=input")[0] != "openai/gpt-4o"  # the cheapest gpt-4o match instead

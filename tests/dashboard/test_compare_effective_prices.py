@@ -80,19 +80,19 @@ def test_the_prompt_size_picks_the_tier_strictly_above_the_threshold(get):
     # above 200,000: 250,000 × 6e-6 + 1,000 × 22.5e-6 = 1.5225 (issue 15's figure)
     html = get(at(30, 12, 30), "input_tokens=250000&output_tokens=1000")
     # deepseek at 12:30 (base): 250,000 × 0.66e-6 + 1,000 × 1.98e-6 = 0.16698
-    assert calculator(html) == ["$1.5225", "$0.16698"]
+    assert calculator(html) == ["$1.52", "$0.167"]
     # at 200,000 (not above): base, 200,000 × 3e-6 + 1,000 × 15e-6
     html = get(at(30, 12, 30), "input_tokens=200000&output_tokens=1000")
-    assert calculator(html) == ["$0.615", "$0.13398"]
+    assert calculator(html) == ["$0.615", "$0.134"]
     html = get(at(30, 12, 30), "input_tokens=200001&output_tokens=0")
-    assert calculator(html)[0] == "$1.200006"
+    assert calculator(html)[0] == "$1.20"  # 200,001 × 6e-6 (the tier), not 200,001 × 3e-6
     assert "The input tokens per request pick a tiered model's prices" in html
 
 
 def test_a_timed_model_is_priced_at_the_current_utc_time_and_says_so(get):
     html = get(at(30, 2, 5), "input_tokens=250000&output_tokens=1000")
     # 02:05 is in [01:00, 04:00): 250,000 × 1.32e-6 + 1,000 × 3.96e-6
-    assert calculator(html) == ["$1.5225", "$0.33396"]
+    assert calculator(html) == ["$1.52", "$0.334"]
     assert (
         '<p class="muted" id="calculator-timed">Prices at 02:05 UTC; deepseek/deepseek-v4-pro changes prices '
         "by time of day.</p>" in html
@@ -113,7 +113,7 @@ def test_cache_writes_are_a_share_of_the_input_at_the_tiers_cache_write_price(ge
     #   (the 400 reasoning tokens are part of the 1,000 output, at the output price: no reasoning price)
     # deepseek (no cache-write price: writes at the input price): 150,000 × 0.66e-6 + 100,000 × 0.022e-6
     #   + 1,000 × 1.98e-6
-    assert calculator(html) == ["$1.0575", "$0.10318"]
+    assert calculator(html) == ["$1.06", "$0.103"]
 
 
 def build_traffic(member) -> None:
@@ -148,7 +148,7 @@ def test_traffic_is_repriced_row_by_row_at_its_own_size_and_time(get, member, ti
     html = get(NOW, "days=30")
     assert "5 requests: 452,100 input tokens (0 cached, 50 cache writes, 20 of them one-hour)" in html
     assert '<strong id="actual-cost">$0.05</strong>' in html
-    assert repriced(html) == ["$2.144033", "$0.470092"]
+    assert repriced(html) == ["$2.14", "$0.47"]
     assert 'id="traffic-rolled-up"' not in html
 
 
@@ -181,7 +181,7 @@ def test_past_the_retention_the_rollups_are_repriced_at_each_hours_prices(get, m
     # from the rollups (the 12:30 row included), the rest raw
     html = get(NOW, "days=30")
     # one request per rolled-up hour: its average is its size, its hour's prices are its own
-    assert repriced(html) == ["$2.144033", "$0.470092"]
+    assert repriced(html) == ["$2.14", "$0.47"]
     assert "5 requests: 452,100 input tokens" in html
     assert (
         '<p class="muted" id="traffic-rolled-up">Traffic before 2026-11-28 13:00 UTC is past the ledger'
@@ -195,7 +195,7 @@ def test_the_model_page_shows_its_traffic_at_todays_prices(client, member, time_
     build_traffic(member)
     client.force_login(member)
     html = client.get(f"/models/{SONNET}/").content.decode()
-    assert '<div class="value" id="traffic-at-today">$2.144033</div>' in html
+    assert '<div class="value" id="traffic-at-today">$2.14</div>' in html
 
 
 def test_a_window_edge_inside_an_hour_reads_that_traffic_raw_even_when_rolled_up(
@@ -222,6 +222,6 @@ def test_a_range_within_the_retention_says_nothing_of_rollups(get, member, setti
     rollup_catch_up(now=NOW)
     html = get(NOW, "days=2")  # from 11-28 12:30: every row in it is kept raw
     assert 'id="traffic-rolled-up"' not in html
-    assert repriced(html) == ["$2.1375", "$0.46794"]  # the 02:05 and 12:30 rows
+    assert repriced(html) == ["$2.14", "$0.468"]  # the 02:05 and 12:30 rows
     html = get(NOW, "days=3")
     assert 'id="traffic-rolled-up"' in html

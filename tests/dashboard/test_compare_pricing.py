@@ -33,9 +33,17 @@ def test_a_variable_price_is_shown_as_variable():
 
 @pytest.mark.parametrize(
     ("cost", "shown"),
-    [("0.0000015", "$0.000002"), ("0.0000014999", "$0.000001"), ("0.12150000", "$0.1215"), ("12", "$12.00")],
+    [
+        ("0.0000015", "$0.0000015"),
+        ("0.0000014999", "$0.0000015"),
+        ("0.00000149449", "$0.00000149"),
+        ("0.12150000", "$0.122"),
+        ("0.12149", "$0.121"),
+        ("12", "$12.00"),
+        ("12.345", "$12.35"),
+    ],
 )
-def test_costs_are_rounded_half_up_to_the_micro_dollar(cost, shown):
+def test_costs_are_shown_like_all_money_three_significant_digits_below_a_dollar_then_cents(cost, shown):
     assert usd_cost(D(cost)) == shown
 
 

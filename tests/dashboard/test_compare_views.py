@@ -153,12 +153,12 @@ def test_reasoning_beyond_the_output_and_shares_beyond_100_percent_are_refused(g
     assert calculator(html) == ["$0.0003", "$0.00807"]
 
 
-def test_the_calculator_rounds_to_the_micro_dollar(get):
+def test_the_calculator_shows_three_significant_digits_below_a_dollar(get):
     html = get(
         f"?models={SMALL},{VISION}&input_tokens=1&output_tokens=1&cached_percent=0&reasoning_tokens=0&requests=3"
     )
-    # small: 3 × 5e-7 = 0.0000015 -> $0.000002 (half up); vision: 3 × 1.8e-5
-    assert calculator(html) == ["$0.000002", "$0.000054"]
+    # small: 3 × 5e-7 = 0.0000015; vision: 3 × 1.8e-5
+    assert calculator(html) == ["$0.0000015", "$0.000054"]
 
 
 def test_bad_calculator_values_say_so_and_fall_back_to_defaults(get):
@@ -220,7 +220,7 @@ def test_your_traffic_is_repriced_at_each_models_prices(client, get, member, adm
     assert '<strong id="actual-cost">$0.0047</strong>' in html
     # small: 7000×1e-7 + 4000×1e-7 + 1000×1e-7 + 2500×4e-7 + 1000×4e-7 = 0.0026
     # vision: 7000×3e-6 + 4000×3e-7 + 1000×3.75e-6 + 2500×15e-6 + 1000×15e-6 + 1 search × $0.01 = 0.08845
-    assert repriced(html) == ["$0.0026*", "$0.08845"]
+    assert repriced(html) == ["$0.0026*", "$0.0885"]
 
 
 @pytest.mark.parametrize("rolled_up", [False, True], ids=["raw ledger", "rolled up"])
@@ -229,9 +229,9 @@ def test_a_longer_range_includes_older_traffic(get, member, admin_user, rolled_u
     if rolled_up:
         rollup_catch_up()
     html = get(f"?models={SMALL},{VISION}&days=60")
-    assert '<strong id="actual-cost">$1.0047</strong>' in html
+    assert '<strong id="actual-cost">$1.00</strong>' in html
     # plus 5000 in, 5000 out: small +0.0005 +0.002; vision +0.015 +0.075
-    assert repriced(html) == ["$0.0051*", "$0.17845"]
+    assert repriced(html) == ["$0.0051*", "$0.178"]
 
 
 def test_staff_can_pick_any_key(client, admin_user, member):

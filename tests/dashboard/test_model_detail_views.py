@@ -173,7 +173,7 @@ def test_it_shows_the_ledger_spend_and_tokens_the_user_may_see(client, member, a
     _, html = page(client, member, f"/models/{VISION}/")
     stats = dict(re.findall(r'<div class="label">([^<]+)</div><div class="value">([^<]+)</div>', html))
     assert stats == {
-        "Spend": "$1.0047",
+        "Spend": "$1.00",
         "Requests": "3",
         "Input tokens": "17,000",
         "Cached input tokens": "4,000",
@@ -183,7 +183,7 @@ def test_it_shows_the_ledger_spend_and_tokens_the_user_may_see(client, member, a
     client.logout()
     _, html = page(client, admin_user, f"/models/{VISION}/")
     stats = dict(re.findall(r'<div class="label">([^<]+)</div><div class="value">([^<]+)</div>', html))
-    assert stats["Spend"] == "$1.1047"
+    assert stats["Spend"] == "$1.10"
     assert stats["Input tokens"] == "1,017,000"
 
 

@@ -208,8 +208,8 @@ def test_the_detail_page_breaks_the_cost_down_at_the_version_prices(client, memb
     assert response.context["savings"] == D("0.0027")
     html = response.content.decode()
     assert "valid from 2026-01-01 00:00 UTC until now" in html
-    assert '<div class="value" id="reported-cost">$0.008200</div>' in html
-    assert '<div class="value" id="computed-cost">$0.008175</div>' in html
+    assert '<div class="value" id="reported-cost">$0.0082</div>' in html
+    assert '<div class="value" id="computed-cost">$0.00818</div>' in html
     assert "gen-2" in html
     assert "differs from the reported cost" not in html
 
@@ -403,7 +403,7 @@ def test_the_detail_page_of_a_cache_hit_shows_what_it_saved(client, admin_user, 
     html = log_in(client, admin_user).get(f"/activity/{entry.id}/").content.decode()
 
     assert '<span class="badge cached">cached</span>' in html
-    assert "<dt>Response cache</dt><dd>hit: saved $0.000007</dd>" in html
+    assert "<dt>Response cache</dt><dd>hit: saved $0.0000066</dd>" in html
 
 
 def test_estimated_costs_are_marked_in_the_log_and_on_the_detail_page(client, admin_user, ledger):

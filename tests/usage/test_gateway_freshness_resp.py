@@ -1,6 +1,7 @@
 """The gateway's own Redis reader for the configuration version (usage/gateway/freshness.py RedisVersion)
-against a small RESP server that answers one byte at a time: AUTH and SELECT first, pipelined GETs,
-error replies, and a reconnection after the server drops the connection."""
+and the limits' scripts (limits_redis.py Scripts), over usage/gateway/resp.py, against a small RESP server
+that answers one byte at a time: AUTH and SELECT first, pipelined GETs, error replies, array replies, a
+script sent whole when the server lacks it, and a reconnection after the server drops the connection."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import asyncio
 
 import pytest
 
-from usage.gateway.freshness import RedisError, RedisVersion
+from usage.gateway.freshness import RedisVersion
+from usage.gateway.limits_redis import Scripts
+from usage.gateway.resp import RedisError
 
 
 class FakeRedis:
@@ -46,6 +49,10 @@ class FakeRedis:
             return b"+OK\r\n" if words[-1].decode() == self.password else b"-WRONGPASS invalid password\r\n"
         if name == b"SELECT":
             return b"+OK\r\n"
+        if name == b"EVALSHA":
+            return b"-NOSCRIPT No matching script. Please use EVAL.\r\n"
+        if name == b"EVAL":  # an array of an integer, a bulk string, a nil and a nested array
+            return b"*4\r\n:-5\r\n$4\r\na\r\nb\r\n$-1\r\n*2\r\n:1\r\n+OK\r\n"
         value = self.values.get(words[1])
         return b"$-1\r\n" if value is None else b"$%d\r\n%s\r\n" % (len(value), value)
 
@@ -102,3 +109,23 @@ def test_a_dropped_connection_is_opened_again_on_the_next_read():
 
     assert (before, after, fake.connections) == (b"7", b"7", 2)
     assert fake.commands == [["GET", "p:version"], ["GET", "p:version"]]  # db 0 and no password: no set-up
+
+
+def test_a_script_the_server_lacks_is_sent_whole_and_its_array_reply_read():
+    async def scenario():
+        fake = FakeRedis()
+        port = await fake.start()
+        scripts = Scripts(f"redis://:s3cret@127.0.0.1:{port}/3")
+        reply = await scripts.run(b"return 1", b"e0e1f9fabfc9d4800c877a703b823ac0578ff8db", [7, "x"])
+        await scripts.close()
+        return reply, fake
+
+    reply, fake = run(scenario)
+
+    assert reply == [-5, b"a\r\nb", None, [1, b"OK"]]
+    assert fake.commands == [
+        ["AUTH", "s3cret"],
+        ["SELECT", "3"],
+        ["EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0", "7", "x"],
+        ["EVAL", "return 1", "0", "7", "x"],
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -86,7 +86,7 @@ def test_a_spent_budget_says_so(client, member, ledger):
     assert rows_of(response)[1][2:] == (D("0"), D("0.007"), "budget spent")
 
 
-def test_creating_a_key_shows_its_secret_once(client, member, ledger):
+def test_creating_a_key_redirects_and_shows_its_secret_once(client, member, ledger):
     client = log_in(client, member)
 
     response = client.post(
@@ -96,24 +96,39 @@ def test_creating_a_key_shows_its_secret_once(client, member, ledger):
             "budget_usd": "12.50",
             "budget_period": "weekly",
             "rpm_limit": "30",
+            "tpm_limit": "40000",
+            "allowed_models": " openai/gpt-4o, anthropic/* ,",
+            "expires_at": "2027-01-31T18:30",
             "cache_responses": "on",
         },
     )
 
-    assert response.status_code == 200
+    # POST/redirect/GET: the secret is in no URL, and a reload of the page creates nothing.
+    assert (response.status_code, response["Location"]) == (302, "/keys/")
     key = ApiKey.objects.get(name="laptop")
-    assert (key.owner, key.budget_usd, key.budget_period, key.rpm_limit) == (member, D("12.5"), "weekly", 30)
+    assert (key.owner, key.budget_usd, key.budget_period, key.rpm_limit, key.tpm_limit) == (
+        member,
+        D("12.5"),
+        "weekly",
+        30,
+        40000,
+    )
+    assert key.allowed_models == ["openai/gpt-4o", "anthropic/*"]
+    assert key.expires_at == datetime(2027, 1, 31, 18, 30, tzinfo=UTC)
     assert key.cache_responses is True
-    secret = response.context["secret"]
+    shown = client.get("/keys/")
+    secret = shown.context["secret"]
     assert secret and secret.startswith(key.prefix)
-    html = response.content.decode()
+    html = shown.content.decode()
     assert f'<div class="secret" id="new-secret">{secret}</div>' in html
-    assert response["Cache-Control"].startswith("max-age=0")
+    assert '<button type="button" class="copy-button" data-copy="new-secret"' in html
+    assert shown["Cache-Control"].startswith("max-age=0")
     stored = ApiKey.objects.filter(pk=key.pk).values()[0]
     assert all(secret not in str(value) for value in stored.values())
     again = client.get("/keys/")
     assert secret not in again.content.decode()
     assert "laptop" in again.content.decode()
+    assert ApiKey.objects.filter(name="laptop").count() == 1
 
 
 @pytest.mark.parametrize(
@@ -124,6 +139,10 @@ def test_creating_a_key_shows_its_secret_once(client, member, ledger):
         ({"name": "x", "budget_usd": "lots"}, "Enter a number."),
         ({"name": "x", "budget_period": "hourly"}, "Select a valid choice."),
         ({"name": "x" * 101}, "Ensure this value has at most 100 characters"),
+        ({"name": "x", "allowed_models": "gpt-4o"}, "&quot;gpt-4o&quot; is neither a model id"),
+        ({"name": "x", "allowed_models": "openai/gpt 4o"}, "is neither a model id (author/slug)"),
+        ({"name": "x", "expires_at": "2026-11-30T12:00"}, "Choose a time in the future."),
+        ({"name": "x", "expires_at": "soon"}, "Enter a valid date/time."),
     ],
 )
 def test_bad_key_input_gets_form_errors(client, member, ledger, data, message):

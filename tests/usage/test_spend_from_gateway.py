@@ -79,4 +79,4 @@ def test_response_cache_hits_show_on_the_spend_page_as_requests_that_cost_nothin
 
     t = response.context["report"].totals
     assert (t.requests, t.cost, t.response_cache_saved) == (3, D("0.0000066"), D("0.0000132"))
-    assert '<div class="value good" id="response-cache-saved">$0.000013</div>' in response.content.decode()
+    assert '<div class="value good" id="response-cache-saved">$0.0000132</div>' in response.content.decode()

@@ -72,8 +72,8 @@ def test_staff_see_exact_totals_whether_rolled_up_or_not(client, admin_user, led
     assert response.status_code == 200
     assert totals_of(response) == ADMIN_TOTALS
     html = response.content.decode()
-    assert '<div class="value" id="total-cost">$0.014300</div>' in html
-    assert "differ by $0.001075" in html
+    assert '<div class="value" id="total-cost">$0.0143</div>' in html
+    assert "differ by $0.00108" in html
 
 
 def test_a_member_sees_only_their_keys(client, member, ledger):

@@ -40,7 +40,7 @@ from usage.gateway.limits_redis import RedisLimits
 from usage.gateway.metrics import CONTENT_TYPE, Metrics
 from usage.gateway.plan import native_model, plan_request
 from usage.gateway.request import BodyLimits, asked, check, decode, read_body
-from usage.gateway.responses import GatewayError, error_body, send_body, send_error
+from usage.gateway.responses import GatewayError, LastHeld, error_body, send_body, send_error
 from usage.gateway.row import ESTIMATED, LedgerRow
 from usage.gateway.snapshot import Snapshot
 from usage.gateway.store import Store, database_url
@@ -267,16 +267,7 @@ class Gateway:
         key = await self.authenticate(scope)  # an unknown key never gets its body read, nor a row
         row = LedgerRow(now, endpoint.name, request_id=os.urandom(16).hex(), api_key_id=key.id)
         ticket = raw = None
-        last: list[dict] = []
-
-        async def send(message: dict) -> None:
-            """The reply's last message waits until its row is journaled (`finish`): a reply its client got
-            whole always has its whole row, whenever the process is killed."""
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                last.append(message)
-            else:
-                await client_send(message)
-
+        send = LastHeld(client_send)  # the reply's last message waits until its row is journaled (`finish`)
         try:
             try:
                 raw = await read_body(scope, receive, self.body_limits)
@@ -318,8 +309,7 @@ class Gateway:
             if not row.status:  # an unexpected failure (answered 500 by __call__): still a row
                 row.fail("error", 500, "internal_error", "")
             self.finish(row, key, ticket, now)
-            if last:
-                await client_send(last[0])
+            await send.release()
 
     @staticmethod
     def reject(row: LedgerRow, exc: GatewayError, raw: bytes | None) -> None:

@@ -19,21 +19,20 @@ import logging
 import os
 import socket
 import threading
-from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from time import monotonic
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import redis.asyncio as redis
 
 from usage.freshness import version_file, version_key
+from usage.gateway.resp import TIMEOUT, RedisError, Resp, address_of, command
 
 log = logging.getLogger("tokenledger.gateway")
 
 UNREAD = object()  # no version read yet: the first check reloads
 LOG_EVERY = 60.0  # seconds between two logged failures
-TIMEOUT = 1.0  # seconds a version read may take
 RETRY_AFTER = 1.0  # seconds without a version check after a failed read or reload
 VERIFY_EVERY = 1.0  # seconds a GET is trusted while the subscription is quiet (a silently dead one)
 
@@ -62,21 +61,12 @@ class RedisVersion:
 
     def __init__(self, url: str, prefix: str, *, watch: bool = True) -> None:
         self.key = version_key(prefix)
-        parts = urlsplit(url)
-        self.client = None if parts.scheme == "redis" else redis.Redis.from_url(url, socket_timeout=2)
-        self.address = (parts.hostname or "127.0.0.1", parts.port or 6379)
-        auth = []
-        if parts.password:
-            auth = ["AUTH", *([unquote(parts.username)] if parts.username else []), unquote(parts.password)]
-        setup = [auth] if auth else []
-        db = parts.path.strip("/")
-        if db and db != "0":
-            setup.append(["SELECT", db])
-        self.setup = [_command(*words) for words in setup]
-        self.get = _command("GET", self.key)
-        self.connection: _Resp | None = None
-        self.connecting = asyncio.Lock()
-        self.watch = Watch(self.address, auth, self.key) if watch and self.client is None else None
+        plain = urlsplit(url).scheme == "redis"
+        self.client = None if plain else redis.Redis.from_url(url, socket_timeout=2)
+        self.resp = Resp(url) if plain else None
+        self.get = command("GET", self.key)
+        address, auth = address_of(url)
+        self.watch = Watch(address, auth, self.key) if watch and plain else None
         self.read_at = -VERIFY_EVERY  # when the last GET trusted by `unchanged` was sent
         self.read_with = -1  # the subscription it was sent under
 
@@ -98,24 +88,10 @@ class RedisVersion:
         if watch is not None:
             watch.start()
             number = watch.number  # a GET sent while subscribed: the watch takes over after it
-        async with asyncio.timeout(TIMEOUT):
-            connection = self.connection
-            if connection is None or connection.lost:
-                connection = await self.connect()
-            value = await connection.ask(self.get)
+        value = await self.resp.ask(self.get)
         if number >= 0:
             self.read_with, self.read_at = number, sent
         return value
-
-    async def connect(self) -> _Resp:
-        async with self.connecting:
-            if self.connection is None or self.connection.lost:
-                loop = asyncio.get_running_loop()
-                _transport, connection = await loop.create_connection(_Resp, *self.address)
-                for command in self.setup:
-                    await connection.ask(command)
-                self.connection = connection
-            return self.connection
 
     async def close(self) -> None:
         if self.client is not None:
@@ -123,8 +99,7 @@ class RedisVersion:
             return
         if self.watch is not None:
             self.watch.close()
-        if self.connection is not None and self.connection.transport is not None:
-            self.connection.transport.close()
+        self.resp.close()
 
 
 class Watch:
@@ -134,7 +109,7 @@ class Watch:
 
     def __init__(self, address: tuple[str, int], auth: list[str], channel: str) -> None:
         self.address = address
-        self.hello = (_command(*auth) if auth else b"") + _command("SUBSCRIBE", channel)
+        self.hello = (command(*auth) if auth else b"") + command("SUBSCRIBE", channel)
         self.replies = (b"+OK\r\n" if auth else b"") + b"*3\r\n$9\r\nsubscribe\r\n"
         self.sock: socket.socket | None = None
         self.number = -1
@@ -212,66 +187,6 @@ class Watch:
         sock, self.sock, self.number = self.sock, None, -1
         if sock is not None:
             sock.close()
-
-
-class RedisError(Exception):
-    """An error reply, or the connection was lost."""
-
-
-def _command(*words: str) -> bytes:
-    encoded = [word.encode() for word in words]
-    return b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in encoded)
-
-
-class _Resp(asyncio.Protocol):
-    """Replies (bulk strings, simple strings, integers, errors) matched in order to the commands sent."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.waiting: deque[asyncio.Future] = deque()
-        self.buffer = b""
-        self.lost = False
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def ask(self, command: bytes) -> asyncio.Future:
-        future = asyncio.get_running_loop().create_future()
-        if self.lost:
-            future.set_exception(RedisError("connection lost"))
-            return future
-        self.waiting.append(future)
-        self.transport.write(command)
-        return future
-
-    def data_received(self, data: bytes) -> None:
-        buffer = self.buffer + data
-        while self.waiting:
-            end = buffer.find(b"\r\n")
-            if end < 0:
-                break
-            kind, head = buffer[:1], buffer[1:end]
-            if kind == b"$" and head != b"-1":
-                size = int(head)
-                if len(buffer) < end + 4 + size:
-                    break
-                reply, buffer = buffer[end + 2 : end + 2 + size], buffer[end + 4 + size :]
-            else:
-                reply, buffer = (None if kind == b"$" else head), buffer[end + 2 :]
-            future = self.waiting.popleft()
-            if not future.done():
-                if kind == b"-":
-                    future.set_exception(RedisError(head.decode(errors="replace")))
-                else:
-                    future.set_result(reply)
-        self.buffer = buffer
-
-    def connection_lost(self, exc) -> None:
-        self.lost = True
-        while self.waiting:
-            future = self.waiting.popleft()
-            if not future.done():
-                future.set_exception(RedisError(f"connection lost: {exc}"))
 
 
 class Freshness:

@@ -5,9 +5,11 @@ The rules and refusals are limits.py's; see there.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import redis.asyncio as redis
 
@@ -23,6 +25,7 @@ from usage.gateway.limits import (
     retry_minute,
     to_nano,
 )
+from usage.gateway.resp import RedisError, Resp, command
 from usage.periods import period_end, period_start
 
 # Reservations: a sorted set (id -> deadline, ms) and a hash (id -> nanodollars) per key and period. Each
@@ -65,18 +68,57 @@ return {0, spent, reserved}
 """
 
 
+class Scripts:
+    """Runs a Lua script by its SHA1 (EVALSHA; EVAL once if the server does not have it yet) over the
+    gateway's own connection (resp.py) for a plain redis:// URL, else through redis-py."""
+
+    def __init__(self, url: str) -> None:
+        plain = urlsplit(url).scheme == "redis"
+        self.resp = Resp(url) if plain else None
+        self.client = None if plain else redis.Redis.from_url(url)
+
+    async def run(self, script: bytes, sha: bytes, args: list) -> list:
+        if self.resp is None:
+            return await self.client.eval(script, 0, *args)
+        try:
+            return await self.resp.ask(command(b"EVALSHA", sha, 0, *args))
+        except RedisError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            return await self.resp.ask(command(b"EVAL", script, 0, *args))
+
+    async def set_if_absent(self, key: str, value: int, seconds: int | None) -> None:
+        words = ["SET", key, value, "NX", *(["EX", seconds] if seconds else [])]
+        if self.resp is None:
+            await self.client.execute_command(*words)
+        else:
+            await self.resp.ask(command(*words))
+
+    async def close(self) -> None:
+        if self.resp is None:
+            await self.client.aclose()
+        else:
+            self.resp.close()
+
+
+def _script(text: str) -> tuple[bytes, bytes]:
+    body = text.encode()
+    return body, hashlib.sha1(body, usedforsecurity=False).hexdigest().encode()
+
+
+ADMIT_SCRIPT, SETTLE_SCRIPT = _script(ADMIT), _script(SETTLE)
+
+
 class RedisLimits:
     """Counters in Redis, shared by every worker; each admit / settle is one atomic script."""
 
     def __init__(self, url: str, prefix: str, load_spend) -> None:
-        self.client = redis.Redis.from_url(url)
+        self.scripts = Scripts(url)
         self.prefix = prefix
         self.load_spend = load_spend
-        self.admit_script = self.client.register_script(ADMIT)
-        self.settle_script = self.client.register_script(SETTLE)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.scripts.close()
 
     async def admit(
         self, key, now: datetime, worst, deadline: datetime, reservation: str | None = None
@@ -103,15 +145,15 @@ class RedisLimits:
             int(deadline.timestamp() * 1000),
             keep,
         ]
-        outcome, value, reserved = await self.admit_script(args=args)
+        outcome, value, reserved = await self.scripts.run(*ADMIT_SCRIPT, args)
         if outcome == 9:  # the period's spend is not in Redis yet: start it from the ledger
             start = period_start(key.budget_period, now)
             spent = to_nano(await self.load_spend(key, start))
             end = period_end(key.budget_period, start)
             ttl = int((end - now).total_seconds()) + 86400 if end else None
-            await self.client.set(f"{self.prefix}spent:{key.id}:{ticket.period}", spent, nx=True, ex=ttl)
+            await self.scripts.set_if_absent(f"{self.prefix}spent:{key.id}:{ticket.period}", spent, ttl)
             args[4] = args[5] = 0  # already counted
-            outcome, value, reserved = await self.admit_script(args=args)
+            outcome, value, reserved = await self.scripts.run(*ADMIT_SCRIPT, args)
         if outcome == 1:
             return refusal(RPM, int(value), limit=key.rpm_limit), None
         if outcome == 2:
@@ -148,4 +190,4 @@ class RedisLimits:
             now=now,
             only_if_held=only_if_held,
         )
-        await self.settle_script(args=args)
+        await self.scripts.run(*SETTLE_SCRIPT, args)

@@ -106,3 +106,24 @@ def stream_error_event(first: dict, message: str, chat: bool) -> bytes:
     event["error"] = {"code": 502, "message": message}
     event["choices"] = [choice]
     return b"data: " + orjson.dumps(event) + b"\n\n"
+
+
+class LastHeld:
+    """An ASGI `send` that holds the reply's last message until `release()`: the gateway journals the row
+    first, so a reply its client got whole always has its whole row, whenever the process is killed."""
+
+    __slots__ = ("last", "send")
+
+    def __init__(self, send) -> None:
+        self.send = send
+        self.last: dict | None = None
+
+    async def __call__(self, message: dict) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            self.last = message
+        else:
+            await self.send(message)
+
+    async def release(self) -> None:
+        if self.last is not None:
+            await self.send(self.last)

@@ -3,6 +3,7 @@
 - `visibility`: who sees what (staff: everything; others: their own keys and those keys' rows);
 - `keys`: a key's spend in its period, the keys page's rows and forecast, the gateway's key lookup;
 - `spend`: the spend pages and their CSV exports (rollups for whole hours and days, the raw ledger after);
+- `overview`: the home page's figures (spend against the period before, top models and keys, budgets);
 - `activity`: the request log and one request's detail;
 - `traffic`: traffic on models (model and compare pages), latency per model, models with recent traffic;
 - `playground`: the playground page's keys, models and ledger rows;

@@ -63,13 +63,13 @@ class KeyRow:
 FORECAST_DAYS = 7
 
 
-def keys_overview(*, user, now: datetime | None = None) -> list[KeyRow]:
+def keys_overview(*, user, now: datetime | None = None, budgeted_only: bool = False) -> list[KeyRow]:
+    """The keys `user` may see with their spend and forecast (`budgeted_only`: those with a budget)."""
     now = now or timezone.now()
-    keys = list(
-        visible_keys(user=user)
-        .select_related("owner")
-        .order_by(F("revoked_at").asc(nulls_first=True), "name", "id")
-    )
+    keys = visible_keys(user=user)
+    if budgeted_only:
+        keys = keys.filter(budget_usd__isnull=False)
+    keys = list(keys.select_related("owner").order_by(F("revoked_at").asc(nulls_first=True), "name", "id"))
     ids = [key.id for key in keys]
     recent = spend_by_key(key_ids=ids, start=now - timedelta(days=FORECAST_DAYS), end=now) if ids else {}
     by_period: dict[datetime | None, list[int]] = defaultdict(list)

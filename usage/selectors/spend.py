@@ -314,7 +314,13 @@ def spend_by_key(*, key_ids: list[int], start: datetime | None, end: datetime) -
     totals: dict[int, Decimal] = defaultdict(Decimal)
     rows = _Rows.of_keys(key_ids)  # which keys: the caller's to check (keys_overview shows the visible ones)
     for part in _parts(start=start, end=end):
-        for row in _grouped(part, rows, dims=("api_key_id",)):
+        if part.kind == "raw":
+            grouped = _grouped(part, rows, dims=("api_key_id",))
+        else:  # only the cost: summing a rollup row's fourteen columns costs several times as much
+            table = rows.daily if part.kind == "day" else rows.hourly
+            since = {f"{part.kind}__gte": part.start, f"{part.kind}__lt": part.end}
+            grouped = table.filter(**since).values("api_key_id").annotate(cost=Sum("cost")).order_by()
+        for row in grouped:
             totals[row["api_key_id"]] += row["cost"] or ZERO
     return totals
 

@@ -1,23 +1,22 @@
-"""Filters for the spend pages: `{{ cost|money }}` -> "$0.001234", `{{ share|percent }}` -> "12.5%"."""
+"""Filters for the spend pages: `{{ cost|money }}` -> "$0.00123", `{{ share|percent }}` -> "12.5%"."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django import template
+
+from catalog.money import money_text
 
 register = template.Library()
 
 
 @register.filter
-def money(value, digits: int = 6) -> str:
-    """A cost to the micro-dollar (or to `digits` places: budgets to the cent); None is "—"."""
+def money(value) -> str:
+    """An amount as every page shows money (catalog.money): "$0.0000186", "$16.80"; None is "—"."""
     if value is None or value == "":
         return "—"
-    digits = int(digits)
-    value = Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.{digits}f}"
+    return money_text(value)
 
 
 @register.filter
