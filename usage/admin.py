@@ -120,7 +120,7 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 class UpstreamForm(forms.ModelForm):
     class Meta:
         model = Upstream
-        fields = ["name", "base_url", "api_key_env", "model_prefix", "strip_prefix", "enabled"]
+        fields = ["name", "base_url", "api_key_env", "model_prefix", "strip_prefix", "endpoints", "enabled"]
 
     def clean(self):
         cleaned = super().clean()
@@ -132,9 +132,9 @@ class UpstreamForm(forms.ModelForm):
 @admin.register(Upstream)
 class UpstreamAdmin(admin.ModelAdmin):
     form = UpstreamForm
-    list_display = ["name", "base_url", "model_prefix", "api_key_env", "enabled", "updated_at"]
+    list_display = ["name", "base_url", "model_prefix", "endpoints", "api_key_env", "enabled", "updated_at"]
     list_filter = ["enabled"]
-    fields = ["name", "base_url", "api_key_env", "model_prefix", "strip_prefix", "enabled"]
+    fields = ["name", "base_url", "api_key_env", "model_prefix", "strip_prefix", "endpoints", "enabled"]
 
     def get_readonly_fields(self, request, obj=None):
         # The default upstream's name is what the docs and the status page call it: disable it, don't rename.

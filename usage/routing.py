@@ -23,6 +23,20 @@ class AliasSpec:
     members: tuple[AliasMemberSpec, ...]
 
 
+# The inference endpoints (under /api/v1/) an upstream may serve: OpenRouter serves them all; another
+# upstream serves DEFAULT_ENDPOINTS unless its admin row lists its own (Upstream.endpoints).
+ALL_ENDPOINTS = ("chat/completions", "completions", "messages", "responses", "embeddings")
+DEFAULT_ENDPOINTS = ("chat/completions", "completions")
+
+
+def upstream_endpoints(listed: str, *, openrouter: bool) -> frozenset[str]:
+    """The endpoints an upstream serves: those listed (comma- or space-separated), else its defaults."""
+    names = frozenset(listed.replace(",", " ").split())
+    if names:
+        return names
+    return frozenset(ALL_ENDPOINTS if openrouter else DEFAULT_ENDPOINTS)
+
+
 class Prefixed(Protocol):
     model_prefix: str
 

@@ -19,6 +19,8 @@ Endpoints:
   chunk, the content split in ``Reply.chunks`` pieces, a ``finish_reason`` chunk, a usage chunk with empty
   ``choices`` (always sent, as OpenRouter does, whatever ``stream_options`` says) and ``data: [DONE]``.
   The reply echoes the request's ``model`` unless ``Reply.model`` is set.
+- ``POST /api/v1/messages``, ``/responses``, ``/embeddings``: Anthropic's Messages API, OpenAI's Responses
+  API and embeddings, in their SDKs' shapes, scripted by the same ``Reply`` (tests/fakes/apis.py).
 - ``GET /api/v1/models``: ``fake.models`` (a Models API body, ``{"data": [...]}``; default: the
   2026-08-19 snapshot of tests/data/openrouter).
 - ``GET /api/v1/generation?id=<generation id>``: what it billed for that generation, in OpenRouter's shape
@@ -62,6 +64,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+KINDS = ("chat/completions", "completions", "messages", "responses", "embeddings")
 SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "openrouter" / "models-2026-08-19.json"
 CREATED = 1764547200  # fixed "created" epoch seconds, so replies are deterministic
 
@@ -118,6 +121,7 @@ class ReceivedRequest:
     headers: dict[str, str]
     body: bytes
     json: Any = None
+    query: str = ""  # the query string, e.g. "beta=true"
 
 
 @dataclass
@@ -179,7 +183,8 @@ class FakeOpenRouter:
             parsed = json.loads(body) if body else None
         except ValueError:
             parsed = None
-        request = ReceivedRequest(scope["method"], scope["path"], headers, body, parsed)
+        query = scope.get("query_string", b"").decode("latin-1")
+        request = ReceivedRequest(scope["method"], scope["path"], headers, body, parsed, query)
         with self._lock:
             self.requests.append(request)
         path = scope["path"].removeprefix("/api").removeprefix("/v1")
@@ -187,9 +192,9 @@ class FakeOpenRouter:
             await _send_json(send, 200, self.models_body())
         elif scope["method"] == "GET" and path == "/generation":
             await self._generation(scope, send)
-        elif scope["method"] == "POST" and path in ("/chat/completions", "/completions"):
+        elif scope["method"] == "POST" and path[1:] in KINDS:
             reply, number = self._next()
-            await self._complete(reply, number, path == "/chat/completions", parsed, receive, send)
+            await self._complete(reply, number, path[1:], parsed, receive, send)
         else:
             await _send_json(send, 404, _error(404, "Not Found", None))
 
@@ -223,7 +228,10 @@ class FakeOpenRouter:
             self.models = json.loads(SNAPSHOT.read_text())
         return self.models
 
-    async def _complete(self, reply: Reply, number: int, chat: bool, body, receive, send) -> None:
+    async def _complete(self, reply: Reply, number: int, kind: str, body, receive, send) -> None:
+        from tests.fakes import apis  # (it imports this module's Reply)
+
+        chat = kind == "chat/completions"
         if reply.headers_delay:
             try:  # a client (the gateway) that closes before the headers is counted as closed early
                 message = await asyncio.wait_for(receive(), reply.headers_delay)
@@ -249,20 +257,34 @@ class FakeOpenRouter:
             return
         if reply.status >= 400:
             message = reply.message or ERROR_MESSAGES.get(reply.status, "Error")
-            await _send_json(
-                send, reply.status, _error(reply.code or reply.status, message, reply.metadata), extra
-            )
+            error = _error(reply.code or reply.status, message, reply.metadata)
+            if kind == "messages":
+                error = apis.anthropic_error(reply.status, message)
+            await _send_json(send, reply.status, error, extra)
             return
         body = body if isinstance(body, dict) else {}
         model = reply.model or str(body.get("model") or "openai/gpt-4o-mini")
         self._bill(reply, gen_id, model, body.get("stream") is True)
-        if body.get("stream") is True:
-            await self._stream(reply, gen_id, model, chat, receive, send, extra)
+        if body.get("stream") is True and kind != "embeddings":
+            if kind == "messages":
+                events = apis.message_events(reply, gen_id, model)
+            elif kind == "responses":
+                events = apis.response_events(reply, gen_id, model, body)
+            else:
+                events = _stream_events(reply, gen_id, model, chat)
+            await self._stream(reply, gen_id, events, receive, send, extra)
         else:
-            payload = _completion(reply, gen_id, model, chat)
+            if kind == "messages":
+                payload = apis.message(reply, gen_id, model)
+            elif kind == "responses":
+                payload = apis.response(reply, gen_id, model, body)
+            elif kind == "embeddings":
+                payload = apis.embeddings(reply, gen_id, model, body)
+            else:
+                payload = _completion(reply, gen_id, model, chat)
             await _send_json(send, 200, payload, [(b"x-generation-id", gen_id.encode()), *extra])
 
-    async def _stream(self, reply, gen_id, model, chat, receive, send, extra) -> None:
+    async def _stream(self, reply, gen_id, events, receive, send, extra) -> None:
         gone = asyncio.Event()
 
         async def watch():
@@ -281,7 +303,7 @@ class FakeOpenRouter:
         ]
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-            for event in _stream_events(reply, gen_id, model, chat):
+            for event in events:
                 if reply.chunk_delay:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(gone.wait(), reply.chunk_delay)

@@ -103,6 +103,18 @@ def test_the_chat_endpoint_ignores_a_prompt_and_completions_ignores_messages():
     assert expected_tokens({"prompt": "a" * 8, "messages": messages}, "completions") == (2, 256)
 
 
+def test_messages_responses_and_embeddings_bodies():
+    system = [{"type": "text", "text": "b" * 8}]
+    messages = [{"role": "user", "content": [{"type": "text", "text": "a" * 8}]}]
+    assert expected_tokens({"system": system, "messages": messages, "max_tokens": 9}, "messages") == (4, 9)
+    assert expected_tokens({"system": "s" * 4, "messages": messages}, "messages") == (3, 256)
+    items = [{"role": "user", "content": [{"type": "input_text", "text": "a" * 12}]}]
+    assert expected_tokens({"input": items, "max_output_tokens": 7}, "responses") == (3, 7)
+    assert expected_tokens({"input": "a" * 16}, "responses") == (4, 256)
+    assert expected_tokens({"input": ["ab", [1, 2, 3]]}, "embeddings") == (4, 0)
+    assert expected_tokens({"input": "a" * 8, "max_tokens": 5}, "embeddings") == (2, 0)
+
+
 # ---- blended_price_per_million ----
 
 

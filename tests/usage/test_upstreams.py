@@ -50,6 +50,22 @@ def test_the_admin_adds_a_keyless_local_upstream(client, admin_user):
     assert Upstream.objects.filter(name="local", model_prefix="local/", api_key_env="").count() == 1
 
 
+def test_the_admin_sets_the_endpoints_an_upstream_serves_and_refuses_unknown_ones(client, admin_user):
+    client.force_login(admin_user)
+    refused = client.post(
+        "/admin/usage/upstream/add/", add_form(endpoints="chat/completions, messages, images")
+    )
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors == {
+        "endpoints": [
+            "Unknown endpoint images: choose among chat/completions, completions, messages, responses, embeddings."
+        ]
+    }
+    response = client.post("/admin/usage/upstream/add/", add_form(endpoints="chat/completions, messages"))
+    assert response.status_code == 302
+    assert Upstream.objects.get(name="local").endpoints == "chat/completions, messages"
+
+
 def test_the_admin_form_rejects_a_url_that_is_not_http(client, admin_user):
     client.force_login(admin_user)
     response = client.post("/admin/usage/upstream/add/", add_form(base_url="ftp://models.example/v1"))

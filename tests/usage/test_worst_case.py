@@ -94,3 +94,16 @@ def test_the_worst_of_an_alias_is_its_dearest_member():
     prices = {"cheap": cheap, "dear": PRICES}
     case = worst_of(body, ["cheap", "dear"], lambda m, n: prices[m], lambda m: ModelLimits(), lambda n: None)
     assert case == worst_case(body, PRICES, ModelLimits(), prompt_bound(body))
+
+
+def test_an_endpoint_without_output_reserves_its_prompt_alone():
+    body = {"model": "m", "input": ["some text", "more text"]}
+    bound = prompt_bound(body)
+    prices = lambda model, tokens: PRICES  # noqa: E731
+
+    case = worst_of(body, ["m"], prices, lambda m: ModelLimits(8000, 4000), lambda n: None, has_output=False)
+
+    assert case.output_tokens == 0
+    assert (
+        case.amount == bound.tokens * 6000 + 100_000
+    )  # at the dearest input price (1 h write), plus the fee

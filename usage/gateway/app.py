@@ -1,8 +1,9 @@
 """The gateway: a pure-ASGI, OpenRouter-compatible proxy under /api/v1/ (dashboard/asgi.py routes to it).
 
 Its rooms, one job each: this module (start-up, shut-down, the endpoints and the request pipeline);
-auth.py (who is asking); hosts.py (the Host header); request.py (the body and its checks); plan.py and
-strategies.py (where a request goes); upstream.py and sse.py (upstream I/O); responses.py (what is sent
+auth.py (who is asking); hosts.py (the Host check); endpoints.py (each inference API: its body, usage,
+stream and error shape, with usage_shapes.py and streams.py); request.py (the body and its checks); plan.py
+and strategies.py (where a request goes); upstream.py and sse.py (upstream I/O); responses.py (what is sent
 back); row.py (the ledger row) and writer.py (its writer); journal.py (what a killed process leaves);
 limits.py, limits_redis.py, limits_db.py and resp.py (rates and budgets); cache.py (the response cache);
 metrics.py (/metrics); info.py, lookup.py (GET /models, /key, /generation); snapshot.py, freshness.py
@@ -31,14 +32,15 @@ from django.conf import settings
 from usage.budget_counters import reconcile_hold
 from usage.gateway import cache, info, journal, lookup
 from usage.gateway.auth import KeyInfo, Keys, bearer, bearer_matches
+from usage.gateway.endpoints import ENDPOINTS, Endpoint
 from usage.gateway.freshness import make_freshness
 from usage.gateway.hosts import Hosts
 from usage.gateway.limits_db import DatabaseLimits
 from usage.gateway.limits_redis import RedisLimits
 from usage.gateway.metrics import CONTENT_TYPE, Metrics
-from usage.gateway.plan import plan_request
+from usage.gateway.plan import native_model, plan_request
 from usage.gateway.request import BodyLimits, asked, check, decode, read_body
-from usage.gateway.responses import GatewayError, LastHeld, send_body, send_error
+from usage.gateway.responses import GatewayError, LastHeld, error_body, send_body, send_error
 from usage.gateway.row import ESTIMATED, LedgerRow
 from usage.gateway.snapshot import Snapshot
 from usage.gateway.store import Store, database_url
@@ -50,7 +52,6 @@ from usage.periods import period_start
 
 log = logging.getLogger("tokenledger.gateway")
 
-COMPLETIONS = {"/api/v1/chat/completions": "chat/completions", "/api/v1/completions": "completions"}
 KEYLESS = frozenset({"missing_key", "invalid_key"})  # refusals counted, not recorded: no key, no row
 
 
@@ -179,15 +180,16 @@ class Gateway:
                 if not self.started:
                     await self.startup()
         path = scope["path"]
+        endpoint = ENDPOINTS.get(path)
+        shape = error_body if endpoint is None else endpoint.error_body
         try:
-            if not self.hosts.allow(scope):
+            if not self.hosts.allowed(scope):
                 self.count_keyless("bad_host")
                 raise GatewayError(400, "Invalid Host header", "bad_host")
             if path != "/metrics":
                 await self.freshness.check()  # an admin change committed before this request applies to it
-            endpoint = COMPLETIONS.get(path)
             if endpoint is not None:
-                self.require(scope, ("POST",), f"/api/v1/{endpoint}")
+                self.require(scope, ("POST",), path)
                 await self.complete(endpoint, scope, receive, send)
             elif path == "/api/v1/models":
                 self.require(scope, ("GET",), path)
@@ -204,11 +206,11 @@ class Gateway:
             else:
                 raise GatewayError(404, f"No such endpoint: {path}")
         except GatewayError as exc:
-            await send_error(send, exc)
+            await send_error(send, exc, shape)
         except Exception:
             log.exception("gateway failure on %s", path)
             with contextlib.suppress(Exception):  # fails if the response had started
-                await send_error(send, GatewayError(500, "Internal gateway error", "internal_error"))
+                await send_error(send, GatewayError(500, "Internal gateway error", "internal_error"), shape)
 
     @staticmethod
     def require(scope, methods: tuple[str, ...], path: str) -> None:
@@ -262,10 +264,10 @@ class Gateway:
         await send_body(send, 200, b"" if scope["method"] == "HEAD" else body, CONTENT_TYPE)
 
     # ---- a completion, top to bottom ----
-    async def complete(self, endpoint: str, scope, receive, client_send) -> None:
+    async def complete(self, endpoint: Endpoint, scope, receive, client_send) -> None:
         started, now = time.monotonic(), datetime.now(UTC)
         key = await self.authenticate(scope)  # an unknown key never gets its body read, nor a row
-        row = LedgerRow(created_at=now, endpoint=endpoint, api_key_id=key.id, request_id=os.urandom(16).hex())
+        row = LedgerRow(now, endpoint.name, request_id=os.urandom(16).hex(), api_key_id=key.id)
         ticket = raw = None
         send = LastHeld(client_send, row.request_id)  # names the request; its last message waits for `finish`
         try:
@@ -278,11 +280,13 @@ class Gateway:
                 row.requested_model, row.stream, row.user_tag = asked(body)
                 request = check(raw, body, endpoint)
                 snapshot = await self.current_snapshot()
+                if endpoint.native_ids and native_model(request, snapshot, row.meta):
+                    row.requested_model = request.model
                 plan = plan_request(
                     request, key, snapshot, max_attempts=self.max_attempts, rng=self.rng, now=row.created_at
                 )
                 row.meta.update(plan.meta)
-                cache_id = self.cache_id(scope, key, request, plan)
+                cache_id = cache.request_cache_id(scope["headers"], key.cache_responses, request, plan)
                 if cache_id is not None:
                     cached = await self.cache.get(cache_id)
                     if cached is not None:
@@ -292,7 +296,7 @@ class Gateway:
                 ticket = await self.admit(key, now, request, plan, snapshot, row.request_id)
             except GatewayError as exc:
                 self.reject(row, exc, raw)
-                await send_error(send, exc)
+                await send_error(send, exc, endpoint.error_body)
                 return
             capture = cache.Capture() if cache_id is not None else None
             self.journal.start(row, request, plan, ticket)
@@ -319,13 +323,6 @@ class Gateway:
         if exc.meta:
             row.meta.update(exc.meta)
 
-    @staticmethod
-    def cache_id(scope, key: KeyInfo, request, plan) -> str | None:
-        """The response cache's key for this request, if it is one to answer from (or fill) the cache."""
-        if cache.deterministic(request.body) and cache.cache_requested(scope["headers"], key.cache_responses):
-            return cache.cache_key(plan.attempts[0].route.name, request.endpoint, request.body)
-        return None
-
     async def admit(self, key: KeyInfo, now: datetime, request, plan, snapshot: Snapshot, reservation: str):
         """The key's rates and budget: a ticket to settle when the request ends, or a refusal (raised).
         A budget reserves the request's worst-case cost over every model it may be served by."""
@@ -341,6 +338,7 @@ class Gateway:
                 lambda model, tokens: catalogue.prices_at(model, tokens, now),
                 catalogue.limits_of,
                 lambda tokens: catalogue.dearest_at(tokens, now),
+                request.spec.has_output,
             )
         deadline = now + self.reservation_time
         try:

@@ -54,6 +54,14 @@ def _number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def request_cache_id(headers, key_caches: bool, request, plan) -> str | None:
+    """The cache key of this request, if it is one to answer from (or fill) the cache: a deterministic
+    request (always, for embeddings) whose key or header asks for caching."""
+    if (request.spec.deterministic or deterministic(request.body)) and cache_requested(headers, key_caches):
+        return cache_key(plan.attempts[0].route.name, request.endpoint, request.body)
+    return None
+
+
 def deterministic(body: dict) -> bool:
     """Temperature 0 or an integer seed, and a single choice (n absent or 1)."""
     n = body.get("n")

@@ -73,11 +73,37 @@ def plan_request(
     route = routing.route_for(wanted[0])
     if route is None:
         raise GatewayError(502, f"No enabled upstream serves {wanted[0]}", "no_upstream")
+    if request.endpoint not in route.endpoints:
+        raise _not_served(request.endpoint, [route], {"upstream": route.name})
     if route.openrouter:
         return Plan([Attempt(route, wanted[0], request.raw)])
     sent = route.upstream_model(wanted[0])
     body = request.raw if sent == wanted[0] else with_model(request.raw, request.body, sent)
     return Plan([Attempt(route, wanted[0], body)], {"upstream": route.name})
+
+
+def native_model(request: CompletionRequest, snapshot: Snapshot, meta: dict) -> bool:
+    """A provider's own model id (Claude Code's `claude-...`) naming one current catalogue model, by its
+    canonical_slug or hugging_face_id: the request goes on under the catalogue's id (`meta.native_model`
+    keeps the id sent); 400 naming the id when it names no model, or several."""
+    model, catalogue = request.model, snapshot.catalogue
+    if not isinstance(model, str) or "/" in model or model in snapshot.routing.aliases or not catalogue.ids:
+        return False
+    route = snapshot.routing.route_for(model)
+    if model in catalogue.ids or route is None or not route.openrouter:
+        return False  # a catalogue id, or another upstream's own (their ids are not checked)
+    found = catalogue.native.get(model, "")
+    if found is None:
+        raise GatewayError(
+            400, f"{model[:200]} names more than one model in the catalogue", "ambiguous_model"
+        )
+    if not found:
+        raise GatewayError(400, f"{model[:200]} is not a model in the catalogue", "unknown_model")
+    request.raw = with_model(request.raw, request.body, found)
+    request.body = {**request.body, "model": found}
+    request.model = found
+    meta["native_model"] = model
+    return True
 
 
 def _check_models(wanted: list[str], key: KeyInfo, snapshot: Snapshot) -> None:
@@ -101,7 +127,7 @@ def _alias_plan(
 ) -> Plan:
     catalogue, routing = snapshot.catalogue, snapshot.routing
     whole = not spec.name or key.allows(spec.name)  # a key allowed the alias may use all its members
-    members, skipped, routes = [], [], {}
+    members, skipped, routes, lacking = [], [], {}, []
     for member in spec.members:
         route = routes[member.model] = routing.route_for(member.model)
         if not (whole or key.allows(member.model)):
@@ -110,10 +136,18 @@ def _alias_plan(
             skipped.append({"model": member.model, "reason": "no enabled upstream"})
         elif route.openrouter and not catalogue.knows(member.model):
             skipped.append({"model": member.model, "reason": "not in the catalogue"})
+        elif request.endpoint not in route.endpoints:
+            lacking.append(route)
+            skipped.append(
+                {"model": member.model, "reason": f"{route.label} does not serve /{request.endpoint}"}
+            )
         else:
             members.append(member)
     if not members and skipped and all(s["reason"] == "not allowed for this key" for s in skipped):
         raise GatewayError(403, f"This key may not use {spec.name}", "model_not_allowed")
+    if not members and lacking:
+        meta = {"alias": spec.name or None, "strategy": spec.strategy, "skipped": skipped}
+        raise _not_served(request.endpoint, lacking, meta)
     chosen = order_members(
         replace(spec, members=tuple(members)),
         body=request.body,
@@ -145,6 +179,12 @@ def _alias_plan(
             outgoing["models"] = list(attempt.models)
         attempt.body = orjson.dumps(outgoing)
     return Plan(attempts, meta)
+
+
+def _not_served(endpoint: str, routes: list[Route], meta: dict) -> GatewayError:
+    """502: no upstream the request could go to serves its endpoint; the message names them."""
+    names = ", ".join(dict.fromkeys(route.label for route in routes))
+    return GatewayError(502, f"{names} cannot serve /{endpoint}", "endpoint_not_served", meta=meta)
 
 
 _MODEL_VALUE = rb'("model"\s*:\s*)'

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from usage.gateway.endpoints import BY_NAME, CHAT, Endpoint
 from usage.gateway.responses import GatewayError
 
 MAX_DEPTH = 254  # orjson.dumps' limit: a body nested deeper could not be re-encoded for routing or caching
@@ -25,12 +26,13 @@ class BodyLimits:
 
 @dataclass(slots=True)
 class CompletionRequest:
-    endpoint: str  # "chat/completions" | "completions"
+    endpoint: str  # the ledger's endpoint name: "chat/completions", "messages"... (endpoints.py)
     raw: bytes  # as received
     body: dict
     model: str | list[str] | None  # a model id, a list of them (tried in turn), or None when only `models`
     models: list[str]  # OpenRouter's `models` fallbacks as sent
     stream: bool
+    spec: Endpoint = CHAT  # the endpoint's description
 
 
 async def read_body(scope, receive, limits: BodyLimits) -> bytes:
@@ -106,8 +108,10 @@ def asked(body: dict) -> tuple[str, bool, str]:
     return model[:200], body.get("stream") is True, user[:200] if isinstance(user, str) else ""
 
 
-def check(raw: bytes, body: dict, endpoint: str) -> CompletionRequest:
+def check(raw: bytes, body: dict, endpoint: Endpoint | str) -> CompletionRequest:
     """The request if its body is one OpenRouter would take; else 400 with what is wrong."""
+    if isinstance(endpoint, str):
+        endpoint = BY_NAME[endpoint]
     model = body.get("model")
     models = body.get("models")
     if models is not None and (
@@ -127,14 +131,5 @@ def check(raw: bytes, body: dict, endpoint: str) -> CompletionRequest:
     user = body.get("user")
     if user is not None and not isinstance(user, str):
         raise GatewayError(400, "`user` must be a string", "invalid_request")
-    if endpoint == "chat/completions":
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise GatewayError(400, "`messages` must be a non-empty array", "invalid_request")
-        if not all(isinstance(m, dict) for m in messages):
-            raise GatewayError(400, "Each message must be an object", "invalid_request")
-    else:
-        prompt = body.get("prompt")
-        if not isinstance(prompt, str | list):
-            raise GatewayError(400, "`prompt` must be a string or an array", "invalid_request")
-    return CompletionRequest(endpoint, raw, body, model, list(models or ()), bool(stream))
+    endpoint.check_body(body)
+    return CompletionRequest(endpoint.name, raw, body, model, list(models or ()), bool(stream), endpoint)

@@ -52,9 +52,36 @@ async def send_body(send, status: int, body: bytes, content_type: bytes = JSON, 
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send, exc: GatewayError) -> None:
+# Anthropic's error types by HTTP status (the anthropic SDK's types/shared/*_error_object.py); 402 is
+# Anthropic's billing_error, which OpenRouter's /messages answers a lack of credits with.
+ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_body(status: int, message: str, code: str = "", metadata: dict | None = None) -> bytes:
+    """An error in Anthropic's shape: {"type": "error", "error": {"type", "message"}} (the anthropic SDK
+    raises the exception of the status); our own code is kept in `error.code`."""
+    kind = ANTHROPIC_ERROR_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
+    error: dict[str, Any] = {"type": kind, "message": message}
+    if code:
+        error["code"] = code
+    return orjson.dumps({"type": "error", "error": error})
+
+
+async def send_error(send, exc: GatewayError, shape=error_body) -> None:
+    """The error answered in `shape` (error_body: OpenRouter's and OpenAI's; anthropic_error_body)."""
     headers = [(b"retry-after", str(exc.retry_after).encode())] if exc.retry_after else ()
-    await send_body(send, exc.status, error_body(exc.status, exc.message, exc.code), headers=headers)
+    await send_body(send, exc.status, shape(exc.status, exc.message, exc.code), headers=headers)
 
 
 async def start_stream(send, headers=()) -> None:

@@ -130,12 +130,21 @@ class LedgerRow:
         self.take_finish(payload)
 
     def take_finish(self, payload: dict) -> None:
-        """The finish reason of a reply's (or a stream chunk's) first choice, when it has one."""
+        """The finish reason of a reply (or a stream chunk) when it has one: its first choice's (chat,
+        completions), Anthropic's `stop_reason` (Messages), or a Responses object's status, with the reason
+        it is incomplete."""
         choices = payload.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             value = choices[0].get("finish_reason")
-            if isinstance(value, str):
-                self.finish_reason = value[:40]
+        elif "stop_reason" in payload:
+            value = payload["stop_reason"]
+        elif payload.get("object") == "response":
+            details = payload.get("incomplete_details")
+            value = details.get("reason") if isinstance(details, dict) else payload.get("status")
+        else:
+            return
+        if isinstance(value, str) and value:
+            self.finish_reason = value[:40]
 
     def take_usage(self, usage: Any) -> None:
         """Token counts and OpenRouter's cost from a `usage` object (completion tokens include reasoning);

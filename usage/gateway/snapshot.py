@@ -11,7 +11,7 @@ from decimal import Decimal
 from catalog.model_ids import ROUTER_ID, base_model_id
 from catalog.price_schedule import PriceSchedule
 from usage.gateway.worst_case import ModelLimits
-from usage.routing import AliasSpec, longest_prefix
+from usage.routing import ALL_ENDPOINTS, AliasSpec, longest_prefix
 
 Prices = dict[str, Decimal | None]
 
@@ -31,13 +31,20 @@ class Price:
 
 
 class Catalogue:
-    """Current model ids and every model's open price version."""
+    """Current model ids, every model's open price version, and the other names of current models."""
 
-    __slots__ = ("ids", "prices")
+    __slots__ = ("ids", "prices", "native")
 
-    def __init__(self, ids: frozenset[str] = frozenset(), prices: dict[str, Price] | None = None) -> None:
+    def __init__(
+        self,
+        ids: frozenset[str] = frozenset(),
+        prices: dict[str, Price] | None = None,
+        native: dict[str, str | None] | None = None,
+    ) -> None:
         self.ids = ids  # current (not retired) model ids
         self.prices = prices or {}  # every model id ever seen -> its open price version
+        # A provider's own model id (from canonical_slug or hugging_face_id) -> our id; None: several models.
+        self.native = native or {}
 
     def knows(self, model_id: str) -> bool:
         """A current id, a current id with a variant suffix (":nitro", ":floor"...), or the router. An empty
@@ -86,6 +93,7 @@ class Route:
     key: str  # its value, "" if unset: never logged or shown
     openrouter: bool  # OpenRouter's API: `models` fallback arrays, attribution headers, unprefixed ids
     strip_prefix: bool = True  # another upstream's model ids lose our routing prefix
+    endpoints: frozenset[str] = frozenset(ALL_ENDPOINTS)  # the endpoints it serves (usage.routing)
 
     @property
     def missing_key(self) -> bool:

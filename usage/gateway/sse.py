@@ -48,9 +48,10 @@ class StreamReading:
     """What the relay learns from the events: first chunk, time to first output, usage (and the finish reason
     of the chunk before it), errors, the end."""
 
-    __slots__ = ("row", "started", "events", "first", "usage", "error", "done", "relayed", "previous")
+    __slots__ = ("row", "started", "events", "first", "usage", "error", "done", "relayed", "previous", "chat")
 
-    def __init__(self, row: LedgerRow, started: float) -> None:
+    def __init__(self, row: LedgerRow, started: float, chat: bool = True) -> None:
+        self.chat = chat  # chat/completions (else completions)
         self.row = row
         self.started = started
         self.events = 0
@@ -88,10 +89,22 @@ class StreamReading:
                 row.fail("error", 200, str(error.get("code", "stream_error")), str(error.get("message", "")))
         self.previous = event
 
+    def broken(self, message: str) -> bytes:
+        """The event that ends a stream the upstream broke off."""
+        return stream_error_event(self.first, message, self.chat)
+
+    def apply_usage(self) -> None:
+        self.row.take_usage(self.usage)
+
+
+def completions_reading(row: LedgerRow, started: float) -> StreamReading:
+    return StreamReading(row, started, chat=False)
+
 
 async def relay_stream(
-    response, receive, send, row: LedgerRow, started: float, route: Route, capture, decoder, chat: bool
+    response, receive, send, row: LedgerRow, started: float, route: Route, capture, decoder, reader
 ) -> None:
+    """`reader(row, started)`: what reads this endpoint's events (StreamReading, or streams.py's)."""
     headers = [(cache.HEADER, cache.MISS)] if capture is not None else []
     generation = response.headers.get("X-Generation-Id")
     if generation:
@@ -99,7 +112,7 @@ async def relay_stream(
         row.generation_id = generation[:200]
     await start_stream(send, headers)
     row.status, row.http_status = "ok", 200
-    reading = StreamReading(row, started)
+    reading = reader(row, started)
     task = asyncio.current_task()
     state = {"gone": False, "done": False}
 
@@ -170,7 +183,7 @@ async def relay_stream(
             broken = exc.message
         if broken:
             row.fail("error", 200, "upstream_stream_broken", broken)
-            await relay(stream_error_event(reading.first, broken, chat))
+            await relay(reading.broken(broken))
         state["done"] = True
         await send({"type": "http.response.body", "body": b""})
     except asyncio.CancelledError:
@@ -182,7 +195,7 @@ async def relay_stream(
         state["done"] = True
         watcher.cancel()
     if reading.usage is not None:
-        row.take_usage(reading.usage)
+        reading.apply_usage()
     else:  # no usage came (cancelled, broken, or never sent): the output is estimated from the text relayed
         row.completion_tokens = reading.relayed.tokens()
         row.cost_state = ESTIMATED  # the prompt's estimate follows (upstream.forward, estimate.py)

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from catalog.price_schedule import PriceSchedule
 from catalog.selectors.listing import models_listing
+from catalog.selectors.native_ids import native_model_ids
 from catalog.selectors.prices import model_prices, price_at
 from usage.gateway.auth import KeyInfo
 from usage.gateway.lookup import UsageOrder
@@ -88,14 +89,15 @@ def _snapshot() -> Snapshot:
             model.max_completion_tokens,
         )
     routes = tuple(
-        Route(t.name, t.url, t.model_prefix, t.key_env, t.key, t.openrouter, t.strip_prefix)
+        Route(t.name, t.url, t.model_prefix, t.key_env, t.key, t.openrouter, t.strip_prefix, t.endpoints)
         for t in upstream_targets()
     )
     aliases = aliases_load()
     latency = {}
     if any(alias.strategy == "fastest" for alias in aliases.values()):
         latency = model_latency_p50(since=timezone.now() - timedelta(hours=1))
-    return Snapshot(Catalogue(frozenset(ids), prices), Routing(routes, aliases, latency))
+    catalogue = Catalogue(frozenset(ids), prices, native_model_ids())
+    return Snapshot(catalogue, Routing(routes, aliases, latency))
 
 
 def database_url() -> str:

@@ -18,6 +18,7 @@ from usage.routing import AliasMemberSpec, AliasSpec
 
 DEFAULT_OUTPUT_TOKENS = 256
 MILLION = Decimal(1_000_000)
+TEXT_PARTS = ("text", "input_text", "output_text")  # chat and Messages parts; Responses input and output
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,11 @@ def _text_chars(content) -> int:
     if isinstance(content, list):
         total = 0
         for part in content:
-            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+            if (
+                isinstance(part, dict)
+                and part.get("type") in TEXT_PARTS
+                and isinstance(part.get("text"), str)
+            ):
                 total += len(part["text"])
         return total
     return 0
@@ -46,13 +51,15 @@ def _is_token_ids(value) -> bool:
 def expected_tokens(body: dict, endpoint: str) -> tuple[int, int]:
     """(input, output) tokens expected: characters / 4 (ceil, at least 1), and max_tokens (else 256).
 
-    Input counts the string contents (and "text" parts) of chat messages, or the completions prompt: a string,
-    a list of strings, a list of token ids (its length, already in tokens) or a list of such lists.
+    Input counts the string contents (and "text" parts) of chat messages (and a Messages `system`), a
+    Responses `input` (a string, or items with such contents), or the completions prompt or embeddings
+    input: a string, a list of strings, a list of token ids (its length, already in tokens) or a list of
+    such lists.
     """
     chars = 0
     token_ids = 0
-    if endpoint == "completions":
-        prompt = body.get("prompt")
+    if endpoint == "completions" or endpoint == "embeddings":
+        prompt = body.get("prompt" if endpoint == "completions" else "input")
         if isinstance(prompt, str):
             chars = len(prompt)
         elif _is_token_ids(prompt):
@@ -65,13 +72,21 @@ def expected_tokens(body: dict, endpoint: str) -> tuple[int, int]:
                     token_ids += len(item)
     else:
         messages = body.get("messages")
+        if endpoint == "messages":
+            chars = _text_chars(body.get("system"))
+        elif endpoint == "responses":
+            messages = body.get("input")
+            if isinstance(messages, str):
+                chars, messages = len(messages), None
         if isinstance(messages, list):
             for message in messages:
                 if isinstance(message, dict):
                     chars += _text_chars(message.get("content"))
     input_tokens = max(1, math.ceil(chars / 4) + token_ids)
     output_tokens = DEFAULT_OUTPUT_TOKENS
-    for field in ("max_tokens", "max_completion_tokens"):
+    if endpoint == "embeddings":
+        return input_tokens, 0
+    for field in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
         value = body.get(field)
         if type(value) is int and value >= 0:
             output_tokens = value

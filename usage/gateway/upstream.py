@@ -17,7 +17,7 @@ import orjson
 
 from usage.gateway import cache, estimate
 from usage.gateway.plan import Attempt, Plan
-from usage.gateway.responses import JSON, GatewayError, error_body, send_body, send_error
+from usage.gateway.responses import JSON, GatewayError, send_body, send_error
 from usage.gateway.row import LedgerRow
 from usage.gateway.snapshot import Route
 from usage.gateway.sse import relay_stream
@@ -70,10 +70,14 @@ class Upstreams:
         self.referer = referer  # attribution headers when a client sends none
         self.title = title
 
-    def headers(self, scope, route: Route) -> dict[str, str]:
+    def headers(self, scope, route: Route, passed: tuple[bytes, ...] = ()) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         if route.key:
             headers["Authorization"] = f"Bearer {route.key}"
+        if passed:  # the endpoint's own headers (anthropic-version, anthropic-beta), to every upstream
+            for name, value in scope["headers"]:
+                if name in passed:
+                    headers[name.decode("latin-1")] = value.decode("latin-1")
         if not route.openrouter:
             return headers
         referer, title = self.referer, self.title
@@ -88,17 +92,23 @@ class Upstreams:
             headers["X-Title"] = title.decode("latin-1")
         return headers
 
-    async def post(self, endpoint: str, scope, attempt: Attempt):
+    async def post(self, endpoint: str, scope, attempt: Attempt, spec=None):
         """(response, None) once the upstream answered with headers, or (None, GatewayError)."""
         route = attempt.route
         if route.missing_key:
             message = f"{route.label} has no API key: the environment variable {route.key_env} is not set"
             return None, GatewayError(502, message, "upstream_key_missing")
+        url = f"{route.url}/{endpoint}"
+        passed = ()
+        if spec is not None:
+            passed = spec.passed_headers
+            if spec.query and scope.get("query_string"):  # Messages' ?beta=true
+                url = f"{url}?{scope['query_string'].decode('latin-1')}"
         try:
             response = await self.session.post(
-                f"{route.url}/{endpoint}",
+                url,
                 data=attempt.body,
-                headers=self.headers(scope, route),
+                headers=self.headers(scope, route, passed),
                 allow_redirects=False,
             )
         except (TimeoutError, aiohttp.ServerTimeoutError):
@@ -142,7 +152,7 @@ class Upstreams:
                 last = index == len(attempts) - 1
                 route = attempt.route
                 began = time.monotonic()
-                response, error = await self.post(request.endpoint, scope, attempt)
+                response, error = await self.post(request.endpoint, scope, attempt, request.spec)
                 ms = int((time.monotonic() - began) * 1000)
                 entry = {"upstream": route.name, "model": attempt.model}
                 if len(attempt.models) > 1:
@@ -164,11 +174,11 @@ class Upstreams:
                 if response.status == 200 and response.headers.get("Content-Type", "").startswith(
                     "text/event-stream"
                 ):
-                    chat = request.endpoint == "chat/completions"
+                    reader = request.spec.reading
                     watcher.cancel()  # the stream's relay watches the client itself (no await: no yield here)
-                    await relay_stream(response, receive, send, row, started, route, capture, decoder, chat)
+                    await relay_stream(response, receive, send, row, started, route, capture, decoder, reader)
                 else:
-                    await relay_json(response, send, row, route, capture, decoder)
+                    await relay_json(response, send, row, route, capture, decoder, request.spec)
                     relayed = True
                 if not route.openrouter:
                     row.served_model = attempt.model[:200]  # our id, priced in the catalogue
@@ -176,7 +186,7 @@ class Upstreams:
                 break
         except GatewayError as exc:
             row.fail("error", exc.status, exc.code, exc.message)
-            await send_error(send, exc)
+            await send_error(send, exc, request.spec.error_body)
         except asyncio.CancelledError:
             if not gone.is_set():
                 raise
@@ -206,7 +216,9 @@ async def _error_text(response) -> str:
         return f"HTTP {response.status}"
 
 
-async def relay_json(response, send, row: LedgerRow, route: Route, capture, decoder: Decoder | None) -> None:
+async def relay_json(
+    response, send, row: LedgerRow, route: Route, capture, decoder: Decoder | None, spec
+) -> None:
     try:
         data = await response.read()
     except (TimeoutError, aiohttp.ServerTimeoutError):
@@ -224,7 +236,7 @@ async def relay_json(response, send, row: LedgerRow, route: Route, capture, deco
     status = response.status
     if not isinstance(payload, dict):
         raise GatewayError(502, f"{route.label} sent an unreadable reply (HTTP {status})", "upstream_garbage")
-    if status >= 400 or "error" in payload:
+    if status >= 400 or payload.get("error") is not None:  # (a Responses object has "error": null)
         error = payload.get("error")
         error = error if isinstance(error, dict) else {}
         if status < 400:
@@ -232,12 +244,14 @@ async def relay_json(response, send, row: LedgerRow, route: Route, capture, deco
             status = (
                 code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code < 600 else 502
             )
-            data = error_body(status, str(error.get("message") or f"{route.label} error"), "upstream_error")
-        row.fail("error", status, str(error.get("code", status)), str(error.get("message", "")))
+            message = str(error.get("message") or f"{route.label} error")
+            data = spec.error_body(status, message, "upstream_error")
+        code = error.get("code", error.get("type", status))  # Anthropic's errors have a type, no code
+        row.fail("error", status, str(code), str(error.get("message", "")))
     else:
         row.status, row.http_status = "ok", status
         row.take_reply(payload)
-        row.take_usage(payload.get("usage"))
+        spec.take_usage(row, payload.get("usage"))
     headers = []
     if capture is not None:
         capture.add(data)

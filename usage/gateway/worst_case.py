@@ -4,8 +4,9 @@ No tokenizer can be downloaded offline, so the prompt is bounded from the body: 
 of UTF-8 text, so the body's JSON bytes (its text, plus the keys and punctuation around it, which stand in
 for per-message overhead) bound the prompt's text tokens. Binary parts (images, audio, files as data URLs)
 are left out of that count and bounded on their own: IMAGE_TOKENS per image, plus the model's per-image
-price; audio and files by their decoded bytes. The output is bounded by `max_tokens` (or
-`max_completion_tokens`), else the model's max completion tokens, else the context left, times `n`.
+price; audio and files by their decoded bytes. The output is bounded by `max_tokens` (chat, Messages),
+`max_completion_tokens` or `max_output_tokens` (Responses), else the model's max completion tokens, else the
+context left, times `n`; embeddings have no output.
 
 The bound is priced at the effective prices for that prompt size now (catalog.price_schedule), each part at
 the dearest price that can apply to it: input at the highest of the input and cache-write prices, output at
@@ -141,6 +142,7 @@ def worst_case(
     prices: dict[str, Decimal | None] | None,
     limits: ModelLimits,
     bound: PromptBound,
+    has_output: bool = True,
 ) -> WorstCase | None:
     """The most this request can cost on one model at these effective prices; None when the price is
     variable (the caller reserves the dearest model's), FREE when the model has no price at all."""
@@ -150,7 +152,7 @@ def worst_case(
     output_price = _dearest(prices, OUTPUT_PRICES)
     if input_price is None or output_price is None:
         return None
-    output_tokens = output_bound(body, limits, bound.tokens)
+    output_tokens = output_bound(body, limits, bound.tokens) if has_output else 0
     fixed = (
         bound.tokens * input_price
         + bound.images * (prices.get("image") or Decimal(0))
@@ -167,15 +169,17 @@ def worst_of(
     price_of: Callable[[str, int], dict | None],
     limits_of: Callable[[str], ModelLimits],
     dearest: Callable[[int], dict | None],
+    has_output: bool = True,
 ) -> WorstCase:
-    """The worst case over the models a request may be served by (an alias's members, fallbacks)."""
+    """The worst case over the models a request may be served by (an alias's members, fallbacks); an
+    endpoint without output (embeddings) reserves its prompt alone."""
     bound = prompt_bound(body)
     worst = FREE
     for model in models:
         limits = limits_of(model)
-        case = worst_case(body, price_of(model, bound.tokens), limits, bound)
+        case = worst_case(body, price_of(model, bound.tokens), limits, bound, has_output)
         if case is None:  # a variable price (a router): the dearest model in the catalogue
-            case = worst_case(body, dearest(bound.tokens), limits, bound) or FREE
+            case = worst_case(body, dearest(bound.tokens), limits, bound, has_output) or FREE
         if case.amount > worst.amount:
             worst = case
     return worst

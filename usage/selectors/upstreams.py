@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 
 from usage.models import Upstream, UpstreamProbe
+from usage.routing import ALL_ENDPOINTS, upstream_endpoints
 
 OPENROUTER_KEY_ENV = "OPENROUTER_API_KEY"
 
@@ -43,6 +44,7 @@ class UpstreamTarget:
     key: str
     openrouter: bool
     strip_prefix: bool
+    endpoints: frozenset[str] = frozenset(ALL_ENDPOINTS)  # what it serves (usage.routing.upstream_endpoints)
 
 
 def upstream_targets() -> list[UpstreamTarget]:
@@ -58,6 +60,9 @@ def upstream_targets() -> list[UpstreamTarget]:
             key=upstream_api_key(upstream),
             openrouter=upstream.name == Upstream.DEFAULT_NAME,
             strip_prefix=upstream.strip_prefix,
+            endpoints=upstream_endpoints(
+                upstream.endpoints, openrouter=upstream.name == Upstream.DEFAULT_NAME
+            ),
         )
         for upstream in upstreams
         if upstream.enabled

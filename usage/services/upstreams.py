@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from usage.models import Upstream, UpstreamProbe
+from usage.routing import ALL_ENDPOINTS
 from usage.selectors.upstreams import upstream_api_key, upstream_base_url
 
 
@@ -30,6 +31,11 @@ def upstream_validate(*, upstream: Upstream) -> None:
         errors.setdefault("api_key_env", []).append(
             f"The environment variable {upstream.api_key_env} is not set in the server's environment: "
             "set it (and restart), leave this empty for a keyless server, or disable the upstream."
+        )
+    unknown = sorted(set(upstream.endpoints.replace(",", " ").split()) - set(ALL_ENDPOINTS))
+    if unknown:
+        errors.setdefault("endpoints", []).append(
+            f"Unknown endpoint {', '.join(unknown)}: choose among {', '.join(ALL_ENDPOINTS)}."
         )
     others = Upstream.objects.exclude(pk=upstream.pk) if upstream.pk else Upstream.objects.all()
     for other in others.only("name", "model_prefix"):
