@@ -384,4 +384,12 @@ class KeylessRefusal(models.Model):
         return f"{self.minute:%Y-%m-%d %H:%M} {self.reason}: {self.count}"
 
 
+from usage.models.alerts import (  # noqa: E402, F401  (their own module)
+    Alert,
+    AlertChannel,
+    AlertDelivery,
+    AlertRule,
+    AlertState,
+    AlertSubscription,
+)
 from usage.models.counters import BudgetReservation, KeyCounter  # noqa: E402, F401  (their own module)

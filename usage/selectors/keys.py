@@ -70,6 +70,11 @@ def keys_overview(*, user, now: datetime | None = None) -> list[KeyRow]:
         .select_related("owner")
         .order_by(F("revoked_at").asc(nulls_first=True), "name", "id")
     )
+    return key_rows(keys=keys, now=now)
+
+
+def key_rows(*, keys: list[ApiKey], now: datetime) -> list[KeyRow]:
+    """Each key's spend this period, remaining budget and burn-rate forecast (the keys page, the alerts)."""
     ids = [key.id for key in keys]
     recent = spend_by_key(key_ids=ids, start=now - timedelta(days=FORECAST_DAYS), end=now) if ids else {}
     by_period: dict[datetime | None, list[int]] = defaultdict(list)

@@ -1,0 +1,207 @@
+"""What each alert rule sees now, per subject (usage.services.alerts.evaluate turns it into alerts), and the
+/alerts/ page's rows. Each observation carries the exact title and text of the alert it would raise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Q, QuerySet
+
+from catalog.pricing import usd
+from usage.models import Alert, AlertDelivery, AlertRule, ApiKey, Upstream, UpstreamProbe
+from usage.periods import period_end, period_start
+from usage.selectors.keys import key_rows
+from usage.selectors.spend import spend_by_key
+from usage.selectors.upstreams import upstream_base_url
+
+CENT = Decimal("0.01")
+TENTH = Decimal("0.1")
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A rule's condition for one subject. `holds`: True (the condition is on), False (off: an active one
+    resolves), None (no change either way). `rank` orders levels: a higher one while on alerts again."""
+
+    subject: str
+    holds: bool | None
+    title: str
+    text: str
+    rank: int = 0
+    api_key_id: int | None = None
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _money(value: Decimal) -> str:
+    return usd(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def _key_name(key: ApiKey) -> str:
+    return f"{key.name} ({key.prefix}…)"
+
+
+def _watched_keys(rule: AlertRule, now: datetime) -> list[ApiKey]:
+    """The rule's key, or every active key with a budget."""
+    keys = ApiKey.objects.filter(revoked_at__isnull=True, budget_usd__isnull=False)
+    keys = keys.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    if rule.api_key_id is not None:
+        keys = keys.filter(pk=rule.api_key_id)
+    return list(keys.order_by("pk"))
+
+
+def budget_observations(*, rule: AlertRule, now: datetime) -> list[Observation]:
+    """Per key: the highest threshold (percent of the period's budget) its spend has reached."""
+    thresholds = sorted({int(value) for value in rule.thresholds or [] if int(value) > 0})
+    if not thresholds:
+        return []
+    keys = [key for key in _watched_keys(rule, now) if key.budget_usd > 0]
+    spent: dict[int, Decimal] = {}
+    by_start: dict[datetime | None, list[int]] = {}
+    for key in keys:
+        by_start.setdefault(period_start(key.budget_period, now), []).append(key.pk)
+    for start, ids in by_start.items():
+        spent.update(spend_by_key(key_ids=ids, start=start, end=now))
+    observations = []
+    for key in keys:
+        key_spent = spent.get(key.pk, Decimal(0))
+        share = key_spent / key.budget_usd * 100
+        reached = [threshold for threshold in thresholds if share >= threshold]
+        start = period_start(key.budget_period, now)
+        text = f"Key {_key_name(key)} has spent {_money(key_spent)} of its {_budget(key)} ({_percent(share)})"
+        if start is not None:
+            text += f" since {_when(start)}; the budget resets {_when(period_end(key.budget_period, start))}."
+        else:
+            text += "."
+        if reached:
+            title = f"Key {key.name}: {reached[-1]}% of its budget spent"
+        else:
+            title = f"Key {key.name}: back under {thresholds[0]}% of its budget"
+        observations.append(
+            Observation(
+                subject=f"key:{key.pk}",
+                holds=bool(reached),
+                title=title,
+                text=text,
+                rank=reached[-1] if reached else 0,
+                api_key_id=key.pk,
+            )
+        )
+    return observations
+
+
+def _budget(key: ApiKey) -> str:
+    if key.budget_period == ApiKey.Period.NONE:
+        return f"budget of {_money(key.budget_usd)} (no reset)"
+    return f"{key.budget_period} budget of {_money(key.budget_usd)}"
+
+
+def _percent(share: Decimal) -> str:
+    return f"{share.quantize(TENTH, rounding=ROUND_HALF_UP)}%"
+
+
+def forecast_observations(*, rule: AlertRule, now: datetime) -> list[Observation]:
+    """Per key: whether, at its last 7 days' rate, its budget runs out within `rule.days` days."""
+    horizon = now + timedelta(days=rule.days)
+    observations = []
+    for row in key_rows(keys=_watched_keys(rule, now), now=now):
+        key = row.key
+        holds = row.runs_out_at is not None and row.runs_out_at <= horizon
+        if holds:
+            title = f"Key {key.name}: budget runs out within {rule.days} days"
+            text = (
+                f"Key {_key_name(key)} spends {_money(row.daily_rate)} a day (average of the last 7 days): "
+                f"{_money(row.remaining)} of its {_budget(key)} is left, "
+                f"which runs out around {row.runs_out_at:%Y-%m-%d %H:00} UTC."
+            )
+        else:
+            title = f"Key {key.name}: budget no longer runs out within {rule.days} days"
+            text = (
+                f"Key {_key_name(key)} spends {_money(row.daily_rate)} a day (average of the last 7 days): "
+                f"{_money(row.remaining)} of its {_budget(key)} is left; {row.forecast}."
+            )
+        observations.append(
+            Observation(subject=f"key:{key.pk}", holds=holds, title=title, text=text, api_key_id=key.pk)
+        )
+    return observations
+
+
+def upstream_observations(*, rule: AlertRule, now: datetime) -> list[Observation]:
+    """Per upstream: down after `rule.probes` failed probes in a row; back up at its first good probe."""
+    upstreams = Upstream.objects.filter(enabled=True).order_by("pk")
+    if rule.upstream_id is not None:
+        upstreams = upstreams.filter(pk=rule.upstream_id)
+    observations = []
+    for upstream in upstreams:
+        probes = list(
+            UpstreamProbe.objects.filter(upstream=upstream).order_by("-checked_at", "-pk")[: rule.probes]
+        )
+        if not probes:
+            continue
+        latest = probes[0]
+        where = f"Upstream {upstream.name} ({upstream_base_url(upstream)})"
+        if latest.ok:
+            observations.append(
+                Observation(
+                    subject=f"upstream:{upstream.pk}",
+                    holds=False,
+                    title=f"Upstream {upstream.name} is back up",
+                    text=(
+                        f"{where} answered the probe at {_when(latest.checked_at)} in {latest.latency_ms} ms."
+                    ),
+                )
+            )
+            continue
+        down = len(probes) == rule.probes and not any(probe.ok for probe in probes)
+        observations.append(
+            Observation(
+                subject=f"upstream:{upstream.pk}",
+                holds=True if down else None,
+                title=f"Upstream {upstream.name} is down",
+                text=(
+                    f"{where} failed its last {len(probes)} probes; "
+                    f"the latest, at {_when(latest.checked_at)}: {latest.error or 'failed'}."
+                ),
+            )
+        )
+    return observations
+
+
+OBSERVERS = {
+    AlertRule.Kind.BUDGET: budget_observations,
+    AlertRule.Kind.FORECAST: forecast_observations,
+    AlertRule.Kind.UPSTREAM_DOWN: upstream_observations,
+}
+
+
+def rule_observations(*, rule: AlertRule, now: datetime) -> list[Observation]:
+    return OBSERVERS[rule.kind](rule=rule, now=now)
+
+
+# --- The /alerts/ page -------------------------------------------------------------------------------------
+def visible_alerts(*, user) -> QuerySet[Alert]:
+    """Staff: every alert; others: the alerts about their own keys."""
+    alerts = Alert.objects.select_related("rule", "api_key")
+    return alerts if user.is_staff else alerts.filter(api_key__owner=user)
+
+
+def visible_deliveries(*, user) -> QuerySet[AlertDelivery]:
+    deliveries = AlertDelivery.objects.select_related("alert", "channel")
+    return deliveries if user.is_staff else deliveries.filter(alert__api_key__owner=user)
+
+
+def visible_rules(*, user) -> QuerySet[AlertRule]:
+    """Staff: every rule; others: the rules about one of their keys, or about every key."""
+    rules = AlertRule.objects.select_related("api_key", "upstream").prefetch_related("channels")
+    if user.is_staff:
+        return rules
+    key_kinds = [AlertRule.Kind.BUDGET, AlertRule.Kind.FORECAST]
+    return rules.filter(kind__in=key_kinds).filter(Q(api_key__isnull=True) | Q(api_key__owner=user))
+
+
+def failed_deliveries_count() -> int:
+    return AlertDelivery.objects.filter(status=AlertDelivery.Status.FAILED).count()
