@@ -47,8 +47,9 @@ class AlertRuleForm(forms.ModelForm):
 
     class Meta:
         model = AlertRule
-        fields = ["name", "kind", "enabled", "channels", "api_key", "upstream", "thresholds", "days"]
-        fields += ["probes", "reminder_minutes"]
+        fields = ["name", "kind", "enabled", "channels", "api_key", "model", "upstream", "scope", "window"]
+        fields += ["thresholds", "days", "factor", "min_amount", "error_percent", "min_requests", "probes"]
+        fields += ["reminder_minutes"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -67,6 +68,17 @@ class AlertRuleForm(forms.ModelForm):
         if self.cleaned_data.get("kind") == AlertRule.Kind.BUDGET and not values:
             raise ValidationError("A budget rule needs at least one threshold.")
         return values
+
+    def clean(self):
+        cleaned = super().clean()
+        kind, scope = cleaned.get("kind"), cleaned.get("scope")
+        allowed = {
+            AlertRule.Kind.SPEND_SPIKE: (AlertRule.Scope.KEY, AlertRule.Scope.MODEL),
+            AlertRule.Kind.ERROR_SPIKE: (AlertRule.Scope.MODEL, AlertRule.Scope.UPSTREAM),
+        }.get(kind)
+        if allowed and scope not in allowed:
+            self.add_error("scope", f"A {kind} rule is {' or '.join(allowed)} scoped.")
+        return cleaned
 
 
 @admin.register(AlertRule)

@@ -48,7 +48,18 @@ class AlertRule(TimestampedModel):
     class Kind(models.TextChoices):
         BUDGET = "budget", "a key's budget reaches a share of its period"
         FORECAST = "forecast", "a key's burn-rate forecast runs out within N days"
+        SPEND_SPIKE = "spend_spike", "a spend spike for a key or a model"
+        ERROR_SPIKE = "error_spike", "an error-rate spike for a model or an upstream (15 minutes)"
         UPSTREAM_DOWN = "upstream_down", "an upstream down for M consecutive probes"
+
+    class Scope(models.TextChoices):
+        KEY = "key", "per key"
+        MODEL = "model", "per model"
+        UPSTREAM = "upstream", "per upstream"
+
+    class Window(models.TextChoices):
+        HOUR = "hour", "the last hour against the median hour of the previous 7 days"
+        DAY = "day", "the last day against the median day of the previous 28 days"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -62,6 +73,9 @@ class AlertRule(TimestampedModel):
         related_name="alert_rules",
         help_text="Budget and forecast rules: this key only; empty: every active key with a budget",
     )
+    model = models.CharField(
+        max_length=200, blank=True, help_text="Spike rules per model: this model only; empty: every model"
+    )
     upstream = models.ForeignKey(
         "usage.Upstream",
         null=True,
@@ -74,6 +88,25 @@ class AlertRule(TimestampedModel):
         default=default_thresholds,
         blank=True,
         help_text="Budget rules: percents of the budget, e.g. 50, 80, 100",
+    )
+    scope = models.CharField(
+        max_length=10,
+        choices=Scope.choices,
+        default=Scope.KEY,
+        help_text="Spend spikes: per key or model; error spikes: per model or upstream",
+    )
+    window = models.CharField(max_length=4, choices=Window.choices, default=Window.HOUR)
+    factor = models.DecimalField(
+        max_digits=8, decimal_places=2, default=3, help_text="Spend spikes: alert above this × the median"
+    )
+    min_amount = models.DecimalField(
+        max_digits=14, decimal_places=4, default=1, help_text="Spend spikes: and above this many USD"
+    )
+    error_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, default=20, help_text="Error spikes: alert above this % of errors"
+    )
+    min_requests = models.PositiveIntegerField(
+        default=20, help_text="Error spikes: with at least this many requests in 15 minutes"
     )
     days = models.PositiveIntegerField(default=3, help_text="Forecast rules: runs out within this many days")
     probes = models.PositiveIntegerField(default=3, help_text="Upstream rules: consecutive failed probes")

@@ -3,42 +3,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db.models import Q, QuerySet
 
-from catalog.pricing import usd
 from usage.models import Alert, AlertDelivery, AlertRule, ApiKey, Upstream, UpstreamProbe
 from usage.periods import period_end, period_start
+from usage.selectors.alert_observations import Observation, money, percent, when
+from usage.selectors.alert_spikes import error_spike_observations, spend_spike_observations
 from usage.selectors.keys import key_rows
 from usage.selectors.spend import spend_by_key
 from usage.selectors.upstreams import upstream_base_url
-
-CENT = Decimal("0.01")
-TENTH = Decimal("0.1")
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """A rule's condition for one subject. `holds`: True (the condition is on), False (off: an active one
-    resolves), None (no change either way). `rank` orders levels: a higher one while on alerts again."""
-
-    subject: str
-    holds: bool | None
-    title: str
-    text: str
-    rank: int = 0
-    api_key_id: int | None = None
-
-
-def _when(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
-
-
-def _money(value: Decimal) -> str:
-    return usd(value.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
 def _key_name(key: ApiKey) -> str:
@@ -72,9 +48,9 @@ def budget_observations(*, rule: AlertRule, now: datetime) -> list[Observation]:
         share = key_spent / key.budget_usd * 100
         reached = [threshold for threshold in thresholds if share >= threshold]
         start = period_start(key.budget_period, now)
-        text = f"Key {_key_name(key)} has spent {_money(key_spent)} of its {_budget(key)} ({_percent(share)})"
+        text = f"Key {_key_name(key)} has spent {money(key_spent)} of its {_budget(key)} ({percent(share)})"
         if start is not None:
-            text += f" since {_when(start)}; the budget resets {_when(period_end(key.budget_period, start))}."
+            text += f" since {when(start)}; the budget resets {when(period_end(key.budget_period, start))}."
         else:
             text += "."
         if reached:
@@ -96,12 +72,8 @@ def budget_observations(*, rule: AlertRule, now: datetime) -> list[Observation]:
 
 def _budget(key: ApiKey) -> str:
     if key.budget_period == ApiKey.Period.NONE:
-        return f"budget of {_money(key.budget_usd)} (no reset)"
-    return f"{key.budget_period} budget of {_money(key.budget_usd)}"
-
-
-def _percent(share: Decimal) -> str:
-    return f"{share.quantize(TENTH, rounding=ROUND_HALF_UP)}%"
+        return f"budget of {money(key.budget_usd)} (no reset)"
+    return f"{key.budget_period} budget of {money(key.budget_usd)}"
 
 
 def forecast_observations(*, rule: AlertRule, now: datetime) -> list[Observation]:
@@ -114,15 +86,15 @@ def forecast_observations(*, rule: AlertRule, now: datetime) -> list[Observation
         if holds:
             title = f"Key {key.name}: budget runs out within {rule.days} days"
             text = (
-                f"Key {_key_name(key)} spends {_money(row.daily_rate)} a day (average of the last 7 days): "
-                f"{_money(row.remaining)} of its {_budget(key)} is left, "
+                f"Key {_key_name(key)} spends {money(row.daily_rate)} a day (average of the last 7 days): "
+                f"{money(row.remaining)} of its {_budget(key)} is left, "
                 f"which runs out around {row.runs_out_at:%Y-%m-%d %H:00} UTC."
             )
         else:
             title = f"Key {key.name}: budget no longer runs out within {rule.days} days"
             text = (
-                f"Key {_key_name(key)} spends {_money(row.daily_rate)} a day (average of the last 7 days): "
-                f"{_money(row.remaining)} of its {_budget(key)} is left; {row.forecast}."
+                f"Key {_key_name(key)} spends {money(row.daily_rate)} a day (average of the last 7 days): "
+                f"{money(row.remaining)} of its {_budget(key)} is left; {row.forecast}."
             )
         observations.append(
             Observation(subject=f"key:{key.pk}", holds=holds, title=title, text=text, api_key_id=key.pk)
@@ -151,7 +123,7 @@ def upstream_observations(*, rule: AlertRule, now: datetime) -> list[Observation
                     holds=False,
                     title=f"Upstream {upstream.name} is back up",
                     text=(
-                        f"{where} answered the probe at {_when(latest.checked_at)} in {latest.latency_ms} ms."
+                        f"{where} answered the probe at {when(latest.checked_at)} in {latest.latency_ms} ms."
                     ),
                 )
             )
@@ -164,7 +136,7 @@ def upstream_observations(*, rule: AlertRule, now: datetime) -> list[Observation
                 title=f"Upstream {upstream.name} is down",
                 text=(
                     f"{where} failed its last {len(probes)} probes; "
-                    f"the latest, at {_when(latest.checked_at)}: {latest.error or 'failed'}."
+                    f"the latest, at {when(latest.checked_at)}: {latest.error or 'failed'}."
                 ),
             )
         )
@@ -178,7 +150,13 @@ OBSERVERS = {
 }
 
 
-def rule_observations(*, rule: AlertRule, now: datetime) -> list[Observation]:
+def rule_observations(*, rule: AlertRule, now: datetime, active: set[str]) -> list[Observation]:
+    """What the rule sees now; `active`: the subjects whose condition is on (a spike rule reports on those
+    even when they had no traffic since)."""
+    if rule.kind == AlertRule.Kind.SPEND_SPIKE:
+        return spend_spike_observations(rule=rule, now=now, active=active)
+    if rule.kind == AlertRule.Kind.ERROR_SPIKE:
+        return error_spike_observations(rule=rule, now=now, active=active)
     return OBSERVERS[rule.kind](rule=rule, now=now)
 
 

@@ -336,3 +336,18 @@ def estimated_costs(*, user, start: datetime, end: datetime) -> EstimatedCosts:
         rows.filter(cost_state=states.ESTIMATED).count(),
         rows.filter(cost_state=states.UNRECONCILED).count(),
     )
+
+
+def spend_per(*, dim: str, start: datetime, end: datetime, bucket: str | None = None) -> dict[tuple, Decimal]:
+    """Spend over [start, end) per `dim` ("api_key_id" or "model"), and per bucket ("hour", "day") when
+    given: {(subject,): cost} or {(subject, bucket start): cost}. Every key's rows (the alerts' baselines)."""
+    rows = _Rows(LedgerEntry.objects.all(), HourlyRollup.objects.all(), DailyRollup.objects.all())
+    totals: dict[tuple, Decimal] = defaultdict(Decimal)
+    for part in _parts(start=start, end=end, use_days=bucket != "hour"):
+        for row in _grouped(part, rows, dims=(dim,), bucket=bucket):
+            subject = row[dim]
+            if bucket is None:
+                totals[(subject,)] += row["cost"] or ZERO
+            else:
+                totals[(subject, row["bucket"])] += row["cost"] or ZERO
+    return totals

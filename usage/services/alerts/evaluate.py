@@ -15,7 +15,13 @@ from usage.models import Alert, AlertRule, AlertState
 from usage.selectors.alerts import Observation, rule_observations
 from usage.services.alerts.delivery import alert_raise
 
-SCHEDULED_KINDS = (AlertRule.Kind.BUDGET, AlertRule.Kind.FORECAST, AlertRule.Kind.UPSTREAM_DOWN)
+SCHEDULED_KINDS = (
+    AlertRule.Kind.BUDGET,
+    AlertRule.Kind.FORECAST,
+    AlertRule.Kind.SPEND_SPIKE,
+    AlertRule.Kind.ERROR_SPIKE,
+    AlertRule.Kind.UPSTREAM_DOWN,
+)
 
 
 @dataclass
@@ -47,7 +53,8 @@ def rule_evaluate(*, rule_id: int, now: datetime, result: EvaluationResult) -> N
         result.rules += 1
         states = {state.subject: state for state in AlertState.objects.filter(rule=rule)}
         seen = set()
-        for observation in rule_observations(rule=rule, now=now):
+        active = {subject for subject, state in states.items() if state.active}
+        for observation in rule_observations(rule=rule, now=now, active=active):
             seen.add(observation.subject)
             _apply(rule, states.get(observation.subject), observation, now, result)
         for subject, state in states.items():

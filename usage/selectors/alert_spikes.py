@@ -1,0 +1,113 @@
+"""Spikes the alert rules watch: spend (per key or model: the last hour against the median hour of the
+previous 7 days, or the last day against the median day of the previous 28) and errors (per model or
+upstream over the last 15 minutes). Spend comes from the rollups and the raw tail, as the spend pages'."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from statistics import median
+
+from django.db.models import Count, Q
+from django.db.models.fields.json import KT
+
+from usage.models import AlertRule, ApiKey, LedgerEntry, Upstream
+from usage.selectors.alert_observations import Observation, money, number, percent
+from usage.selectors.ledger import MODEL_NAME
+from usage.selectors.rollups import floor_day, floor_hour
+from usage.selectors.spend import spend_per
+
+ERROR_WINDOW = timedelta(minutes=15)
+WINDOWS = {  # window: (its length, the baseline's bucket, buckets in the baseline, how the text says it)
+    "hour": (timedelta(hours=1), "hour", 7 * 24, "hour", "the previous 7 days"),
+    "day": (timedelta(days=1), "day", 28, "day", "the previous 28 days"),
+}
+
+
+def spend_spike_observations(*, rule: AlertRule, now: datetime, active: set[str]) -> list[Observation]:
+    length, bucket, count, unit, baseline_name = WINDOWS[rule.window]
+    dim = "api_key_id" if rule.scope == AlertRule.Scope.KEY else "model"
+    recent = spend_per(dim=dim, start=now - length, end=now)
+    baseline_end = (floor_hour if bucket == "hour" else floor_day)(now - length)
+    step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
+    baseline_start = baseline_end - count * step
+    buckets = spend_per(dim=dim, start=baseline_start, end=baseline_end, bucket=bucket)
+    subjects = {key[0] for key in recent} | {key[0] for key in buckets}
+    if rule.scope == AlertRule.Scope.KEY:
+        subjects = {s for s in subjects if s is not None}
+        if rule.api_key_id is not None:
+            subjects &= {rule.api_key_id}
+        names = {key.pk: key for key in ApiKey.objects.filter(pk__in=subjects)}
+    elif rule.model:
+        subjects &= {rule.model}
+    starts = [baseline_start + i * step for i in range(count)]
+    observations = []
+    for subject in sorted(subjects, key=str):
+        if rule.scope == AlertRule.Scope.KEY:
+            key = names.get(subject)
+            if key is None:
+                continue
+            label, who, key_id = f"key {key.name}", f"Key {key.name} ({key.prefix}…)", key.pk
+        else:
+            label, who, key_id = f"model {subject}", f"Model {subject}", None
+        last = recent.get((subject,), Decimal(0))
+        middle = Decimal(median([buckets.get((subject, start), Decimal(0)) for start in starts]))
+        holds = last >= rule.min_amount and last > rule.factor * middle
+        title = f"Spend spike: {label}" if holds else f"Spend back to normal: {label}"
+        text = (
+            f"{who} spent {money(last)} in the last {unit}; the median {unit} of {baseline_name} was "
+            f"{money(middle)} (the rule alerts above {number(rule.factor)}× that "
+            f"and {money(rule.min_amount)})."
+        )
+        observations.append(
+            Observation(
+                subject=f"{rule.scope}:{subject}", holds=holds, title=title, text=text, api_key_id=key_id
+            )
+        )
+    return observations
+
+
+def error_spike_observations(*, rule: AlertRule, now: datetime, active: set[str]) -> list[Observation]:
+    rows = LedgerEntry.objects.filter(created_at__gte=now - ERROR_WINDOW, created_at__lt=now).exclude(
+        status__in=[LedgerEntry.Status.REJECTED, LedgerEntry.Status.CACHED]  # never sent upstream
+    )
+    if rule.scope == AlertRule.Scope.UPSTREAM:
+        default = Upstream.DEFAULT_NAME
+        rows = rows.annotate(subject=KT("meta__upstream"))
+        if rule.upstream_id is not None:
+            name = rule.upstream.name
+            wanted = Q(subject=name) | Q(subject__isnull=True) if name == default else Q(subject=name)
+            rows = rows.filter(wanted)
+        prefix, what = "upstream", "Upstream"
+    else:
+        default = ""
+        rows = rows.annotate(subject=MODEL_NAME)
+        if rule.model:
+            rows = rows.filter(subject=rule.model)
+        prefix, what = "model", "Model"
+    grouped = rows.values("subject").annotate(
+        requests=Count("pk"), errors=Count("pk", filter=Q(status=LedgerEntry.Status.ERROR))
+    )
+    counts: dict[str, tuple[int, int]] = {}
+    for row in grouped.order_by():
+        name = row["subject"] or default
+        requests, errors = counts.get(name, (0, 0))
+        counts[name] = (requests + row["requests"], errors + row["errors"])
+    observations = []
+    for name in sorted(set(counts) | {s.partition(":")[2] for s in active}):
+        requests, errors = counts.get(name, (0, 0))
+        subject = f"{prefix}:{name}"
+        if requests == 0:
+            holds = False if subject in active else None
+            text = f"{what} {name}: no requests in the last 15 minutes."
+        else:
+            share = Decimal(errors * 100) / requests
+            holds = (share > rule.error_percent) if requests >= rule.min_requests else None
+            text = (
+                f"{what} {name}: {errors} errors in {requests} requests in the last 15 minutes "
+                f"({percent(share)}; the rule alerts above "
+                f"{number(rule.error_percent)}% with at least {rule.min_requests} requests)."
+            )
+        title = f"Error spike: {prefix} {name}" if holds else f"Errors back to normal: {prefix} {name}"
+        observations.append(Observation(subject=subject, holds=holds, title=title, text=text))
+    return observations
