@@ -51,6 +51,7 @@ class AlertRule(TimestampedModel):
         SPEND_SPIKE = "spend_spike", "a spend spike for a key or a model"
         ERROR_SPIKE = "error_spike", "an error-rate spike for a model or an upstream (15 minutes)"
         UPSTREAM_DOWN = "upstream_down", "an upstream down for M consecutive probes"
+        CATALOG_CHANGE = "catalog_change", "a model with traffic repriced or retired (when a sync ends)"
 
     class Scope(models.TextChoices):
         KEY = "key", "per key"
@@ -110,6 +111,9 @@ class AlertRule(TimestampedModel):
     )
     days = models.PositiveIntegerField(default=3, help_text="Forecast rules: runs out within this many days")
     probes = models.PositiveIntegerField(default=3, help_text="Upstream rules: consecutive failed probes")
+    last_sync_run_id = models.PositiveIntegerField(  # catalog_change rules: the last sync run looked at
+        null=True, blank=True, editable=False
+    )
     reminder_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Send the alert again while the condition lasts; empty: never"
     )
