@@ -9,6 +9,7 @@ connection between calls and drops it after a database error (the next call reco
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from catalog.selectors.listing import models_listing
 from catalog.selectors.prices import model_prices, price_at
 from usage.gateway.auth import KeyInfo
 from usage.gateway.snapshot import Catalogue, Price, Route, Routing, Snapshot
+from usage.selectors.alerts import failed_deliveries_count
 from usage.selectors.aliases import aliases_load
 from usage.selectors.keys import api_key_by_secret_hash, key_spend_since
 from usage.selectors.playground import playground_api_key
@@ -42,6 +44,7 @@ from usage.services.ledger import keyless_refusals_add, ledger_record_many, ledg
 from usage.services.response_cache import cached_response_payload, cached_response_store
 
 T = TypeVar("T")
+FAILED_DELIVERIES_SECONDS = 60.0  # /metrics reads the failed alert deliveries at most this often
 
 
 class Busy(Exception):
@@ -122,6 +125,7 @@ class Store:
 
     def __init__(self) -> None:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
+        self.failed_deliveries_read: tuple[float, int] | None = None  # (monotonic time, count)
 
     async def run(self, function: Callable[..., T], *args) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, _in_thread, function, *args)
@@ -146,6 +150,13 @@ class Store:
 
     async def key_spend(self, key_id: int, since: datetime | None) -> Decimal:
         return await self.run(lambda: key_spend_since(api_key_id=key_id, since=since))
+
+    async def failed_deliveries(self) -> int:
+        """Alert deliveries that failed every attempt, read at most once a minute (never per scrape)."""
+        read = self.failed_deliveries_read
+        if read is None or time.monotonic() - read[0] >= FAILED_DELIVERIES_SECONDS:
+            read = self.failed_deliveries_read = (time.monotonic(), await self.run(failed_deliveries_count))
+        return read[1]
 
     # ---- limits without Redis (usage.KeyCounter) ----
     async def limits_admit(
