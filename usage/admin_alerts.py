@@ -11,7 +11,8 @@ from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
 
 from usage.models import Alert, AlertChannel, AlertDelivery, AlertRule
-from usage.services.alerts.channels import channel_problem, channel_validate
+from usage.selectors.alerts import channel_state
+from usage.services.alerts.channels import channel_validate
 
 
 class AlertChannelForm(forms.ModelForm):
@@ -34,10 +35,7 @@ class AlertChannelAdmin(admin.ModelAdmin):
 
     @admin.display(description="state")
     def state(self, obj) -> str:
-        if not obj.enabled:
-            return "disabled"
-        problem = channel_problem(obj)
-        return f"broken: {problem}" if problem else "ok"
+        return channel_state(obj)
 
 
 class AlertRuleForm(forms.ModelForm):

@@ -3,12 +3,23 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet
 
-from usage.models import Alert, AlertDelivery, AlertRule, ApiKey, Upstream, UpstreamProbe
+from usage.models import (
+    Alert,
+    AlertChannel,
+    AlertDelivery,
+    AlertRule,
+    AlertSubscription,
+    ApiKey,
+    Upstream,
+    UpstreamProbe,
+)
 from usage.periods import period_end, period_start
 from usage.selectors.alert_observations import Observation, money, percent, when
 from usage.selectors.alert_spikes import error_spike_observations, spend_spike_observations
@@ -160,7 +171,57 @@ def rule_observations(*, rule: AlertRule, now: datetime, active: set[str]) -> li
     return OBSERVERS[rule.kind](rule=rule, now=now)
 
 
-# --- The /alerts/ page -------------------------------------------------------------------------------------
+# --- Channels, and the /alerts/ page ---------------------------------------------------------------------
+def channel_secret(channel: AlertChannel) -> str:
+    """The webhook's signing key from the environment ("" when the variable is unset or none is named)."""
+    return os.environ.get(channel.secret_env, "").strip() if channel.secret_env else ""
+
+
+def channel_problem(channel: AlertChannel) -> str:
+    """Why the channel cannot deliver ("" when it can): a webhook whose signing variable is unset."""
+    if channel.kind == AlertChannel.Kind.WEBHOOK:
+        if not channel.secret_env:
+            return "no signing key variable named"
+        if not channel_secret(channel):
+            return f"the environment variable {channel.secret_env} is not set"
+    return ""
+
+
+def channel_state(channel: AlertChannel) -> str:
+    """As the admin and /alerts/ show it: "ok", "disabled" or "broken: <why>"."""
+    if not channel.enabled:
+        return "disabled"
+    problem = channel_problem(channel)
+    return f"broken: {problem}" if problem else "ok"
+
+
+RECENT = 50  # alerts and deliveries shown on /alerts/
+
+
+@dataclass
+class AlertsPage:
+    rules: list[AlertRule]
+    alerts: list[Alert]
+    deliveries: list[AlertDelivery]
+    channels: list[tuple[AlertChannel, str]]  # staff only: each channel and its state
+
+
+def alerts_page(*, user) -> AlertsPage:
+    """/alerts/: the rules, the recent alerts and deliveries the user may see, and (staff) the channels."""
+    channels = list(AlertChannel.objects.order_by("name")) if user.is_staff else []
+    return AlertsPage(
+        rules=list(visible_rules(user=user).order_by("name")),
+        alerts=list(visible_alerts(user=user)[:RECENT]),
+        deliveries=list(visible_deliveries(user=user)[:RECENT]),
+        channels=[(channel, channel_state(channel)) for channel in channels],
+    )
+
+
+def subscribed_key_ids(*, user) -> set[int]:
+    """The keys whose alerts the user asked to be e-mailed (the keys page's buttons)."""
+    return set(AlertSubscription.objects.filter(user=user).values_list("api_key_id", flat=True))
+
+
 def visible_alerts(*, user) -> QuerySet[Alert]:
     """Staff: every alert; others: the alerts about their own keys."""
     alerts = Alert.objects.select_related("rule", "api_key")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.core.validators import validate_email
 
 from usage.models import AlertChannel
+from usage.selectors.alerts import channel_secret
 
 SIGNATURE_HEADER = "X-Tokenledger-Signature"
 TIMESTAMP_HEADER = "X-Tokenledger-Timestamp"
@@ -50,21 +50,6 @@ class Target:
 
 class DeliveryError(Exception):
     """One attempt failed; its text is recorded on the delivery."""
-
-
-def channel_secret(channel: AlertChannel) -> str:
-    """The webhook's signing key from the environment ("" when the variable is unset or none is named)."""
-    return os.environ.get(channel.secret_env, "").strip() if channel.secret_env else ""
-
-
-def channel_problem(channel: AlertChannel) -> str:
-    """Why the channel cannot deliver ("" when it can): a webhook whose signing variable is unset."""
-    if channel.kind == AlertChannel.Kind.WEBHOOK:
-        if not channel.secret_env:
-            return "no signing key variable named"
-        if not channel_secret(channel):
-            return f"the environment variable {channel.secret_env} is not set"
-    return ""
 
 
 def channel_addresses(channel: AlertChannel) -> list[str]:
