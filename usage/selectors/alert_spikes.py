@@ -24,15 +24,21 @@ WINDOWS = {  # window: (its length, the baseline's bucket, buckets in the baseli
 }
 
 
-def spend_spike_observations(*, rule: AlertRule, now: datetime, active: set[str]) -> list[Observation]:
+def spend_spike_observations(
+    *, rule: AlertRule, now: datetime, active: set[str], memo: dict
+) -> list[Observation]:
+    """Only subjects that could be on (their last window reached the minimum amount) or are on get their
+    baseline read; `memo` shares the last window's figures between the rules of one evaluation."""
     length, bucket, count, unit, baseline_name = WINDOWS[rule.window]
     dim = "api_key_id" if rule.scope == AlertRule.Scope.KEY else "model"
-    recent = spend_per(dim=dim, start=now - length, end=now)
-    baseline_end = (floor_hour if bucket == "hour" else floor_day)(now - length)
-    step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
-    baseline_start = baseline_end - count * step
-    buckets = spend_per(dim=dim, start=baseline_start, end=baseline_end, bucket=bucket)
-    subjects = {key[0] for key in recent} | {key[0] for key in buckets}
+    if ("recent", dim, rule.window) not in memo:
+        memo["recent", dim, rule.window] = spend_per(dim=dim, start=now - length, end=now)
+    recent = memo["recent", dim, rule.window]
+    prefix = f"{rule.scope}:"
+    on = {subject.removeprefix(prefix) for subject in active if subject.startswith(prefix)}
+    if rule.scope == AlertRule.Scope.KEY:
+        on = {int(subject) for subject in on if subject.isdigit()}
+    subjects = {key[0] for key, spent in recent.items() if spent >= rule.min_amount} | on
     if rule.scope == AlertRule.Scope.KEY:
         subjects = {s for s in subjects if s is not None}
         if rule.api_key_id is not None:
@@ -40,6 +46,14 @@ def spend_spike_observations(*, rule: AlertRule, now: datetime, active: set[str]
         names = {key.pk: key for key in ApiKey.objects.filter(pk__in=subjects)}
     elif rule.model:
         subjects &= {rule.model}
+    if not subjects:
+        return []
+    baseline_end = (floor_hour if bucket == "hour" else floor_day)(now - length)
+    step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
+    baseline_start = baseline_end - count * step
+    buckets = spend_per(
+        dim=dim, start=baseline_start, end=baseline_end, bucket=bucket, subjects=sorted(subjects, key=str)
+    )
     starts = [baseline_start + i * step for i in range(count)]
     observations = []
     for subject in sorted(subjects, key=str):

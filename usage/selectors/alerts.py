@@ -32,27 +32,41 @@ def _key_name(key: ApiKey) -> str:
     return f"{key.name} ({key.prefix}…)"
 
 
-def _watched_keys(rule: AlertRule, now: datetime) -> list[ApiKey]:
+def _active_budget_keys(now: datetime, memo: dict) -> list[ApiKey]:
+    """Every active key with a budget (once per evaluation: `memo` is shared by its rules)."""
+    if "keys" not in memo:
+        keys = ApiKey.objects.filter(revoked_at__isnull=True, budget_usd__isnull=False)
+        keys = keys.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        memo["keys"] = list(keys.order_by("pk"))
+    return memo["keys"]
+
+
+def _watched_keys(rule: AlertRule, now: datetime, memo: dict) -> list[ApiKey]:
     """The rule's key, or every active key with a budget."""
-    keys = ApiKey.objects.filter(revoked_at__isnull=True, budget_usd__isnull=False)
-    keys = keys.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-    if rule.api_key_id is not None:
-        keys = keys.filter(pk=rule.api_key_id)
-    return list(keys.order_by("pk"))
+    keys = _active_budget_keys(now, memo)
+    return keys if rule.api_key_id is None else [key for key in keys if key.pk == rule.api_key_id]
 
 
-def budget_observations(*, rule: AlertRule, now: datetime) -> list[Observation]:
+def _period_spend(now: datetime, memo: dict) -> dict[int, Decimal]:
+    """Each active budgeted key's spend in its current budget period (once per evaluation)."""
+    if "period_spend" not in memo:
+        spent: dict[int, Decimal] = {}
+        by_start: dict[datetime | None, list[int]] = {}
+        for key in _active_budget_keys(now, memo):
+            by_start.setdefault(period_start(key.budget_period, now), []).append(key.pk)
+        for start, ids in by_start.items():
+            spent.update(spend_by_key(key_ids=ids, start=start, end=now))
+        memo["period_spend"] = spent
+    return memo["period_spend"]
+
+
+def budget_observations(*, rule: AlertRule, now: datetime, memo: dict) -> list[Observation]:
     """Per key: the highest threshold (percent of the period's budget) its spend has reached."""
     thresholds = sorted({int(value) for value in rule.thresholds or [] if int(value) > 0})
     if not thresholds:
         return []
-    keys = [key for key in _watched_keys(rule, now) if key.budget_usd > 0]
-    spent: dict[int, Decimal] = {}
-    by_start: dict[datetime | None, list[int]] = {}
-    for key in keys:
-        by_start.setdefault(period_start(key.budget_period, now), []).append(key.pk)
-    for start, ids in by_start.items():
-        spent.update(spend_by_key(key_ids=ids, start=start, end=now))
+    keys = [key for key in _watched_keys(rule, now, memo) if key.budget_usd > 0]
+    spent = _period_spend(now, memo)
     observations = []
     for key in keys:
         key_spent = spent.get(key.pk, Decimal(0))
@@ -87,11 +101,13 @@ def _budget(key: ApiKey) -> str:
     return f"{key.budget_period} budget of {money(key.budget_usd)}"
 
 
-def forecast_observations(*, rule: AlertRule, now: datetime) -> list[Observation]:
+def forecast_observations(*, rule: AlertRule, now: datetime, memo: dict) -> list[Observation]:
     """Per key: whether, at its last 7 days' rate, its budget runs out within `rule.days` days."""
     horizon = now + timedelta(days=rule.days)
+    if "key_rows" not in memo:
+        memo["key_rows"] = {row.key.pk: row for row in key_rows(keys=_active_budget_keys(now, memo), now=now)}
     observations = []
-    for row in key_rows(keys=_watched_keys(rule, now), now=now):
+    for row in (memo["key_rows"][key.pk] for key in _watched_keys(rule, now, memo)):
         key = row.key
         holds = row.runs_out_at is not None and row.runs_out_at <= horizon
         if holds:
@@ -113,7 +129,7 @@ def forecast_observations(*, rule: AlertRule, now: datetime) -> list[Observation
     return observations
 
 
-def upstream_observations(*, rule: AlertRule, now: datetime) -> list[Observation]:
+def upstream_observations(*, rule: AlertRule, now: datetime, memo: dict) -> list[Observation]:
     """Per upstream: down after `rule.probes` failed probes in a row; back up at its first good probe."""
     upstreams = Upstream.objects.filter(enabled=True).order_by("pk")
     if rule.upstream_id is not None:
@@ -161,14 +177,17 @@ OBSERVERS = {
 }
 
 
-def rule_observations(*, rule: AlertRule, now: datetime, active: set[str]) -> list[Observation]:
+def rule_observations(
+    *, rule: AlertRule, now: datetime, active: set[str], memo: dict | None = None
+) -> list[Observation]:
     """What the rule sees now; `active`: the subjects whose condition is on (a spike rule reports on those
-    even when they had no traffic since)."""
+    even when they had no traffic since); `memo`: figures shared by the rules of one evaluation."""
+    memo = {} if memo is None else memo
     if rule.kind == AlertRule.Kind.SPEND_SPIKE:
-        return spend_spike_observations(rule=rule, now=now, active=active)
+        return spend_spike_observations(rule=rule, now=now, active=active, memo=memo)
     if rule.kind == AlertRule.Kind.ERROR_SPIKE:
         return error_spike_observations(rule=rule, now=now, active=active)
-    return OBSERVERS[rule.kind](rule=rule, now=now)
+    return OBSERVERS[rule.kind](rule=rule, now=now, memo=memo)
 
 
 # --- Channels, and the /alerts/ page ---------------------------------------------------------------------

@@ -37,14 +37,15 @@ def alerts_evaluate(*, now: datetime | None = None, kinds=SCHEDULED_KINDS) -> Ev
     """Evaluate every enabled rule of these kinds; record the alerts raised and their pending deliveries."""
     now = now or timezone.now()
     result = EvaluationResult()
+    memo: dict = {}  # figures the rules share (each key's spend this period...), read once
     for rule_id in (
         AlertRule.objects.filter(enabled=True, kind__in=kinds).order_by("pk").values_list("pk", flat=True)
     ):
-        rule_evaluate(rule_id=rule_id, now=now, result=result)
+        rule_evaluate(rule_id=rule_id, now=now, result=result, memo=memo)
     return result
 
 
-def rule_evaluate(*, rule_id: int, now: datetime, result: EvaluationResult) -> None:
+def rule_evaluate(*, rule_id: int, now: datetime, result: EvaluationResult, memo: dict | None = None) -> None:
     """One rule, under a lock on its row (two evaluations at once never alert twice)."""
     with transaction.atomic():
         rule = AlertRule.objects.select_for_update().filter(pk=rule_id, enabled=True).first()
@@ -54,7 +55,7 @@ def rule_evaluate(*, rule_id: int, now: datetime, result: EvaluationResult) -> N
         states = {state.subject: state for state in AlertState.objects.filter(rule=rule)}
         seen = set()
         active = {subject for subject, state in states.items() if state.active}
-        for observation in rule_observations(rule=rule, now=now, active=active):
+        for observation in rule_observations(rule=rule, now=now, active=active, memo=memo):
             seen.add(observation.subject)
             _apply(rule, states.get(observation.subject), observation, now, result)
         for subject, state in states.items():
