@@ -3,6 +3,7 @@ messages share."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -20,10 +21,16 @@ class Observation:
 
     subject: str
     holds: bool | None
-    title: str
-    text: str
+    title: str = ""
+    text: str = ""
     rank: int = 0
     api_key_id: int | None = None
+    # Builds (title, text) when an alert is raised: most observations raise none, and a rule over a thousand
+    # keys need not format a thousand messages each minute.
+    describe: Callable[[], tuple[str, str]] | None = None
+
+    def message(self) -> tuple[str, str]:
+        return self.describe() if self.describe is not None else (self.title, self.text)
 
 
 def when(moment: datetime) -> str:

@@ -81,24 +81,17 @@ def spend_spike_observations(
     return observations
 
 
-def error_spike_observations(*, rule: AlertRule, now: datetime, active: set[str]) -> list[Observation]:
+def _error_counts(scope: str, now: datetime) -> dict[str, tuple[int, int]]:
+    """(requests, errors) per model or upstream over the last 15 minutes, of the requests sent upstream."""
     rows = LedgerEntry.objects.filter(created_at__gte=now - ERROR_WINDOW, created_at__lt=now).exclude(
         status__in=[LedgerEntry.Status.REJECTED, LedgerEntry.Status.CACHED]  # never sent upstream
     )
-    if rule.scope == AlertRule.Scope.UPSTREAM:
-        default = Upstream.DEFAULT_NAME
+    if scope == AlertRule.Scope.UPSTREAM:
+        default = Upstream.DEFAULT_NAME  # rows without meta["upstream"] went to OpenRouter
         rows = rows.annotate(subject=KT("meta__upstream"))
-        if rule.upstream_id is not None:
-            name = rule.upstream.name
-            wanted = Q(subject=name) | Q(subject__isnull=True) if name == default else Q(subject=name)
-            rows = rows.filter(wanted)
-        prefix, what = "upstream", "Upstream"
     else:
         default = ""
         rows = rows.annotate(subject=MODEL_NAME)
-        if rule.model:
-            rows = rows.filter(subject=rule.model)
-        prefix, what = "model", "Model"
     grouped = rows.values("subject").annotate(
         requests=Count("pk"), errors=Count("pk", filter=Q(status=LedgerEntry.Status.ERROR))
     )
@@ -107,6 +100,25 @@ def error_spike_observations(*, rule: AlertRule, now: datetime, active: set[str]
         name = row["subject"] or default
         requests, errors = counts.get(name, (0, 0))
         counts[name] = (requests + row["requests"], errors + row["errors"])
+    return counts
+
+
+def error_spike_observations(
+    *, rule: AlertRule, now: datetime, active: set[str], memo: dict
+) -> list[Observation]:
+    """Per model or upstream with requests in the last 15 minutes, or on (`active`); `memo` shares the
+    counts between the rules of one evaluation."""
+    if ("errors", rule.scope) not in memo:
+        memo["errors", rule.scope] = _error_counts(rule.scope, now)
+    counts = memo["errors", rule.scope]
+    if rule.scope == AlertRule.Scope.UPSTREAM:
+        prefix, what = "upstream", "Upstream"
+        only = rule.upstream.name if rule.upstream_id is not None else None
+    else:
+        prefix, what = "model", "Model"
+        only = rule.model or None
+    if only is not None:
+        counts = {name: value for name, value in counts.items() if name == only}
     observations = []
     for name in sorted(set(counts) | {s.partition(":")[2] for s in active}):
         requests, errors = counts.get(name, (0, 0))

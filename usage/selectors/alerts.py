@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.db.models import Q, QuerySet
 
@@ -60,8 +61,9 @@ def _period_spend(now: datetime, memo: dict) -> dict[int, Decimal]:
     return memo["period_spend"]
 
 
-def budget_observations(*, rule: AlertRule, now: datetime, memo: dict) -> list[Observation]:
-    """Per key: the highest threshold (percent of the period's budget) its spend has reached."""
+def budget_observations(*, rule: AlertRule, now: datetime, active: set[str], memo: dict) -> list[Observation]:
+    """Per key that reached a threshold, or had (`active`): the highest threshold (percent of the period's
+    budget) its spend has reached."""
     thresholds = sorted({int(value) for value in rule.thresholds or [] if int(value) > 0})
     if not thresholds:
         return []
@@ -72,27 +74,30 @@ def budget_observations(*, rule: AlertRule, now: datetime, memo: dict) -> list[O
         key_spent = spent.get(key.pk, Decimal(0))
         share = key_spent / key.budget_usd * 100
         reached = [threshold for threshold in thresholds if share >= threshold]
-        start = period_start(key.budget_period, now)
-        text = f"Key {_key_name(key)} has spent {money(key_spent)} of its {_budget(key)} ({percent(share)})"
-        if start is not None:
-            text += f" since {when(start)}; the budget resets {when(period_end(key.budget_period, start))}."
-        else:
-            text += "."
-        if reached:
-            title = f"Key {key.name}: {reached[-1]}% of its budget spent"
-        else:
-            title = f"Key {key.name}: back under {thresholds[0]}% of its budget"
+        if not reached and f"key:{key.pk}" not in active:
+            continue  # off, and was off: nothing to say
         observations.append(
             Observation(
                 subject=f"key:{key.pk}",
                 holds=bool(reached),
-                title=title,
-                text=text,
                 rank=reached[-1] if reached else 0,
                 api_key_id=key.pk,
+                describe=partial(_budget_message, key, key_spent, share, reached, thresholds, now),
             )
         )
     return observations
+
+
+def _budget_message(key: ApiKey, spent: Decimal, share: Decimal, reached: list[int], thresholds, now):
+    start = period_start(key.budget_period, now)
+    text = f"Key {_key_name(key)} has spent {money(spent)} of its {_budget(key)} ({percent(share)})"
+    if start is not None:
+        text += f" since {when(start)}; the budget resets {when(period_end(key.budget_period, start))}."
+    else:
+        text += "."
+    if reached:
+        return f"Key {key.name}: {reached[-1]}% of its budget spent", text
+    return f"Key {key.name}: back under {thresholds[0]}% of its budget", text
 
 
 def _budget(key: ApiKey) -> str:
@@ -101,35 +106,49 @@ def _budget(key: ApiKey) -> str:
     return f"{key.budget_period} budget of {money(key.budget_usd)}"
 
 
-def forecast_observations(*, rule: AlertRule, now: datetime, memo: dict) -> list[Observation]:
-    """Per key: whether, at its last 7 days' rate, its budget runs out within `rule.days` days."""
+def forecast_observations(
+    *, rule: AlertRule, now: datetime, active: set[str], memo: dict
+) -> list[Observation]:
+    """Per key that runs out, or did (`active`): whether, at its last 7 days' rate, its budget runs out
+    within `rule.days` days."""
     horizon = now + timedelta(days=rule.days)
     if "key_rows" not in memo:
-        memo["key_rows"] = {row.key.pk: row for row in key_rows(keys=_active_budget_keys(now, memo), now=now)}
+        keys = _active_budget_keys(now, memo)
+        rows = key_rows(keys=keys, now=now, spent=_period_spend(now, memo))
+        memo["key_rows"] = {row.key.pk: row for row in rows}
     observations = []
     for row in (memo["key_rows"][key.pk] for key in _watched_keys(rule, now, memo)):
         key = row.key
         holds = row.runs_out_at is not None and row.runs_out_at <= horizon
-        if holds:
-            title = f"Key {key.name}: budget runs out within {rule.days} days"
-            text = (
-                f"Key {_key_name(key)} spends {money(row.daily_rate)} a day (average of the last 7 days): "
-                f"{money(row.remaining)} of its {_budget(key)} is left, "
-                f"which runs out around {row.runs_out_at:%Y-%m-%d %H:00} UTC."
-            )
-        else:
-            title = f"Key {key.name}: budget no longer runs out within {rule.days} days"
-            text = (
-                f"Key {_key_name(key)} spends {money(row.daily_rate)} a day (average of the last 7 days): "
-                f"{money(row.remaining)} of its {_budget(key)} is left; {row.forecast}."
-            )
+        if not holds and f"key:{key.pk}" not in active:
+            continue
         observations.append(
-            Observation(subject=f"key:{key.pk}", holds=holds, title=title, text=text, api_key_id=key.pk)
+            Observation(
+                subject=f"key:{key.pk}",
+                holds=holds,
+                api_key_id=key.pk,
+                describe=partial(_forecast_message, row, holds, rule.days),
+            )
         )
     return observations
 
 
-def upstream_observations(*, rule: AlertRule, now: datetime, memo: dict) -> list[Observation]:
+def _forecast_message(row, holds: bool, days: int) -> tuple[str, str]:
+    key = row.key
+    spends = f"Key {_key_name(key)} spends {money(row.daily_rate)} a day (average of the last 7 days)"
+    if holds:
+        return f"Key {key.name}: budget runs out within {days} days", (
+            f"{spends}: {money(row.remaining)} of its {_budget(key)} is left, "
+            f"which runs out around {row.runs_out_at:%Y-%m-%d %H:00} UTC."
+        )
+    return f"Key {key.name}: budget no longer runs out within {days} days", (
+        f"{spends}: {money(row.remaining)} of its {_budget(key)} is left; {row.forecast}."
+    )
+
+
+def upstream_observations(
+    *, rule: AlertRule, now: datetime, active: set[str], memo: dict
+) -> list[Observation]:
     """Per upstream: down after `rule.probes` failed probes in a row; back up at its first good probe."""
     upstreams = Upstream.objects.filter(enabled=True).order_by("pk")
     if rule.upstream_id is not None:
@@ -186,8 +205,8 @@ def rule_observations(
     if rule.kind == AlertRule.Kind.SPEND_SPIKE:
         return spend_spike_observations(rule=rule, now=now, active=active, memo=memo)
     if rule.kind == AlertRule.Kind.ERROR_SPIKE:
-        return error_spike_observations(rule=rule, now=now, active=active)
-    return OBSERVERS[rule.kind](rule=rule, now=now, memo=memo)
+        return error_spike_observations(rule=rule, now=now, active=active, memo=memo)
+    return OBSERVERS[rule.kind](rule=rule, now=now, active=active, memo=memo)
 
 
 # --- Channels, and the /alerts/ page ---------------------------------------------------------------------

@@ -41,12 +41,13 @@ def catalog_alerts_evaluate() -> CatalogAlertsResult:
             for run in runs:
                 result.runs += 1
                 for seen in catalog_change_observations(run=run):
+                    title, text = seen.message()
                     alert = alert_raise(
                         rule=rule,
                         event=Alert.Event.FIRED,
                         subject=seen.subject,
-                        title=seen.title,
-                        text=seen.text,
+                        title=title,
+                        text=text,
                         now=run.finished_at or run.started_at,
                     )
                     result.alert_ids.append(alert.pk)

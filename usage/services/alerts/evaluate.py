@@ -34,34 +34,36 @@ class EvaluationResult:
 
 
 def alerts_evaluate(*, now: datetime | None = None, kinds=SCHEDULED_KINDS) -> EvaluationResult:
-    """Evaluate every enabled rule of these kinds; record the alerts raised and their pending deliveries."""
+    """Evaluate every enabled rule of these kinds; record the alerts raised and their pending deliveries.
+
+    One transaction, the rules' rows locked (in id order) for its length: two evaluations at once never
+    alert twice, the second waits and then finds the states the first left."""
     now = now or timezone.now()
     result = EvaluationResult()
     memo: dict = {}  # figures the rules share (each key's spend this period...), read once
-    for rule_id in (
-        AlertRule.objects.filter(enabled=True, kind__in=kinds).order_by("pk").values_list("pk", flat=True)
-    ):
-        rule_evaluate(rule_id=rule_id, now=now, result=result, memo=memo)
+    with transaction.atomic():
+        rules = AlertRule.objects.select_for_update().filter(enabled=True, kind__in=kinds).order_by("pk")
+        for rule in list(rules):
+            rule_evaluate(rule=rule, now=now, result=result, memo=memo)
     return result
 
 
-def rule_evaluate(*, rule_id: int, now: datetime, result: EvaluationResult, memo: dict | None = None) -> None:
-    """One rule, under a lock on its row (two evaluations at once never alert twice)."""
-    with transaction.atomic():
-        rule = AlertRule.objects.select_for_update().filter(pk=rule_id, enabled=True).first()
-        if rule is None:
-            return
-        result.rules += 1
-        states = {state.subject: state for state in AlertState.objects.filter(rule=rule)}
-        seen = set()
-        active = {subject for subject, state in states.items() if state.active}
-        for observation in rule_observations(rule=rule, now=now, active=active, memo=memo):
-            seen.add(observation.subject)
-            _apply(rule, states.get(observation.subject), observation, now, result)
-        for subject, state in states.items():
-            if state.active and subject not in seen:
-                state.active, state.level, state.resolved_at = False, "", now
-                state.save(update_fields=["active", "level", "resolved_at"])
+def rule_evaluate(*, rule: AlertRule, now: datetime, result: EvaluationResult, memo: dict) -> None:
+    """One rule (its row locked by the caller): only the subjects that are on, or were, are looked at."""
+    result.rules += 1
+    states = {state.subject: state for state in AlertState.objects.filter(rule=rule, active=True)}
+    observations = rule_observations(rule=rule, now=now, active=set(states), memo=memo)
+    starting = [seen.subject for seen in observations if seen.holds and seen.subject not in states]
+    if starting:  # a condition on again: its state from last time, if any
+        states.update((s.subject, s) for s in AlertState.objects.filter(rule=rule, subject__in=starting))
+    seen = set()
+    for observation in observations:
+        seen.add(observation.subject)
+        _apply(rule, states.get(observation.subject), observation, now, result)
+    for subject, state in states.items():
+        if state.active and subject not in seen:
+            state.active, state.level, state.resolved_at = False, "", now
+            state.save(update_fields=["active", "level", "resolved_at"])
 
 
 def _apply(
@@ -93,13 +95,14 @@ def _apply(
     state.level = str(seen.rank) if state.active else ""
     state.last_sent_at = now
     state.save()
-    title = f"Reminder: {seen.title}" if event == Alert.Event.REMINDER else seen.title
+    title, text = seen.message()
+    title = f"Reminder: {title}" if event == Alert.Event.REMINDER else title
     alert = alert_raise(
         rule=rule,
         event=event,
         subject=seen.subject,
         title=title,
-        text=seen.text,
+        text=text,
         api_key_id=seen.api_key_id,
         now=now,
     )
