@@ -10,6 +10,7 @@ NAV = [
     ("Keys", "keys"),
     ("Playground", "playground"),
     ("Status", "status"),
+    ("Alerts", "alerts"),
 ]
 
 

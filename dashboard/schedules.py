@@ -108,6 +108,17 @@ JOBS = (
             " (manage.py sync_provider_endpoints)."
         ),
     ),
+    Job(
+        name="Alerts (rules evaluated, deliveries retried)",
+        task="usage.evaluate_alerts",
+        setting="ALERTS_SCHEDULE",
+        default="* * * * *",
+        expire_seconds=50,
+        description=(
+            "Evaluate the alert rules and send their alerts, retrying failed deliveries"
+            " (manage.py evaluate_alerts)."
+        ),
+    ),
 )
 
 

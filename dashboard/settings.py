@@ -185,6 +185,21 @@ UPSTREAM_PROBE_KEEP = env.env_int("UPSTREAM_PROBE_KEEP", 288, minimum=1)  # prob
 UPSTREAM_PROBE_TIMEOUT_SECONDS = env.env_float("UPSTREAM_PROBE_TIMEOUT_SECONDS", 5.0, minimum=0.1)
 RECONCILE_SCHEDULE = env.env_cron("RECONCILE_SCHEDULE", "* * * * *")
 PROVIDER_ENDPOINTS_SCHEDULE = env.env_cron("PROVIDER_ENDPOINTS_SCHEDULE", "23 */6 * * *")
+ALERTS_SCHEDULE = env.env_cron("ALERTS_SCHEDULE", "* * * * *")  # evaluate the alert rules, retry deliveries
+
+# --- Alerts (docs/alerts.md) and e-mail ---------------------------------------------------------------------
+ALERT_TIMEOUT_SECONDS = env.env_float("ALERT_TIMEOUT_SECONDS", 5.0, minimum=0.1)  # per delivery attempt
+ALERT_DELIVERY_ATTEMPTS = env.env_int("ALERT_DELIVERY_ATTEMPTS", 5, minimum=1)
+ALERT_RETRY_SECONDS = env.env_int("ALERT_RETRY_SECONDS", 60, minimum=1)  # doubled after each failure
+EMAIL_BACKEND = env.env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env.env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env.env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env.env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env.env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env.env_str("DEFAULT_FROM_EMAIL", "tokenledger@localhost")
 
 # --- OpenRouter and the gateway -----------------------------------------------------------------------------
 OPENROUTER_API_KEY = env.env_str("OPENROUTER_API_KEY")

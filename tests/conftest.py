@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "openrouter"
 PASSWORD = "correct horse battery staple"
+pytest_plugins = ["tests.usage.alerts_fixtures"]  # the loopback HTTP and SMTP receivers
 
 
 @pytest.fixture(autouse=True)

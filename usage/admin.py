@@ -228,3 +228,6 @@ class KeylessRefusalAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+from usage import admin_alerts  # noqa: E402, F401  (alerts: their own module)

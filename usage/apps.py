@@ -11,3 +11,6 @@ class UsageConfig(AppConfig):
         )  # models are loaded only once apps are ready
 
         gateway_changes_connect()
+        from usage.services.alerts.catalog import catalog_alerts_connect
+
+        catalog_alerts_connect()

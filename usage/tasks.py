@@ -56,3 +56,17 @@ def sync_provider_endpoints() -> int:
     from usage.services.traffic_endpoints import provider_endpoints_sync_recent
 
     return provider_endpoints_sync_recent().fetched
+
+
+# --- Alerts (docs/alerts.md) ---
+ALERTS_EXPIRES_SECONDS = 50  # the default ALERTS_SCHEDULE runs every minute
+
+
+@shared_task(name="usage.evaluate_alerts", ignore_result=True, expires=ALERTS_EXPIRES_SECONDS)
+def evaluate_alerts() -> int:
+    from usage.services.alerts.delivery import deliveries_send
+    from usage.services.alerts.evaluate import alerts_evaluate
+
+    result = alerts_evaluate()
+    deliveries_send()
+    return len(result.alert_ids)

@@ -12,5 +12,7 @@ urlpatterns = [
     path("activity/<int:entry_id>/", views.activity_detail, name="activity_detail"),
     path("keys/", views.keys, name="keys"),
     path("keys/<int:key_id>/revoke/", views.key_revoke, name="key_revoke"),
+    path("keys/<int:key_id>/alerts/", views.key_alerts, name="key_alerts"),
     path("status/", views.status, name="status"),
+    path("alerts/", views.alerts, name="alerts"),
 ]

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -20,10 +21,12 @@ from usage.forms import RANGES, ActivityFilterForm, KeyCreateForm, RangeForm
 from usage.ledger_files import dead_letter_rows
 from usage.models import LedgerEntry
 from usage.selectors import activity as activity_log
+from usage.selectors import alerts as alert_rows
 from usage.selectors import keys as key_rows
 from usage.selectors import spend as spend_report
 from usage.selectors.upstreams import upstream_statuses
 from usage.selectors.visibility import visible_key, visible_keys
+from usage.services.alerts.subscriptions import alert_subscription_set
 from usage.services.keys import api_key_create, api_key_revoke
 
 GROUPS = {"model": "Model", "key": "Key", "provider": "Provider", "endpoint": "Endpoint"}
@@ -296,6 +299,7 @@ def keys(request):
         "created": new_key,
         "secret": new_key["secret"] if new_key else None,
         "model_choices": model_choices(),
+        "alert_subscriptions": alert_rows.subscribed_key_ids(user=request.user),
     }
     return render(request, "usage/keys.html", context, status=status)
 
@@ -320,3 +324,31 @@ def status(request):
     chart = [{"name": row.name, "history": row.history} for row in rows if row.history]
     dead = dead_letter_rows() if request.user.is_staff else 0
     return render(request, "usage/status.html", {"rows": rows, "chart": chart, "dead_letter_rows": dead})
+
+
+@require_POST
+def key_alerts(request, key_id: int):
+    """The owner of a key opts in (on=1) or out of its alerts, by the e-mail on their user."""
+    api_key = visible_key(user=request.user, key_id=key_id)
+    if api_key is None or api_key.owner_id != request.user.pk:
+        raise Http404("No such key")
+    on = request.POST.get("on") == "1"
+    try:
+        alert_subscription_set(user=request.user, api_key=api_key, on=on)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+        return redirect("keys")
+    if on:
+        messages.success(
+            request, f"The alerts about {api_key.name} will be e-mailed to {request.user.email}."
+        )
+    else:
+        messages.success(request, f"The alerts about {api_key.name} are no longer e-mailed to you.")
+    return redirect("keys")
+
+
+@never_cache
+@require_GET
+def alerts(request):
+    """/alerts/: the rules, recent alerts and deliveries (staff: all; others: their own keys')."""
+    return render(request, "usage/alerts.html", {"page": alert_rows.alerts_page(user=request.user)})

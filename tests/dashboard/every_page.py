@@ -29,6 +29,7 @@ NOT_PAGES = {
     "spend_export",  # CSV
     "activity_export",  # CSV
     "key_revoke",  # POST, then back to /keys/
+    "key_alerts",  # POST, then back to /keys/
     "catalog:changes_feed",  # RSS
 }
 
@@ -78,6 +79,7 @@ def build_pages(admin) -> dict[str, str]:
         "keys": "/keys/",
         "playground": "/playground/",
         "status": "/status/",
+        "alerts": "/alerts/",
         "catalog:changes": "/catalog/changes/",
         "login": "/login/",
         "admin:index": "/admin/",

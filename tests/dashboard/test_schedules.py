@@ -26,6 +26,7 @@ RETENTION = "Ledger retention"
 PROBES = "Upstream health probes"
 ENDPOINTS = "Provider endpoints of models with traffic"
 RECONCILE = "Ledger cost reconciliation"
+ALERTS = "Alerts (rules evaluated, deliveries retried)"
 DEFAULTS = {
     SYNC: "17 * * * *",
     ROLLUPS: "*/5 * * * *",
@@ -33,6 +34,7 @@ DEFAULTS = {
     RECONCILE: "* * * * *",
     PROBES: "*/5 * * * *",
     ENDPOINTS: "23 */6 * * *",
+    ALERTS: "* * * * *",
 }
 
 
@@ -78,6 +80,14 @@ def test_migrate_schedules_every_job_from_its_setting():
     rows = PeriodicTask.objects.filter(name__in=DEFAULTS).order_by("name")
 
     assert [(t.name, t.task, t.enabled, t.expire_seconds, t.description) for t in rows] == [
+        (
+            ALERTS,
+            "usage.evaluate_alerts",
+            True,
+            50,
+            "Evaluate the alert rules and send their alerts, retrying failed deliveries"
+            " (manage.py evaluate_alerts).",
+        ),
         (
             SYNC,
             "catalog.sync_catalog",
@@ -139,6 +149,7 @@ def test_every_job_runs_a_registered_task_that_expires_as_its_schedule_does():
         ("usage.reconcile_ledger", 50, 50),
         ("usage.probe_upstreams", 240, 240),
         ("usage.sync_provider_endpoints", 18000, 18000),
+        ("usage.evaluate_alerts", 50, 50),
     ]
 
 
@@ -160,6 +171,7 @@ def test_the_table_defaults_are_the_settings_defaults(tmp_path):
             ("RECONCILE_SCHEDULE", "* * * * *", "* * * * *"),
             ("UPSTREAM_PROBE_SCHEDULE", "*/5 * * * *", "*/5 * * * *"),
             ("PROVIDER_ENDPOINTS_SCHEDULE", "23 */6 * * *", "23 */6 * * *"),
+            ("ALERTS_SCHEDULE", "* * * * *", "* * * * *"),
         ]
     )
 
@@ -178,6 +190,7 @@ def test_a_missing_task_is_created_from_its_setting_and_disable_creates_it_disab
         (RECONCILE, Outcome.CREATED, "* * * * *", True),
         (PROBES, Outcome.CREATED, "*/5 * * * *", True),
         (ENDPOINTS, Outcome.CREATED, "23 */6 * * *", True),
+        (ALERTS, Outcome.CREATED, "* * * * *", True),
     ]
     assert schedule_of(ROLLUPS) == ("*/5 * * * *", False)  # its default cron: enabling it is one click
     assert schedule_of(RETENTION) == ("0 4 * * 0", True)
@@ -294,7 +307,7 @@ def test_applying_twice_changes_nothing_the_second_time(settings, time_machine):
     time_machine.shift(60)
     second = schedules_apply()
 
-    assert [r.outcome for r in second] == [Outcome.UNCHANGED] * 6
+    assert [r.outcome for r in second] == [Outcome.UNCHANGED] * 7
     assert state() == before
     assert AppliedSchedule.objects.get(name=ROLLUPS).applied_at == datetime(2026, 3, 1, 12, tzinfo=UTC)
 

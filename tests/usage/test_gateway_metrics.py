@@ -85,6 +85,7 @@ def test_it_counts_requests_errors_tokens_cost_and_latency(gateway_server, clien
         "tokenledger_ledger_rows_written": "counter",
         "tokenledger_ledger_rows_spilled": "counter",
         "tokenledger_ledger_dead_letter_rows": "gauge",
+        "tokenledger_alert_deliveries_failed": "gauge",
         "tokenledger_keyless_refusals": "counter",
         "tokenledger_event_loop_lag_max_seconds": "gauge",
     }

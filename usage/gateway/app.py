@@ -260,6 +260,7 @@ class Gateway:
             written=writer.written,
             spilled=writer.spilled,
             dead=dead_letter_rows(writer.spill_dir),
+            alert_failures=await self.store.failed_deliveries(),
         )
         await send_body(send, 200, b"" if scope["method"] == "HEAD" else body, CONTENT_TYPE)
 

@@ -149,7 +149,9 @@ class Metrics:
             counts[bisect_left(BUCKETS_MS, latency_ms)] += 1
             counts[-1] += latency_ms
 
-    def render(self, *, pending: int, written: int, spilled: int, dead: int = 0) -> bytes:
+    def render(
+        self, *, pending: int, written: int, spilled: int, dead: int = 0, alert_failures: int = 0
+    ) -> bytes:
         """The exposition text (format 0.0.4)."""
         out: list[str] = []
         name = "tokenledger_keyless_refusals_total"
@@ -185,6 +187,10 @@ class Metrics:
                 "# HELP tokenledger_ledger_dead_letter_rows Ledger rows the database refused, kept in files.",
                 "# TYPE tokenledger_ledger_dead_letter_rows gauge",
                 f"tokenledger_ledger_dead_letter_rows {dead}",
+                "# HELP tokenledger_alert_deliveries_failed Alert deliveries that failed every attempt"
+                " (read from the database at most once a minute).",
+                "# TYPE tokenledger_alert_deliveries_failed gauge",
+                f"tokenledger_alert_deliveries_failed {alert_failures}",
                 "# HELP tokenledger_event_loop_lag_max_seconds Longest event loop lag in the last minute.",
                 "# TYPE tokenledger_event_loop_lag_max_seconds gauge",
                 f"tokenledger_event_loop_lag_max_seconds {number(Decimal(self.lag.max_ms()) / 1000)}",

@@ -9,6 +9,7 @@ connection between calls and drops it after a database error (the next call reco
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from usage.gateway.auth import KeyInfo
 from usage.gateway.lookup import UsageOrder
 from usage.gateway.row import LedgerRow
 from usage.gateway.snapshot import Catalogue, Price, Route, Routing, Snapshot
+from usage.selectors.alerts import failed_deliveries_count
 from usage.selectors.aliases import aliases_load
 from usage.selectors.generations import key_models_by_usage, key_request
 from usage.selectors.keys import api_key_by_secret_hash, key_spend_since
@@ -48,6 +50,7 @@ from usage.services.response_cache import cached_response_payload, cached_respon
 
 T = TypeVar("T")
 ROW_FIELDS = tuple(name for name in LedgerRow.__dataclass_fields__ if name != "reprice")  # its columns
+FAILED_DELIVERIES_SECONDS = 60.0  # /metrics reads the failed alert deliveries at most this often
 
 
 class Busy(Exception):
@@ -130,6 +133,7 @@ class Store:
     def __init__(self) -> None:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
         self.usage_order = UsageOrder(self._models_by_usage, settings.GATEWAY_USAGE_ORDER_SECONDS)
+        self.failed_deliveries_read: tuple[float, int] | None = None  # (monotonic time, count)
 
     async def run(self, function: Callable[..., T], *args) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, _in_thread, function, *args)
@@ -174,6 +178,13 @@ class Store:
         end = timezone.now()
         start = end - timedelta(days=days)
         return await self.run(lambda: tuple(key_models_by_usage(api_key_id=key_id, start=start, end=end)))
+
+    async def failed_deliveries(self) -> int:
+        """Alert deliveries that failed every attempt, read at most once a minute (never per scrape)."""
+        read = self.failed_deliveries_read
+        if read is None or time.monotonic() - read[0] >= FAILED_DELIVERIES_SECONDS:
+            read = self.failed_deliveries_read = (time.monotonic(), await self.run(failed_deliveries_count))
+        return read[1]
 
     # ---- limits without Redis (usage.KeyCounter) ----
     async def limits_admit(

@@ -363,5 +363,13 @@ class AliasMember(models.Model):
         return f"{self.alias_id}: {self.model}"
 
 
+from usage.models.alerts import (  # noqa: E402, F401  (their own module)
+    Alert,
+    AlertChannel,
+    AlertDelivery,
+    AlertRule,
+    AlertState,
+    AlertSubscription,
+)
 from usage.models.counters import BudgetReservation, KeyCounter  # noqa: E402, F401  (their own module)
 from usage.models.gateway_state import CachedResponse, KeylessRefusal  # noqa: E402, F401

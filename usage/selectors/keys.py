@@ -70,14 +70,21 @@ def keys_overview(*, user, now: datetime | None = None, budgeted_only: bool = Fa
     if budgeted_only:
         keys = keys.filter(budget_usd__isnull=False)
     keys = list(keys.select_related("owner").order_by(F("revoked_at").asc(nulls_first=True), "name", "id"))
+    return key_rows(keys=keys, now=now)
+
+
+def key_rows(*, keys: list[ApiKey], now: datetime, spent: dict[int, Decimal] | None = None) -> list[KeyRow]:
+    """Each key's spend this period (read, unless `spent` gives it), remaining budget and burn-rate forecast
+    (the keys page, the home page, the alerts)."""
     ids = [key.id for key in keys]
     recent = spend_by_key(key_ids=ids, start=now - timedelta(days=FORECAST_DAYS), end=now) if ids else {}
-    by_period: dict[datetime | None, list[int]] = defaultdict(list)
-    for key in keys:
-        by_period[period_start(key.budget_period, now)].append(key.id)
-    spent: dict[int, Decimal] = {}
-    for start, key_ids in by_period.items():
-        spent.update(spend_by_key(key_ids=key_ids, start=start, end=now))
+    if spent is None:
+        by_period: dict[datetime | None, list[int]] = defaultdict(list)
+        for key in keys:
+            by_period[period_start(key.budget_period, now)].append(key.id)
+        spent = {}
+        for start, key_ids in by_period.items():
+            spent.update(spend_by_key(key_ids=key_ids, start=start, end=now))
     rows = []
     for key in keys:
         key_spent = spent.get(key.id, ZERO)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 
 from usage.models import ApiKey, DailyRollup, HourlyRollup, LedgerEntry
@@ -370,3 +370,29 @@ def estimated_costs(*, user, start: datetime, end: datetime, endpoint: str = "")
         rows.filter(cost_state=states.ESTIMATED).count(),
         rows.filter(cost_state=states.UNRECONCILED).count(),
     )
+
+
+def spend_per(
+    *, dim: str, start: datetime, end: datetime, bucket: str | None = None, subjects: list | None = None
+) -> dict[tuple, Decimal]:
+    """Spend over [start, end) per `dim` ("api_key_id" or "model"), and per bucket ("hour", "day") when
+    given: {(subject,): cost} or {(subject, bucket start): cost}. Every key's rows, or only these subjects'
+    (the alerts' spikes)."""
+    ledger, hourly, daily = LedgerEntry.objects.all(), HourlyRollup.objects.all(), DailyRollup.objects.all()
+    if subjects is not None and dim == "api_key_id":
+        ledger, hourly, daily = (rows.filter(api_key_id__in=subjects) for rows in (ledger, hourly, daily))
+    elif subjects is not None:
+        ledger = ledger.filter(
+            Q(served_model__in=subjects) | Q(served_model="", requested_model__in=subjects)
+        )
+        hourly, daily = hourly.filter(model__in=subjects), daily.filter(model__in=subjects)
+    rows = _Rows(ledger, hourly, daily)
+    totals: dict[tuple, Decimal] = defaultdict(Decimal)
+    for part in _parts(start=start, end=end, use_days=bucket != "hour"):
+        for row in _grouped(part, rows, dims=(dim,), bucket=bucket):
+            subject = row[dim]
+            if bucket is None:
+                totals[(subject,)] += row["cost"] or ZERO
+            else:
+                totals[(subject, row["bucket"])] += row["cost"] or ZERO
+    return totals

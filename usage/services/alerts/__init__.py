@@ -1,0 +1,1 @@
+"""Alerts (docs/alerts.md): channels (validation and sending), delivery (records, retries), evaluation."""
