@@ -285,6 +285,8 @@ class UpstreamProbe(models.Model):
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True)
+    # The URL probed: the status page counts only probes of the current one (blank: recorded before 0020).
+    base_url = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-checked_at"]
