@@ -22,6 +22,7 @@ D = Decimal
 # URL names that render no page of their own.
 NOT_PAGES = {
     "healthz",  # JSON
+    "favicon",  # a redirect to the static icon
     "logout",  # POST
     "providers_refresh",  # POST, then back to the model page
     "playground_token",  # POST, JSON

@@ -45,6 +45,7 @@ class ApiKey(TimestampedModel):
     )
 
     class Meta:
+        verbose_name, verbose_name_plural = "API key", "API keys"
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
@@ -114,6 +115,7 @@ class LedgerEntry(models.Model):
     meta = models.JSONField(default=dict, blank=True)  # routing details (alias, strategy, attempts, cache)
 
     class Meta:
+        verbose_name_plural = "ledger entries"
         ordering = ["-created_at", "-id"]
         indexes = [
             # Activity log, newest first, keyset-paginated on (created_at, id).
