@@ -4,18 +4,17 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('usage', '0020_upstreamprobe_base_url'),
+        ("usage", "0020_upstreamprobe_base_url"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='apikey',
-            options={'ordering': ['name'], 'verbose_name': 'API key', 'verbose_name_plural': 'API keys'},
+            name="apikey",
+            options={"ordering": ["name"], "verbose_name": "API key", "verbose_name_plural": "API keys"},
         ),
         migrations.AlterModelOptions(
-            name='ledgerentry',
-            options={'ordering': ['-created_at', '-id'], 'verbose_name_plural': 'ledger entries'},
+            name="ledgerentry",
+            options={"ordering": ["-created_at", "-id"], "verbose_name_plural": "ledger entries"},
         ),
     ]
