@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_celery_beat",
+    "axes",
     "catalog",
     "usage",
     "dashboard",
@@ -74,7 +76,24 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login (dashboard/login_throttle.py)
 ]
+
+# Failed logins (django-axes): LOGIN_FAILURE_LIMIT failures for one username from one address lock that pair
+# out for LOGIN_COOLOFF_MINUTES. X-Forwarded-For is believed only from TRUSTED_PROXIES (addresses or
+# networks, e.g. the compose proxy's), never from anyone else.
+AUTHENTICATION_BACKENDS = [
+    "dashboard.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+TRUSTED_PROXIES = env.env_networks("TRUSTED_PROXIES")
+AXES_FAILURE_LIMIT = env.env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "dashboard.login_throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "dashboard.login_throttle.locked_out"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "dashboard.urls"
 WSGI_APPLICATION = "dashboard.wsgi.application"

@@ -83,10 +83,12 @@ class Command(BaseCommand):
         env["TOKENLEDGER_DATA_DIR"] = str(settings.DATA_DIR)
         python = sys.executable
         manager = Manager()
+        proxies = ",".join(settings.TRUSTED_PROXIES)  # X-Forwarded-For from these peers only
         manager.add_process(
             "web",
             f"{python} -m uvicorn dashboard.asgi:application --host {host} --port {port} "
-            f"--workers {workers} --no-access-log --lifespan on",
+            f"--workers {workers} --no-access-log --lifespan on"
+            + (f" --forwarded-allow-ips={proxies}" if proxies else ""),
             env=env,
         )
         manager.add_process(
