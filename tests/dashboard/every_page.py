@@ -31,6 +31,7 @@ NOT_PAGES = {
     "activity_export",  # CSV
     "key_revoke",  # POST, then back to /keys/
     "catalog:changes_feed",  # RSS
+    "catalog:changes_feed_token",  # POST, then back to the changes page
 }
 
 
