@@ -165,6 +165,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache --------------------------------------------------------------------------------------------------
 REDIS_URL = env.env_str("REDIS_URL")
 _broker = env.parse_broker_url(env.env_str("CELERY_BROKER_URL") or "filesystem://")
+if _broker in ("filesystem://", "filesystem:///", "filesystem:////"):
+    # The filesystem transport ignores the host, but kombu warns "No hostname was supplied" without one.
+    _broker = "filesystem://localhost//"
 if not REDIS_URL and _broker.startswith("redis"):
     REDIS_URL = _broker
 if REDIS_URL:
@@ -175,7 +178,7 @@ else:
 
 # --- Celery -------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = _broker
-if _broker == "filesystem://":
+if _broker.startswith("filesystem://"):
     _queue = DATA_DIR / "broker"
     for _sub in ("in", "processed", "control"):
         (_queue / _sub).mkdir(parents=True, exist_ok=True)

@@ -65,3 +65,21 @@ def test_offline_it_loads_the_bundled_catalogue_snapshot(tmp_path):
     assert synced.stdout == "sync ok: models=371 added=99 repriced=143 retired=142 unchanged=129\n"
     third = run_manage("serve", "--prepare-only", env=environment)
     assert third.stdout.splitlines()[-1] == "catalogue: 371 models (synced hourly)"
+
+
+def test_only_serve_prints_the_missing_key_warning(tmp_path):
+    environment = {"TOKENLEDGER_DATA_DIR": str(tmp_path), "DATABASE_URL": "", "OPENROUTER_API_KEY": ""}
+    served = run_manage("serve", "--prepare-only", "--no-catalogue", env=environment)
+    assert served.returncode == 0, served.stderr
+    assert "?: (tokenledger.W001) OPENROUTER_API_KEY is not set" in served.stderr
+    for command in (("check",), ("rollup_ledger",), ("migrate",)):
+        quiet = run_manage(*command, env=environment)
+        assert quiet.returncode == 0, quiet.stderr
+        assert "W001" not in quiet.stdout + quiet.stderr, command
+        assert "No hostname was supplied" not in quiet.stderr
+    # still a system check, for whoever asks for them all
+    assert "tokenledger.W001" in run_manage("check", "--deploy", env=environment).stderr
+    keyed = run_manage(
+        "serve", "--prepare-only", "--no-catalogue", env=environment | {"OPENROUTER_API_KEY": "sk-or-x"}
+    )
+    assert "W001" not in keyed.stderr

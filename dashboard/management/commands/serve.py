@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.selectors.catalogue import catalogue_size
+from dashboard import checks
 from dashboard.accounts import admin_user_ensure
 
 
@@ -45,6 +46,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"port {port} on {host} is already in use: stop what runs there or pass --port"
             )
+        # Our start-up warnings (dashboard/checks.py: a missing OpenRouter key): printed here only.
+        self.check(tags=[checks.TAG], include_deployment_checks=True)
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database ready")
         self.ensure_admin()
