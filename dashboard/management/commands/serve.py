@@ -18,6 +18,12 @@ from django.core.management.base import BaseCommand, CommandError
 from catalog.selectors.catalogue import catalogue_size
 from dashboard import checks
 from dashboard.accounts import admin_user_ensure
+from usage.selectors.ledger import ledger_is_empty
+
+DEMO_ENV = "TOKENLEDGER_DEMO"
+DEMO_REQUESTS = 2000
+# The demo runs on SQLite and the filesystem broker in its own data dir, never on the configured servers.
+DEMO_DROPPED = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "TOKENLEDGER_DATA_DIR")
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -40,8 +46,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--prepare-only", action="store_true", help="migrate, create the admin, load; then exit"
         )
+        parser.add_argument(
+            "--demo",
+            action="store_true",
+            help=f"run on demo data ({DEMO_REQUESTS} requests over 30 days) in a separate data dir "
+            "(<data dir>-demo, SQLite): a real ledger is never touched",
+        )
 
-    def handle(self, *args, host, port, workers, no_catalogue, prepare_only, **options):
+    def handle(self, *args, host, port, workers, no_catalogue, prepare_only, demo=False, **options):
+        if demo and os.environ.get(DEMO_ENV) != "1":
+            self.restart_in_demo_dir()  # does not return
         if not prepare_only and not port_is_free(host, port):
             raise CommandError(
                 f"port {port} on {host} is already in use: stop what runs there or pass --port"
@@ -51,7 +65,9 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database ready")
         self.ensure_admin()
-        if not no_catalogue:
+        if demo:
+            self.ensure_demo_data()
+        elif not no_catalogue:
             self.ensure_catalogue()
         if prepare_only:
             return
@@ -76,6 +92,29 @@ class Command(BaseCommand):
         except (CommandError, SystemExit) as exc:
             self.stdout.write(f"live catalogue unreachable ({exc}); loading the bundled snapshot")
             call_command("sync_catalog", "--seed", stdout=self.stdout, stderr=self.stderr)
+
+    def restart_in_demo_dir(self) -> None:
+        """Run this same command again with the demo data dir, on SQLite and the filesystem broker: whatever
+        DATABASE_URL, CELERY_BROKER_URL or REDIS_URL say, demo rows never reach a real ledger."""
+        demo_dir = settings.DATA_DIR.with_name(f"{settings.DATA_DIR.name}-demo")
+        if settings.DATA_DIR.name.endswith("-demo"):
+            demo_dir = settings.DATA_DIR
+        environment = {k: v for k, v in os.environ.items() if k not in DEMO_DROPPED}
+        environment |= {DEMO_ENV: "1", "TOKENLEDGER_DATA_DIR": str(demo_dir)}
+        self.stdout.write(f"demo: data in {demo_dir} (separate from your own data dir)")
+        self.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, *sys.argv], environment)  # noqa: S606 - this same command
+
+    def ensure_demo_data(self) -> None:
+        if not catalogue_size(include_retired=True):
+            call_command("sync_catalog", "--seed", stdout=self.stdout, stderr=self.stderr)
+        if ledger_is_empty():
+            call_command(
+                "seed_demo_traffic", requests=DEMO_REQUESTS, days=30, stdout=self.stdout, stderr=self.stderr
+            )
+        else:
+            self.stdout.write("demo: the ledger already has its demo traffic")
 
     def run_processes(self, host: str, port: int, workers: int) -> None:
         # Start-up cost only: honcho (with subprocess, ~30 ms) loads when the processes start, never for
