@@ -133,9 +133,10 @@ class Command(BaseCommand):
             + (f" --forwarded-allow-ips={proxies}" if proxies else ""),
             env=env,
         )
-        manager.add_process(
-            "worker", f"{python} -m celery -A dashboard worker -l info --concurrency 2", env=env
-        )
+        # A thread pool, not prefork: on Ctrl-C honcho signals each process group, and forked pool children
+        # killed under the worker were logged as errors and held it until honcho's SIGKILL 5 s later.
+        worker = f"{python} -m celery -A dashboard worker -l info --pool threads --concurrency 2"
+        manager.add_process("worker", worker, env=env)
         manager.add_process("beat", f"{python} -m celery -A dashboard beat -l info", env=env)
         shown = f"[{host}]" if ":" in host else host
         self.stdout.write(
