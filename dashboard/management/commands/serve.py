@@ -119,7 +119,12 @@ class Command(BaseCommand):
     def run_processes(self, host: str, port: int, workers: int) -> None:
         # Start-up cost only: honcho (with subprocess, ~30 ms) loads when the processes start, never for
         # --prepare-only (compose's one-off preparing step).
+        from honcho import manager as honcho_manager
         from honcho.manager import Manager
+
+        # honcho sends SIGKILL to what still runs 5 s after its SIGTERM: a Celery worker's warm shutdown (its
+        # broker poll ending) can take about that long on a busy laptop. Give it time to end by itself.
+        honcho_manager.KILL_WAIT = 20
 
         env = {**os.environ, "TOKENLEDGER_HTTPS": os.environ.get("TOKENLEDGER_HTTPS", "0")}
         env["TOKENLEDGER_DATA_DIR"] = str(settings.DATA_DIR)
@@ -133,9 +138,9 @@ class Command(BaseCommand):
             + (f" --forwarded-allow-ips={proxies}" if proxies else ""),
             env=env,
         )
-        # A thread pool, not prefork: on Ctrl-C honcho signals each process group, and forked pool children
-        # killed under the worker were logged as errors and held it until honcho's SIGKILL 5 s later.
-        worker = f"{python} -m celery -A dashboard worker -l info --pool threads --concurrency 2"
+        # The solo pool, not prefork: on Ctrl-C honcho signals each process group, and forked pool children
+        # killed under the worker were logged as errors ("ForkPoolWorker exited with signal 15").
+        worker = f"{python} -m celery -A dashboard worker -l info --pool solo"
         manager.add_process("worker", worker, env=env)
         manager.add_process("beat", f"{python} -m celery -A dashboard beat -l info", env=env)
         shown = f"[{host}]" if ":" in host else host
