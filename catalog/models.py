@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -244,3 +245,19 @@ class ProviderEndpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.catalog_model_id} via {self.provider_name}"
+
+
+class FeedToken(models.Model):
+    """A user's read-only token for the catalogue-changes Atom feed, for a feed reader that cannot log in.
+
+    Only the SHA-256 of the secret is stored (catalog.services.feed_tokens); deleting the row revokes it.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feed_token")
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=16)  # "tlfeed_ab12": enough to recognise it, useless alone
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user_id})"

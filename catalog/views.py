@@ -1,20 +1,21 @@
-"""The catalogue pages: the /models/ table and the change feed (page + Atom)."""
+"""The catalogue pages: the /models/ table and the change feed's page (its Atom feed: catalog/feed.py)."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
+from pathlib import PurePath
+from urllib.parse import urlsplit
 
 from django import forms
-from django.contrib.syndication.views import Feed
 from django.core.paginator import Paginator
 from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.feedgenerator import Atom1Feed
-from django.utils.html import format_html_join
 
 from catalog.pricing import CATEGORY_LABELS, PER_TOKEN, usd, usd_per_m
 from catalog.selectors import catalogue as selectors
+from catalog.selectors.feed_tokens import feed_token_of
 
 SORT_CHOICES = [(key, key) for key in selectors.SORT_KEYS] + [
     (f"-{key}", f"-{key}") for key in selectors.SORT_KEYS
@@ -34,6 +35,7 @@ SORT_COLUMNS = (
     ("capabilities", "Capabilities", False, "caps"),
 )
 
+FEED_SECRET_SESSION_KEY = "catalog.new_feed_secret"  # shown once on the changes page, then dropped
 DESCENDING_FIRST = {"created", "capabilities"}  # newest / most capable first on a first click
 
 
@@ -175,17 +177,35 @@ def _price_change_text(old: dict, new: dict) -> list[dict]:
         before, after = old.get(category, "0"), new.get(category, "0")
         if shown(category, before) == shown(category, after):
             continue
+        label, old_text, new_text = (
+            CATEGORY_LABELS.get(category, category),
+            shown(category, before),
+            shown(category, after),
+        )
         changes.append(
-            {
-                "label": CATEGORY_LABELS.get(category, category),
-                "old": shown(category, before),
-                "new": shown(category, after),
-            }
+            {"label": label, "old": old_text, "new": new_text, "text": f"{label} {old_text} → {new_text}"}
         )
     return changes
 
 
-def _run_view(run) -> dict:
+def sync_source_text(source: str) -> str:
+    """Where a sync's listing came from, in words: "the bundled snapshot of 2026-08-19", "OpenRouter's Models
+    API", "the Models API at https://…", "the file models.json"."""
+    held, _, rest = source.partition(" applied anyway: ")
+    if rest and held.startswith("held run "):
+        return f"{sync_source_text(rest)} (held, then applied anyway)"
+    found = re.fullmatch(r"bundled snapshot models-(\d{4}-\d{2}-\d{2})\.json(\.gz)?", source)
+    if found:
+        return f"the bundled snapshot of {found.group(1)}"
+    parts = urlsplit(source)
+    if parts.scheme in ("http", "https"):
+        if parts.hostname in ("openrouter.ai", "www.openrouter.ai"):
+            return "OpenRouter's Models API"
+        return f"the Models API at {source}"
+    return f"the file {PurePath(source).name}" if source else "an unknown source"
+
+
+def run_view(run) -> dict:
     changes = run.changes or {}
     repriced = []
     for entry in changes.get("repriced") or []:
@@ -198,6 +218,11 @@ def _run_view(run) -> dict:
             )
     return {
         "run": run,
+        "source": sync_source_text(run.source),
+        # The first import (the catalogue was empty): one line, not hundreds of "added".
+        "initial": run.models_count > 0
+        and run.added == run.models_count
+        and not (run.repriced or run.retired or changes.get("returned")),
         "added": [m for m in changes.get("added") or [] if isinstance(m, str)],
         "repriced": repriced,
         "retired": [m for m in changes.get("retired") or [] if isinstance(m, str)],
@@ -206,57 +231,19 @@ def _run_view(run) -> dict:
 
 
 def changes(request):
-    """/catalog/changes/: per sync run, the models added, repriced (old -> new per 1M) and retired."""
+    """/catalog/changes/: per sync run, the models added, repriced (old -> new per 1M) and retired; the
+    user's feed-reader link (its secret shown once, right after it was made)."""
     paginator = Paginator(selectors.catalog_changes(), 10)
     page = paginator.get_page(request.GET.get("page"))
+    secret = request.session.pop(FEED_SECRET_SESSION_KEY, None)
+    feed_url = reverse("catalog:changes_feed")
     return render(
         request,
         "catalog/changes.html",
-        {"page": page, "runs": [_run_view(run) for run in page.object_list]},
+        {
+            "page": page,
+            "runs": [run_view(run) for run in page.object_list],
+            "feed_token": feed_token_of(user=request.user),
+            "new_feed_url": request.build_absolute_uri(f"{feed_url}?token={secret}") if secret else "",
+        },
     )
-
-
-class ChangesFeed(Feed):
-    """/catalog/changes/feed/: the same, as Atom (one entry per sync run that changed something)."""
-
-    feed_type = Atom1Feed
-    title = "Tokenledger: OpenRouter catalogue changes"
-    subtitle = "Models added, repriced and retired, per catalogue sync."
-
-    def link(self):
-        return reverse("catalog:changes")
-
-    def items(self):
-        return selectors.catalog_changes()[:30]
-
-    def item_title(self, run):
-        return (
-            f"Catalogue sync {run.started_at:%Y-%m-%d %H:%M} UTC: {run.added} added, "
-            f"{run.repriced} repriced, {run.retired} retired"
-        )
-
-    def item_description(self, run):
-        view = _run_view(run)
-        parts = []
-        for label, ids in (
-            ("Added", view["added"]),
-            ("Retired", view["retired"]),
-            ("Back", view["returned"]),
-        ):
-            if ids:
-                parts.append(
-                    format_html_join("", "<p>{}: {}</p>", [(label, ", ".join(ids))]),
-                )
-        for entry in view["repriced"]:
-            text = "; ".join(f"{c['label']} {c['old']} → {c['new']}" for c in entry["changes"])
-            parts.append(format_html_join("", "<p>Repriced {}: {}</p>", [(entry["model_id"], text)]))
-        return "".join(parts)
-
-    def item_link(self, run):
-        return f"{reverse('catalog:changes')}#sync-{run.pk}"
-
-    def item_pubdate(self, run):
-        return run.finished_at or run.started_at
-
-    def item_updateddate(self, run):
-        return run.finished_at or run.started_at

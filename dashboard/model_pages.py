@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
+from catalog.description import description_html
 from catalog.price_schedule import MINUTES_PER_DAY, PriceSchedule, clock_minutes
 from catalog.pricing import (
     CATEGORY_LABELS,
@@ -152,6 +153,8 @@ def model_detail(request, author: str, slug: str):
         "dashboard/model_detail.html",
         {
             "model": model,
+            "description": description_html(model.description),
+            "defaults": {k: v for k, v in (model.default_parameters or {}).items() if v is not None},
             "current": current,
             "free": bool(current) and is_free(prices),
             "variable": bool(current) and is_variable(prices),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
@@ -108,6 +109,7 @@ def playground(request):
         "aliases": aliases,
         "keys": keys,
         "has_playground_key": has_playground_key,
+        "openrouter_key": bool(settings.OPENROUTER_API_KEY),
         "config": config,
     }
     return render(request, "dashboard/playground.html", context)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -19,9 +19,13 @@ def providers_refresh(request):
     try:
         endpoints = catalog_fetch_endpoints(model_id=model_id)
     except EndpointsError as exc:
-        messages.error(request, f"Providers not refreshed: {exc}")
+        ok, text = False, f"Providers not refreshed: {exc}"
     else:
-        messages.success(request, f"Providers refreshed: {len(endpoints)} endpoint(s).")
+        ok, text = True, f"Providers refreshed: {len(endpoints)} endpoint(s)."
+    if "application/json" in request.headers.get("Accept", ""):
+        # static/js/model_detail.js: the result shown next to the button, the table reloaded in place.
+        return JsonResponse({"ok": ok, "message": text}, status=200 if ok else 502)
+    (messages.success if ok else messages.error)(request, text)
     author, _, slug = model_id.partition("/")
     return redirect("model_detail", author=author, slug=slug)
 

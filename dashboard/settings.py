@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_celery_beat",
+    "axes",
     "catalog",
     "usage",
     "dashboard",
@@ -74,7 +76,25 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login (dashboard/login_throttle.py)
 ]
+
+# Failed logins (django-axes): LOGIN_FAILURE_LIMIT failures for one username from one address lock that pair
+# out for LOGIN_COOLOFF_MINUTES. X-Forwarded-For is believed only from TRUSTED_PROXIES (addresses or
+# networks, e.g. the compose proxy's), never from anyone else.
+AUTHENTICATION_BACKENDS = [
+    "dashboard.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+TRUSTED_PROXIES = env.env_networks("TRUSTED_PROXIES")
+AXES_FAILURE_LIMIT = env.env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "dashboard.login_throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "dashboard.login_throttle.locked_out"
+AXES_VERBOSE = False
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful login: only failures are counted
 
 ROOT_URLCONF = "dashboard.urls"
 WSGI_APPLICATION = "dashboard.wsgi.application"
@@ -145,6 +165,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache --------------------------------------------------------------------------------------------------
 REDIS_URL = env.env_str("REDIS_URL")
 _broker = env.parse_broker_url(env.env_str("CELERY_BROKER_URL") or "filesystem://")
+if _broker in ("filesystem://", "filesystem:///", "filesystem:////"):
+    # The filesystem transport ignores the host, but kombu warns "No hostname was supplied" without one.
+    _broker = "filesystem://localhost//"
 if not REDIS_URL and _broker.startswith("redis"):
     REDIS_URL = _broker
 if REDIS_URL:
@@ -155,7 +178,7 @@ else:
 
 # --- Celery -------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = _broker
-if _broker == "filesystem://":
+if _broker.startswith("filesystem://"):
     _queue = DATA_DIR / "broker"
     for _sub in ("in", "processed", "control"):
         (_queue / _sub).mkdir(parents=True, exist_ok=True)
@@ -264,5 +287,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.env_str("LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

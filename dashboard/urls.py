@@ -1,11 +1,22 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from dashboard import compare_pages, health, model_pages, provider_pages, views
 from dashboard import playground as playground_views
 
+admin.site.site_header = admin.site.site_title = "Tokenledger admin"
+admin.site.index_title = "Catalogue, keys, upstreams and schedules"
+
 urlpatterns = [
+    path(
+        "favicon.ico",
+        login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+        name="favicon",
+    ),
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(), name="login"),

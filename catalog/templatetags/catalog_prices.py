@@ -57,6 +57,17 @@ TIMED_BADGE = (
 )
 
 
+@register.simple_tag
+def price_badges(free=False, variable=False, tiered=False, timed=False, retired=False) -> str:
+    """The price badges, one way everywhere (/models/, /compare/, a model's page): `{% price_badges free
+    variable tiered timed retired %}`, each a leading space and a <span>."""
+    badges = FREE_BADGE if free else VARIABLE_BADGE if variable else ""
+    badges += (
+        (TIERED_BADGE if tiered else "") + (TIMED_BADGE if timed else "") + (RETIRED_BADGE if retired else "")
+    )
+    return mark_safe(badges)  # noqa: S308 - constant markup, nothing from the catalogue
+
+
 @lru_cache(maxsize=4096)
 def _per_m(price) -> str:
     """A per-token price per 1M tokens (prices repeat a lot across models: cached)."""
@@ -99,13 +110,7 @@ def catalogue_rows(rows) -> str:
     for row in rows:
         m, p = row.model, row.prices
         model_id = escape(m.model_id)
-        badges = FREE_BADGE if row.free else VARIABLE_BADGE if row.variable else ""
-        if row.tiered:
-            badges += TIERED_BADGE
-        if row.timed:
-            badges += TIMED_BADGE
-        if m.retired_at:
-            badges += RETIRED_BADGE
+        badges = price_badges(row.free, row.variable, row.tiered, row.timed, bool(m.retired_at))
         units = "<br>".join(
             f"{escape(_unit_price(p[k]))}/{unit}"
             for k, unit in (("request", "req"), ("image", "img"))

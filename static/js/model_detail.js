@@ -1,37 +1,104 @@
-// A model's page: the price-history step chart (input and output price per 1M tokens over time).
-(function () {
-  "use strict";
+// A model's page: the price-history step chart (input and output price per 1M tokens over time, on a time
+// axis that spans the data), and "Refresh providers" with its progress and result next to the button.
+import { axisMoney, money } from "./money.js";
+
+const DAY = 24 * 60 * 60 * 1000;
+
+function priceChart() {
   const canvas = document.getElementById("price-chart");
   const source = document.getElementById("price-history");
   if (!canvas || !source || typeof Chart === "undefined") return;
   const history = JSON.parse(source.textContent);
-  const points = (list) => list.map((p) => ({ x: p.x, y: p.y === null ? null : Number(p.y) }));
-  const day = (ms) => new Date(ms).toISOString().slice(0, 10);
+  // The adapter formats in the browser's time zone: shift each instant so its labels read UTC, as the
+  // versions table does.
+  const utc = (ms) => ms + new Date(ms).getTimezoneOffset() * 60000;
+  const points = (list) => list.map((p) => ({ x: utc(p.x), y: p.y === null ? null : Number(p.y) }));
+  const xs = history.input.map((p) => utc(p.x));
+  if (!xs.length) return;
+  // The axis fits the data; a single instant gets a day either side (never an axis of years).
+  let min = Math.min(...xs);
+  let max = Math.max(...xs);
+  if (max - min < DAY / 24) {
+    min -= DAY;
+    max += DAY;
+  }
+  // Whole hours, days or months: two versions on one day get hour labels, never the same day twice.
+  const span = max - min;
+  const unit = span <= 3 * DAY ? "hour" : span <= 180 * DAY ? "day" : "month";
+  const style = getComputedStyle(document.documentElement);
+  const colour = (name, fallback) => style.getPropertyValue(name).trim() || fallback;
+  const input = colour("--accent", "#2f5fd0");
+  const output = colour("--warn", "#b45309");
   new Chart(canvas, {
     type: "line",
     data: {
       datasets: [
-        { label: "Input", data: points(history.input), stepped: true, borderColor: "#2f5fd0", backgroundColor: "#2f5fd0", pointRadius: 3 },
-        { label: "Output", data: points(history.output), stepped: true, borderColor: "#b45309", backgroundColor: "#b45309", pointRadius: 3 },
+        { label: "Input", data: points(history.input), stepped: "before", borderColor: input, backgroundColor: input, pointRadius: 3 },
+        { label: "Output", data: points(history.output), stepped: "before", borderColor: output, backgroundColor: output, pointRadius: 3 },
       ],
     },
     options: {
       responsive: true,
       maintainAspectRatio: false,
       animation: false,
-      parsing: true,
       scales: {
-        x: { type: "linear", ticks: { callback: (value) => day(value), maxTicksLimit: 8 } },
-        y: { beginAtZero: true, title: { display: true, text: history.unit } },
+        x: {
+          type: "time",
+          min: min,
+          max: max,
+          time: { unit: unit, tooltipFormat: "yyyy-MM-dd HH:mm", displayFormats: { hour: "MMM d HH:mm", day: "MMM d", month: "MMM yyyy" } },
+          ticks: { maxTicksLimit: 8, autoSkip: true, maxRotation: 0 },
+          title: { display: true, text: "Date (UTC)" },
+        },
+        y: { beginAtZero: true, title: { display: true, text: history.unit }, ticks: { callback: axisMoney } },
       },
       plugins: {
         tooltip: {
           callbacks: {
-            title: (items) => (items.length ? day(items[0].parsed.x) : ""),
-            label: (item) => `${item.dataset.label}: $${history[item.datasetIndex === 0 ? "input" : "output"][item.dataIndex].y} / 1M`,
+            label: (item) => `${item.dataset.label}: ${money(history[item.datasetIndex === 0 ? "input" : "output"][item.dataIndex].y)} / 1M`,
           },
         },
       },
     },
   });
-})();
+}
+
+function refreshProviders() {
+  const form = document.getElementById("providers-refresh");
+  const status = document.getElementById("providers-refresh-status");
+  if (!form || !status || !window.fetch) return;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button");
+    button.disabled = true;
+    status.textContent = "Refreshing providers from OpenRouter…";
+    status.classList.remove("error");
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      const result = await response.json();
+      if (result.ok) {
+        // The table as the server now renders it.
+        const page = await fetch(window.location.href, { credentials: "same-origin" });
+        const html = new DOMParser().parseFromString(await page.text(), "text/html");
+        const fresh = html.getElementById("providers-body");
+        const body = document.getElementById("providers-body");
+        if (fresh && body) body.replaceWith(fresh);
+      }
+      status.textContent = result.message;
+      status.classList.toggle("error", !result.ok);
+    } catch (err) {
+      status.textContent = "Providers not refreshed: " + err.message;
+      status.classList.add("error");
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+priceChart();
+refreshProviders();

@@ -57,3 +57,8 @@ export function money(text) {
   const shown = rounded.toString().padStart(keep, "0").replace(/0+$/, "").padEnd(2, "0");
   return sign + "$0." + shown;
 }
+
+// A chart axis tick (a float from Chart.js, e.g. 0.30000000000000004) as money: "$0.30".
+export function axisMoney(value) {
+  return money(Number(value).toFixed(12));
+}

@@ -551,6 +551,9 @@ function playground() {
 
   // ---- wiring --------------------------------------------------------------------------------------
   load();
+  // "Open in playground" on a model page: ?model=<id> picks the first model (the conversation stays).
+  const linked = new URLSearchParams(window.location.search).get("model");
+  if (linked && Array.from(slots[0].options).some((o) => o.value === linked)) state.models[0] = linked;
   applyStateToForm();
   syncSettingsView();
   renderAll();

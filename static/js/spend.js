@@ -1,6 +1,6 @@
 // The spend chart: spend per hour or day, stacked by the top models. Data comes from json_script; a
 // tooltip shows money as every page does (static/js/money.js).
-import { money } from "./money.js";
+import { axisMoney, money } from "./money.js";
 
 function spendChart() {
   var canvas = document.getElementById("spend-chart");
@@ -27,7 +27,7 @@ function spendChart() {
       animation: false,
       scales: {
         x: { stacked: true },
-        y: { stacked: true, title: { display: true, text: "USD per " + data.unit } },
+        y: { stacked: true, title: { display: true, text: "USD per " + data.unit }, ticks: { callback: axisMoney } },
       },
       plugins: {
         tooltip: {

@@ -3,6 +3,7 @@ activity filter + pagination + detail, key creation shows the secret once."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -54,6 +55,13 @@ def test_changing_the_range_redraws_the_chart_and_a_table_downloads_as_csv(
     # Days with traffic, today included; the oldest, partial day may have none late in the evening.
     assert int(page.locator("#spend-chart").get_attribute("data-drawn")) in (7, 8)
     assert page.locator("#total-cost").inner_text() == "$0.021"
+    y_axis = page.evaluate(
+        "() => Chart.getChart(document.getElementById('spend-chart')).scales.y.ticks.map(t => t.label)"
+    )
+    # money on the axis as on every page: ['$0.00', '$0.005', '$0.01', '$0.015', '$0.02', '$0.025'] when the
+    # hour of traffic falls on one day
+    assert y_axis[0] == "$0.00" and len(y_axis) > 3
+    assert all(re.fullmatch(r"\$0\.\d{2,3}", label) for label in y_axis), y_axis
 
     page.check("input[name=range][value='30d']")
     page.wait_for_url("**/spend/?range=30d*")

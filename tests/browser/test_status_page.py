@@ -30,6 +30,22 @@ def test_the_status_page_shows_states_and_draws_the_latency_chart(live_asgi, pag
     page.goto(f"{live_asgi.url}/status/")
 
     page.wait_for_selector("#status-chart[data-drawn='2']")
+    drawn = page.evaluate(
+        """() => {
+            const chart = Chart.getChart(document.getElementById('status-chart'));
+            return {
+                sets: chart.data.datasets.map(d => [d.label, d.data.filter(v => v !== null).length]),
+                x: chart.options.scales.x.title.text, y: chart.options.scales.y.title.text,
+            };
+        }"""
+    )
+    # local failed three of its six probes: a line with gaps, and three crosses
+    assert drawn == {
+        "sets": [["local", 3], ["openrouter", 6], ["local: failed probe", 3]],  # enabled first, by name
+        "x": "Probe time (UTC)",
+        "y": "Latency (ms)",
+    }
+    assert page.get_attribute("#status-chart", "data-failed") == "3"
     assert page.inner_text("tr[data-upstream='openrouter'] .badge") == "up"
     assert page.inner_text("tr[data-upstream='local'] .badge") == "down"
     assert page.inner_text("tr[data-upstream='local'] td:nth-child(6)") == "50.0%"

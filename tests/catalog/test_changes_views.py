@@ -63,7 +63,8 @@ def test_it_lists_each_sync_that_changed_something_newest_first(client, member, 
         str(runs[0].pk),
     ]
     assert "Sync of 2026-08-19 20:01 UTC" in html
-    assert "3 models · 1 added · 2 repriced · 1 retired · 0 unchanged" in html
+    flat = re.sub(r"\s+", " ", html)
+    assert "3 models · 1 added · 2 repriced · 1 retired · 0 unchanged · from the file test</p>" in flat
 
 
 def test_it_shows_added_repriced_retired_and_returned_models(client, member, runs):
@@ -71,9 +72,9 @@ def test_it_shows_added_repriced_retired_and_returned_models(client, member, run
     second = html.split(f'id="sync-{runs[1].pk}"')[1].split("</section>")[0]
     assert '<li><a href="/models/gamma/new/">gamma/new</a></li>' in second
     assert (
-        '<a href="/models/alpha/small/">alpha/small</a>:\n    <span class="change">Input $0.07/1M → $0.108/1M</span>; '
+        '<a href="/models/alpha/small/">alpha/small</a>: <span class="change">Input $0.07/1M → $0.108/1M</span>; '
         '<span class="change">Per request $0.00 → $0.0004</span>'
-    ) in second
+    ) in re.sub(r"\s+", " ", second)
     assert '<span class="change">Input $1.00/1M → variable</span>' in second
     assert "Retired (1)" in second and '<a href="/models/beta/free/">beta/free</a>' in second
     assert "Back in the listing (1)" in second and "delta/back" in second
@@ -112,9 +113,11 @@ def test_the_atom_feed_has_one_entry_per_change(client, member, runs):
     entries = feed.findall(f"{ATOM}entry")
     assert [e.find(f"{ATOM}title").text for e in entries] == [
         "Catalogue sync 2026-08-19 20:01 UTC: 1 added, 2 repriced, 1 retired",
-        "Catalogue sync 2026-05-01 01:49 UTC: 2 added, 0 repriced, 0 retired",
+        "Catalogue sync 2026-05-01 01:49 UTC: initial import: 2 models, from the file test",
     ]
     summary = entries[0].find(f"{ATOM}summary").text
+    assert summary.startswith("<p>From the file test.</p>")
+    assert entries[1].find(f"{ATOM}summary").text == "<p>initial import: 2 models, from the file test.</p>"
     assert "<p>Added: gamma/new</p>" in summary
     assert "<p>Repriced alpha/small: Input $0.07/1M → $0.108/1M; Per request $0.00 → $0.0004</p>" in summary
     assert entries[0].find(f"{ATOM}link").get("href").endswith(f"/catalog/changes/#sync-{runs[1].pk}")
@@ -134,10 +137,16 @@ def test_the_changes_of_two_real_syncs(client, member):
     for name, at in SNAPSHOTS[:2]:
         sync_snapshot(name, at=at)
     html = get(client, member, "/catalog/changes/")
-    assert "335 models · 161 added · 69 repriced · 147 retired · 105 unchanged" in html
-    assert "321 models · 321 added · 0 repriced · 0 retired · 0 unchanged" in html
+    flat = re.sub(r"\s+", " ", html)
     assert (
-        '<a href="/models/meta-llama/llama-3.3-70b-instruct/">meta-llama/llama-3.3-70b-instruct</a>:\n    '
+        "335 models · 161 added · 69 repriced · 147 retired · 105 unchanged · from the file models-2025-12-02.json"
+        in flat
+    )
+    # the first import is one line (its 321 ids folded away under it)
+    assert "<summary>initial import: 321 models, from the file models-2025-05-23.json</summary>" in html
+    assert "321 added" not in html
+    assert (
+        '<a href="/models/meta-llama/llama-3.3-70b-instruct/">meta-llama/llama-3.3-70b-instruct</a>: '
         '<span class="change">Input $0.07/1M → $0.108/1M</span>; <span class="change">Output $0.25/1M → $0.32/1M</span>'
-    ) in html
+    ) in flat
     assert "$-" not in html and "-1/1M" not in html

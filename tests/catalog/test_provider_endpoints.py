@@ -284,3 +284,29 @@ def test_the_spend_page_links_each_provider_to_its_models_providers(client, admi
         assert f">{cell}<" in row
     empty = client.get("/providers/Anthropic/").content.decode()
     assert "No endpoints of Anthropic fetched yet" in empty
+
+
+def test_the_page_script_gets_the_refresh_result_as_json(client, member, llama, loopback_openrouter):
+    client.force_login(member)
+    response = client.post("/providers/refresh/", {"model": llama.model_id}, HTTP_ACCEPT="application/json")
+    assert (response.status_code, response.json()) == (
+        200,
+        {"ok": True, "message": "Providers refreshed: 2 endpoint(s)."},
+    )
+    assert ProviderEndpoint.objects.count() == 2
+    # the message went back with the answer, not into the next page's flash messages
+    assert (
+        "Providers refreshed" not in client.get("/models/meta-llama/llama-3.3-70b-instruct/").content.decode()
+    )
+
+
+def test_a_failed_refresh_answers_the_page_script_why(client, member, llama, settings):
+    settings.OPENROUTER_BASE_URL = "http://127.0.0.1:9/api/v1"
+    settings.CATALOG_FETCH_ATTEMPTS = 1
+    client.force_login(member)
+    response = client.post("/providers/refresh/", {"model": llama.model_id}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 502
+    assert response.json()["ok"] is False
+    assert response.json()["message"].startswith(
+        "Providers not refreshed: cannot reach http://127.0.0.1:9/api/v1/models/meta-llama/"
+    )

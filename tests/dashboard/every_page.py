@@ -22,6 +22,7 @@ D = Decimal
 # URL names that render no page of their own.
 NOT_PAGES = {
     "healthz",  # JSON
+    "favicon",  # a redirect to the static icon
     "logout",  # POST
     "providers_refresh",  # POST, then back to the model page
     "playground_token",  # POST, JSON
@@ -31,6 +32,7 @@ NOT_PAGES = {
     "key_revoke",  # POST, then back to /keys/
     "key_alerts",  # POST, then back to /keys/
     "catalog:changes_feed",  # RSS
+    "catalog:changes_feed_token",  # POST, then back to the changes page
 }
 
 

@@ -97,8 +97,14 @@ def test_a_timed_model_is_priced_at_the_current_utc_time_and_says_so(get):
         '<p class="muted" id="calculator-timed">Prices at 02:05 UTC; deepseek/deepseek-v4-pro changes prices '
         "by time of day.</p>" in html
     )
-    assert '<span class="badge timed">timed</span>' in html
-    assert '<span class="badge tiered">tiered</span>' in html
+    assert (  # the same badge as on /models/ (catalog_prices.price_badges)
+        '<span class="badge timed" title="Prices change by UTC time of day: see the model page">timed</span>'
+        in html
+    )
+    assert (
+        '<span class="badge tiered" title="Prices above a prompt size differ: see the model page">tiered</span>'
+        in html
+    )
     # the edges: 01:00 is in (start included), 00:59 and 04:00 are not (the end is excluded)
     assert calculator(get(at(30, 1, 0), "input_tokens=1000000&output_tokens=0"))[1] == "$1.32"
     assert calculator(get(at(30, 0, 59), "input_tokens=1000000&output_tokens=0"))[1] == "$0.66"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -348,3 +349,18 @@ def test_the_picker_offers_the_enabled_aliases(member_client):
         in html
     )
     assert "team/off" not in html
+
+
+@pytest.mark.django_db
+def test_without_an_openrouter_key_the_playground_says_so_plainly(client, member, settings):
+    client.force_login(member)
+    settings.OPENROUTER_API_KEY = ""
+    html = client.get("/playground/").content.decode()
+    notice = re.search(r'<p class="card error" id="pg-no-key" role="alert">(.*?)</p>', html, re.S).group(1)
+    assert re.sub(r"\s+", " ", notice) == (
+        "This server has no <code>OPENROUTER_API_KEY</code>, so OpenRouter models cannot answer here (only "
+        "models of your own upstreams can). Set it in the server's environment (see <code>.env.example</code>) "
+        "and restart."
+    )
+    settings.OPENROUTER_API_KEY = "sk-or-set"
+    assert 'id="pg-no-key"' not in client.get("/playground/").content.decode()

@@ -65,3 +65,51 @@ def test_offline_it_loads_the_bundled_catalogue_snapshot(tmp_path):
     assert synced.stdout == "sync ok: models=371 added=99 repriced=143 retired=142 unchanged=129\n"
     third = run_manage("serve", "--prepare-only", env=environment)
     assert third.stdout.splitlines()[-1] == "catalogue: 371 models (synced hourly)"
+
+
+def test_only_serve_prints_the_missing_key_warning(tmp_path):
+    environment = {"TOKENLEDGER_DATA_DIR": str(tmp_path), "DATABASE_URL": "", "OPENROUTER_API_KEY": ""}
+    served = run_manage("serve", "--prepare-only", "--no-catalogue", env=environment)
+    assert served.returncode == 0, served.stderr
+    assert "?: (tokenledger.W001) OPENROUTER_API_KEY is not set" in served.stderr
+    for command in (("check",), ("rollup_ledger",), ("migrate",)):
+        quiet = run_manage(*command, env=environment)
+        assert quiet.returncode == 0, quiet.stderr
+        assert "W001" not in quiet.stdout + quiet.stderr, command
+        assert "No hostname was supplied" not in quiet.stderr
+    # still a system check, for whoever asks for them all
+    assert "tokenledger.W001" in run_manage("check", "--deploy", env=environment).stderr
+    keyed = run_manage(
+        "serve", "--prepare-only", "--no-catalogue", env=environment | {"OPENROUTER_API_KEY": "sk-or-x"}
+    )
+    assert "W001" not in keyed.stderr
+
+
+def test_demo_shows_data_at_once_in_a_separate_data_dir(tmp_path):
+    own = tmp_path / "data"
+    environment = {
+        "TOKENLEDGER_DATA_DIR": str(own),
+        # a real ledger configured: the demo must not touch it (it would fail to connect if it tried)
+        "DATABASE_URL": "postgres://nobody@127.0.0.1:9/real_ledger",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:9/0",
+    }
+    first = run_manage("serve", "--demo", "--prepare-only", env=environment)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0] == f"demo: data in {tmp_path / 'data-demo'} (separate from your own data dir)"
+    assert lines[-2] == "sync ok: models=414 added=414 repriced=0 retired=0 unchanged=0"
+    assert lines[-1].startswith("seeded: requests=2000 keys=4 ")
+    assert (tmp_path / "data-demo" / "db.sqlite3").exists()
+    assert not (own / "db.sqlite3").exists()
+    demo_env = {
+        "TOKENLEDGER_DATA_DIR": str(tmp_path / "data-demo"),
+        "DATABASE_URL": "",
+        "CELERY_BROKER_URL": "",
+    }
+    counted = run_manage(
+        "shell", "--no-imports", "-c", "from usage.models import LedgerEntry; print(LedgerEntry.objects.count())",
+        env=demo_env,
+    )  # fmt: skip
+    assert counted.stdout.strip() == "2000"
+    again = run_manage("serve", "--demo", "--prepare-only", env=environment)
+    assert again.stdout.splitlines()[-1] == "demo: the ledger already has its demo traffic"

@@ -45,6 +45,7 @@ class ApiKey(TimestampedModel):
     )
 
     class Meta:
+        verbose_name, verbose_name_plural = "API key", "API keys"
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
@@ -119,6 +120,7 @@ class LedgerEntry(models.Model):
     meta = models.JSONField(default=dict, blank=True)  # routing details (alias, strategy, attempts, cache)
 
     class Meta:
+        verbose_name_plural = "ledger entries"
         ordering = ["-created_at", "-id"]
         indexes = [
             # Activity log, newest first, keyset-paginated on (created_at, id).
@@ -300,6 +302,8 @@ class UpstreamProbe(models.Model):
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True)
+    # The URL probed: the status page counts only probes of the current one (blank: recorded before 0020).
+    base_url = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-checked_at"]

@@ -13,3 +13,10 @@ MODEL_NAME = Coalesce(NullIf(F("served_model"), Value("")), F("requested_model")
 def model_is(model_id: str) -> Q:
     """The rows about `model_id`: served by it, or asked for it and served by none."""
     return Q(served_model=model_id) | Q(served_model="", requested_model=model_id)
+
+
+def ledger_is_empty() -> bool:
+    """No gateway request recorded yet (`serve --demo` fills such a ledger)."""
+    from usage.models import LedgerEntry
+
+    return not LedgerEntry.objects.exists()

@@ -98,16 +98,18 @@ def upstream_statuses() -> list[UpstreamStatus]:
     upstreams = sorted(Upstream.objects.all(), key=lambda u: (not u.enabled, u.name))
     by_upstream: dict[int, list[UpstreamProbe]] = {u.pk: [] for u in upstreams}
     probes = UpstreamProbe.objects.order_by("checked_at", "pk").only(
-        "upstream_id", "checked_at", "ok", "http_status", "latency_ms", "error"
+        "upstream_id", "checked_at", "ok", "http_status", "latency_ms", "error", "base_url"
     )
     for probe in probes.iterator():
         by_upstream.setdefault(probe.upstream_id, []).append(probe)
     rows = []
     for upstream in upstreams:
-        kept = by_upstream[upstream.pk]
+        base_url = upstream_base_url(upstream)
+        # Re-pointed: the figures start afresh (probes of an earlier URL say nothing about this one).
+        kept = [p for p in by_upstream[upstream.pk] if p.base_url in ("", base_url)]
         row = UpstreamStatus(
             name=upstream.name,
-            base_url=upstream_base_url(upstream),
+            base_url=base_url,
             model_prefix=upstream.model_prefix,
             enabled=upstream.enabled,
             state="disabled" if not upstream.enabled else "unknown",

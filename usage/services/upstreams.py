@@ -107,6 +107,7 @@ def upstream_probe_all(*, transport: httpx.BaseTransport | None = None) -> list[
                     http_status=result.http_status,
                     latency_ms=result.latency_ms,
                     error=result.error[:300],
+                    base_url=upstream_base_url(upstream)[:500],
                 )
             )
     with transaction.atomic():
