@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("usage", "0020_upstreamprobe_base_url"),
+        ("usage", "0023_upstreamprobe_base_url"),
     ]
 
     operations = [

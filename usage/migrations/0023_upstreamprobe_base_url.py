@@ -15,7 +15,7 @@ def fill_base_url(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("usage", "0019_ledger_cache_savings"),
+        ("usage", "0022_alerts"),
     ]
 
     operations = [
