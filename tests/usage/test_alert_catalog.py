@@ -68,7 +68,7 @@ def test_a_sync_alerts_on_repriced_and_retired_models_with_traffic(
     new = prices(SECOND, REPRICED)
     billed = sum(cost(old, p, c) for p, c in USAGE)
     at_new = sum(cost(new, p, c) for p, c in USAGE)
-    assert (billed, at_new) == (Decimal("0.001065"), Decimal("0.00204"))  # what the text below says
+    assert (billed, at_new) == (Decimal("0.001065"), Decimal("0.00204"))  # the text shows 3 digits: $0.00107
     assert at_new - billed == Decimal("0.000975")
     assert ((at_new - billed) / billed * 100).quantize(Decimal("0.1")) == Decimal("91.5")
     assert (new["prompt"] / old["prompt"], old["prompt"], new["prompt"]) == (
@@ -80,7 +80,7 @@ def test_a_sync_alerts_on_repriced_and_retired_models_with_traffic(
         "The catalogue sync of 2026-05-01 09:00 UTC changed the prices of qwen/qwen-2.5-72b-instruct:\n"
         "- Input: $0.12 → $0.36 per 1M tokens (+200.0%)\n"
         "- Output: $0.39 → $0.40 per 1M tokens (+2.6%)\n"
-        "Your last 30 days on it: 2 requests, which cost $0.001065; at the new prices they would have cost"
+        "Your last 30 days on it: 2 requests, which cost $0.00107; at the new prices they would have cost"
         " $0.00204 (+$0.000975, +91.5%)."
     )
     retired_text = (

@@ -10,35 +10,14 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from usage.models import Alert, AlertChannel, AlertRule, Upstream, UpstreamProbe
-from usage.services.alerts.delivery import deliveries_send
-from usage.services.alerts.evaluate import alerts_evaluate
+from usage.models import Upstream, UpstreamProbe
 
+from .alerts_fixtures import evaluate, make_rule
 from .spend_data import entry, make_key
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 30, 12, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def slack(http_receiver):
-    return AlertChannel.objects.create(name="slack", kind="slack", target=f"{http_receiver.url}/slack")
-
-
-def make_rule(channel, **fields):
-    rule = AlertRule.objects.create(**fields)
-    rule.channels.add(channel)
-    return rule
-
-
-def evaluate(at):
-    """Evaluate and deliver at `at`; the (event, title, text) of the alerts raised."""
-    result = alerts_evaluate(now=at)
-    deliveries_send(now=at)
-    return [
-        (a.event, a.title, a.message) for a in Alert.objects.filter(pk__in=result.alert_ids).order_by("pk")
-    ]
 
 
 def spend(key, at, cost):

@@ -7,35 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from usage.models import Alert, AlertChannel, AlertRule, LedgerEntry
-from usage.services.alerts.delivery import deliveries_send
-from usage.services.alerts.evaluate import alerts_evaluate
+from usage.models import LedgerEntry
 from usage.services.rollups import rollup_catch_up
 
+from .alerts_fixtures import evaluate, make_rule
 from .spend_data import entry, make_key
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 30, 12, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def slack(http_receiver):
-    return AlertChannel.objects.create(name="slack", kind="slack", target=f"{http_receiver.url}/slack")
-
-
-def make_rule(channel, **fields):
-    rule = AlertRule.objects.create(**fields)
-    rule.channels.add(channel)
-    return rule
-
-
-def evaluate(at):
-    result = alerts_evaluate(now=at)
-    deliveries_send(now=at)
-    return [
-        (a.event, a.title, a.message) for a in Alert.objects.filter(pk__in=result.alert_ids).order_by("pk")
-    ]
 
 
 def spend(at, cost, **fields):
