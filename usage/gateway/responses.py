@@ -113,24 +113,37 @@ class LastHeld:
     """A completion's ASGI `send`: every answer (the reply, a refusal, a cache hit) names the request in
     its start's headers (our request id, for GET /generation), and the reply's last message is held until
     `release()`: the gateway journals the row first, so a reply its client got whole always has its whole
-    row, whenever the process is killed. One check per message, no copy of a body."""
+    row, whenever the process is killed.
 
-    __slots__ = ("header", "last", "send")
+    The start (status and headers) waits for the first body message, and goes with it: a reply in one
+    body reaches its client in two writes back to back, which wake it once, not twice (a wake-up on the
+    loopback cost the gateway ~20 µs of CPU). One check per message, no copy of a body."""
+
+    __slots__ = ("header", "last", "send", "start")
 
     def __init__(self, send, request_id: str) -> None:
         self.send = send
         self.header = (REQUEST_ID, request_id.encode())
+        self.start: dict | None = None
         self.last: dict | None = None
 
     async def __call__(self, message: dict) -> None:
         kind = message["type"]
         if kind == "http.response.start":
             message["headers"] = [*message["headers"], self.header]
-        elif kind == "http.response.body" and not message.get("more_body"):
+            self.start = message
+            return
+        if kind == "http.response.body" and not message.get("more_body"):
             self.last = message
             return
+        if self.start is not None:
+            start, self.start = self.start, None
+            await self.send(start)
         await self.send(message)
 
     async def release(self) -> None:
+        if self.start is not None:
+            start, self.start = self.start, None
+            await self.send(start)
         if self.last is not None:
             await self.send(self.last)

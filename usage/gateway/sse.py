@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 
 from usage.gateway import cache
+from usage.gateway.client_watch import ClientWatch
 from usage.gateway.estimate import Relayed
 from usage.gateway.responses import GatewayError, start_stream, stream_error_event
 from usage.gateway.row import ESTIMATED, LedgerRow
@@ -116,21 +117,17 @@ async def relay_stream(
     task = asyncio.current_task()
     state = {"gone": False, "done": False}
 
-    async def watch() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                if not state["done"]:
-                    state["gone"] = True
-                    task.cancel()
-                return
+    def left() -> None:
+        if not state["done"]:
+            state["gone"] = True
+            task.cancel()
 
     async def relay(data: bytes) -> None:
         await send({"type": "http.response.body", "body": data, "more_body": True})
         if capture is not None:
             capture.add(data)
 
-    watcher = asyncio.ensure_future(watch())
+    watcher = ClientWatch(receive, left)
     pending = b""
     events = True  # still reading events (False: not SSE after all, relayed as it comes)
     broken = ""

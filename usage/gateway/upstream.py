@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 
 from usage.gateway import cache, estimate
+from usage.gateway.client_watch import ClientWatch
 from usage.gateway.plan import Attempt, Plan
 from usage.gateway.responses import JSON, GatewayError, send_body, send_error
 from usage.gateway.row import LedgerRow
@@ -139,14 +140,12 @@ class Upstreams:
         gone = asyncio.Event()
         relayed = False  # once the reply is relayed, a client leaving cancels nothing
 
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+        def left() -> None:
             if not relayed:
                 gone.set()
                 task.cancel()
 
-        watcher = asyncio.ensure_future(watch())
+        watcher = ClientWatch(receive, left)
         try:
             for index, attempt in enumerate(attempts):
                 last = index == len(attempts) - 1

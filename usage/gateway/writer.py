@@ -31,7 +31,7 @@ from usage.gateway.row import LedgerRow
 log = logging.getLogger("tokenledger.gateway")
 
 SPILL_VARIABLE = "TOKENLEDGER_LEDGER_SPILL"
-SEND_EVERY = 0.002  # seconds the sender gathers lines before it writes them (what a kill -9 can lose)
+SEND_EVERY = 0.01  # seconds the sender gathers lines before it writes them (the journal has them meanwhile)
 STOP = b"S\n"
 
 
