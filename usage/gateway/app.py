@@ -55,6 +55,13 @@ log = logging.getLogger("tokenledger.gateway")
 KEYLESS = frozenset({"missing_key", "invalid_key"})  # refusals counted, not recorded: no key, no row
 
 
+def request_id() -> str:
+    """Our id of a request: 32 hex digits, the first 12 its time in milliseconds, then 80 random bits.
+    Ids in time order go into the ledger's unique index at its end, as the rows' times do: random ones
+    (uuid4) landed all over it, one page written per row on each batch (SQLite and PostgreSQL alike)."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
 class Gateway:
     def __init__(self) -> None:
         self.started = False
@@ -268,7 +275,7 @@ class Gateway:
     async def complete(self, endpoint: Endpoint, scope, receive, client_send) -> None:
         started, now = time.monotonic(), datetime.now(UTC)
         key = await self.authenticate(scope)  # an unknown key never gets its body read, nor a row
-        row = LedgerRow(now, endpoint.name, request_id=os.urandom(16).hex(), api_key_id=key.id)
+        row = LedgerRow(now, endpoint.name, request_id=request_id(), api_key_id=key.id)
         ticket = raw = None
         send = LastHeld(client_send, row.request_id)  # names the request; its last message waits for `finish`
         try:

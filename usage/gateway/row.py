@@ -25,7 +25,7 @@ UNRECONCILED = "unreconciled"  # an estimate that stays (its upstream cannot be 
 class LedgerRow:
     created_at: datetime  # when the request arrived
     endpoint: str
-    request_id: str | None = None  # ours (the gateway sets a uuid4 hex): a row is written once per id
+    request_id: str | None = None  # ours (app.request_id: time-ordered hex): a row is written once per id
     api_key_id: int | None = None
     requested_model: str = ""
     served_model: str = ""
