@@ -93,6 +93,20 @@ def test_segments_rotate_carry_the_requests_in_flight_and_go_once_written(tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_generation_named_is_carried_with_its_start(tmp_path):
+    counts = Counts()
+    own = counts.open(tmp_path, segment_bytes=1)  # each record opens a segment of its own size
+    own.start(row("a"), REQUEST, PLAN, None)
+    own.generation(row("a", generation_id="gen-a"))
+    own.generation(row("z", generation_id="gen-z"))  # not in flight: nothing recorded
+    own.end(row("b"), done_row("b").to_line())  # a new segment: a's start and generation carried over
+    (last,) = tmp_path.glob("*.jnl")  # the closed ones held no row queued: deleted
+    ends, starts = journal.read_records([last])
+    assert (list(starts), list(ends)) == (["a"], ["b"])
+    assert starts["a"]["generation"] == "gen-a"
+    assert b"gen-z" not in last.read_bytes()
+
+
 def test_a_stop_with_rows_unwritten_keeps_the_journal(tmp_path):
     counts = Counts()
     own = counts.open(tmp_path)
@@ -134,7 +148,8 @@ def replay(folder, *, limits: bool = False) -> int:
 
 @pytest.fixture
 def dead_journal(transactional_db, tmp_path):
-    """A dead process's journal: b and c ended (c already in the ledger), a and d were in flight."""
+    """A dead process's journal: b and c ended (c already in the ledger), a, d and e were in flight (e's
+    generation named)."""
     make_catalogue()
     key, _ = api_key_create(name="k")
     counts = Counts()
@@ -144,6 +159,8 @@ def dead_journal(transactional_db, tmp_path):
     dead.start(row("b", key.pk), REQUEST, PLAN, None)
     dead.start(row("c", key.pk), REQUEST, PLAN, None)
     dead.start(row("d", key.pk, stream=True), REQUEST, PLAN, None)
+    dead.start(row("e", key.pk, stream=True), REQUEST, PLAN, None)
+    dead.generation(row("e", key.pk, generation_id="gen-e"))  # OpenRouter named e's generation
     for request_id in "bc":
         dead.end(row(request_id), done_row(request_id, key.pk).to_line())
     Store.ledger_write([done_row("c", key.pk)])
@@ -155,10 +172,10 @@ def test_a_dead_process_s_journal_is_replayed_once(dead_journal):
     kept = dead_journal.folder.parent / "copy"
     shutil.copytree(dead_journal.folder, kept)
 
-    assert replay(dead_journal.folder) == 3  # a and d interrupted, b ended; c was in the ledger
+    assert replay(dead_journal.folder) == 4  # a, d and e interrupted, b ended; c was in the ledger
     assert list(dead_journal.folder.iterdir()) == []
     rows = {entry.request_id: entry for entry in LedgerEntry.objects.all()}
-    assert sorted(rows) == ["a", "b", "c", "d"]
+    assert sorted(rows) == ["a", "b", "c", "d", "e"]
     assert (rows["b"].status, rows["b"].prompt_tokens, rows["b"].reported_cost) == (
         "ok",
         12,
@@ -183,10 +200,20 @@ def test_a_dead_process_s_journal_is_replayed_once(dead_journal):
         "reservation": {"period": "monthly:2026-11-01", "reservation": "r1", "reserved": 5000},
     }
     assert rows["d"].meta == {"planned_model": "openai/gpt-4o-mini"}
+    # e's generation is known: its estimate waits for the reconciliation (GET /generation), like a
+    # cancelled stream's.
+    e = rows["e"]
+    assert (e.status, e.http_status, e.cost_state, e.generation_id) == (
+        "interrupted",
+        0,
+        "estimated",
+        "gen-e",
+    )
+    assert (e.prompt_tokens, e.computed_cost) == (101, Decimal("0.00001515"))
 
     shutil.copytree(kept, dead_journal.folder, dirs_exist_ok=True)  # the same journal again
     assert replay(dead_journal.folder) == 0
-    assert LedgerEntry.objects.count() == 4
+    assert LedgerEntry.objects.count() == 5
     assert list(dead_journal.folder.iterdir()) == []
 
 
@@ -196,8 +223,8 @@ def test_a_line_cut_short_by_the_kill_is_skipped(dead_journal):
     with segment.open("r+b") as out:
         out.seek(used)
         out.write(b'E{"created_at": "2026-11-30T12:00:00+00:00", "endpoint": "chat/comp')
-    assert replay(dead_journal.folder) == 3
-    assert sorted(LedgerEntry.objects.values_list("request_id", flat=True)) == ["a", "b", "c", "d"]
+    assert replay(dead_journal.folder) == 4
+    assert sorted(LedgerEntry.objects.values_list("request_id", flat=True)) == ["a", "b", "c", "d", "e"]
 
 
 def test_a_database_that_refuses_keeps_the_journal(dead_journal, monkeypatch):
@@ -233,9 +260,9 @@ def test_a_replay_into_an_hour_already_rolled_up_rolls_it_up_again(dead_journal)
 
     rollup_catch_up(now=datetime(2026, 11, 30, 15, 0, tzinfo=UTC))  # 12:00 is rolled up: c only
     assert list(HourlyRollup.objects.values_list("status", "requests")) == [("ok", 1)]
-    assert replay(dead_journal.folder) == 3
+    assert replay(dead_journal.folder) == 4
     assert sorted(HourlyRollup.objects.values_list("hour", "status", "requests", "prompt_tokens")) == [
-        (WHEN, "interrupted", 2, 202),
+        (WHEN, "interrupted", 3, 303),
         (WHEN, "ok", 2, 24),
     ]
 
@@ -249,7 +276,7 @@ def test_a_replay_settles_the_budget_of_a_reservation_still_held_and_never_twice
     kept = dead_journal.folder.parent / "copy"
     shutil.copytree(dead_journal.folder, kept)
 
-    assert replay(dead_journal.folder, limits=True) == 3
+    assert replay(dead_journal.folder, limits=True) == 4
 
     # a (interrupted, its reservation r1 still held): its estimate, 101 × $0.00000015, joins the spend.
     assert KeyCounter.objects.get(api_key=key, window=window).spent == 1000 + 15_150

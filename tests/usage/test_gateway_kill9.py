@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -22,6 +23,7 @@ from tests.usage.gateway_data import make_catalogue
 from usage.gateway.store import database_url
 from usage.models import LedgerEntry
 from usage.services.keys import api_key_create
+from usage.services.reconcile import ledger_reconcile
 
 BURST = 100
 PROMPT = "x" * 400  # 100 tokens by the journal's estimate (characters / 4)
@@ -102,7 +104,7 @@ def upstream():
     server.stop()
 
 
-def test_a_killed_gateway_loses_no_row(transactional_db, tmp_path, upstream):
+def test_a_killed_gateway_loses_no_row(transactional_db, tmp_path, upstream, settings):
     make_catalogue()
     key, secret = api_key_create(name="kill9")
     env = {
@@ -145,16 +147,19 @@ def test_a_killed_gateway_loses_no_row(transactional_db, tmp_path, upstream):
     assert len(whole) >= 10
     interrupted = 0
     late = set()  # answered whole, yet recorded interrupted
+    named = set()  # interrupted streams whose generation OpenRouter had named (the journal's `G` line)
     for row in rows:
         if row.status == "interrupted":
             interrupted += 1
             if row.user_tag in whole:
                 late.add(row.user_tag)
-            assert (row.http_status, row.cost_state, row.error_code) == (
-                0,
-                "unreconciled",  # no generation id is known: the estimate stands
-                "gateway_interrupted",
-            )
+            assert (row.http_status, row.error_code) == (0, "gateway_interrupted")
+            if row.generation_id:  # its estimate waits for the reconciliation below
+                named.add(row.pk)
+                assert row.stream and row.generation_id.startswith("gen-fake-")
+                assert row.cost_state == "estimated"
+            else:
+                assert row.cost_state == "unreconciled"  # no generation id is known: the estimate stands
             assert (row.prompt_tokens, row.completion_tokens, row.reported_cost) == (100, 0, None)
             assert row.computed_cost == Decimal("0.000015")  # 100 × $0.00000015
             assert row.meta == {"planned_model": "openai/gpt-4o-mini"}
@@ -169,3 +174,11 @@ def test_a_killed_gateway_loses_no_row(transactional_db, tmp_path, upstream):
     assert late == set()
     assert whole <= {row.user_tag for row in rows if row.status == "ok"}
     assert interrupted >= 1
+
+    # The interrupted streams OpenRouter had named are reconciled with what it billed for them.
+    settings.OPENROUTER_BASE_URL = upstream.url
+    assert named  # streams cut off after their first event (chunks every 50 ms)
+    assert ledger_reconcile(now=datetime.now(UTC) + timedelta(minutes=1)).reconciled == len(named)
+    for row in LedgerEntry.objects.filter(pk__in=named):
+        assert (row.cost_state, row.reported_cost) == ("reconciled", Decimal("0.0000066"))
+        assert (row.prompt_tokens, row.completion_tokens) == (12, 8)

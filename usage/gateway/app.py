@@ -125,6 +125,7 @@ class Gateway:
             folder, queued=lambda: self.writer.queued, done=lambda: self.writer.done
         )
         self.writer.keep_fds = self.journal.fds
+        self.upstreams.journal = self.journal
         self.writer.start()
         self.cache = cache.make_cache(redis_url, prefix, self.store)
         self.freshness = make_freshness(redis_url, prefix, settings.DATA_DIR, self.reload)

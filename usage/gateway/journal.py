@@ -2,8 +2,9 @@
 
 Each gateway process appends to its own journal in DATA_DIR/journal/ (`<host>-<pid>-<start>`): a `S` line
 when a request is sent upstream (what a row needs if the process dies before the request ends: its id,
-key, time, endpoint, model, a prompt-token estimate, the budget reservation), and an `E` line with the
-whole ledger row (LedgerRow.to_line()) when it ends, written before the row goes to the ledger writer.
+key, time, endpoint, model, a prompt-token estimate, the budget reservation), a `G` line when OpenRouter
+names a stream's generation (so that a row the process dies with can be reconciled), and an `E` line with
+the whole ledger row (LedgerRow.to_line()) when it ends, written before the row goes to the ledger writer.
 Segments are allocated whole and mapped (mmap, shared): an append is a copy into the page cache, no system
 call, no fsync. A killed process loses nothing the kernel has; power loss is out of scope.
 
@@ -15,7 +16,8 @@ A process holds an exclusive flock on its journal's `.lock` file for its life (t
 inherits it, so the lock lasts until the rows it read are written). At start-up the gateway replays the
 journals whose lock it can take: their processes are gone. Each `E` row missing from the ledger is written
 (by request id: a replay twice writes nothing twice), each `S` without an `E` becomes an `interrupted` row
-with estimated cost; then the journal is deleted. A lock still held by a process on this host that no
+with estimated cost (reconciled like a cancelled one when a `G` line named its generation); then the
+journal is deleted. A lock still held by a process on this host that no
 longer exists is its writer finishing: waited for.
 """
 
@@ -40,7 +42,7 @@ from django.conf import settings
 
 from usage.gateway.ledger_process import clean_row
 from usage.gateway.limits import Ticket
-from usage.gateway.row import LedgerRow
+from usage.gateway.row import ESTIMATED, UNRECONCILED, LedgerRow
 from usage.gateway.store import Store
 from usage.gateway.strategies import expected_tokens
 
@@ -125,6 +127,15 @@ class Journal:
         self.flight[row.request_id] = line
         self._append(line)
 
+    def generation(self, row: LedgerRow) -> None:
+        """OpenRouter named the generation of a request in flight (a stream's first event or header): a `G`
+        line, so that the row of a request the process dies in can be reconciled with what was billed."""
+        start = self.flight.get(row.request_id)
+        if start is not None:
+            line = b"G" + orjson.dumps([row.request_id, row.generation_id]) + b"\n"
+            self.flight[row.request_id] = start + line  # carried into the next segment with its start
+            self._append(line)
+
     def end(self, row: LedgerRow, line: bytes) -> None:
         """The request ended: its row (`line`, LedgerRow.to_line()), before it goes to the writer."""
         self.flight.pop(row.request_id, None)
@@ -189,10 +200,12 @@ class Journal:
 
 # ---- replay ----
 def read_records(paths: list[Path]) -> tuple[dict[str, LedgerRow], dict[str, dict]]:
-    """The rows (`E`) and starts (`S`) of a journal's segments, by request id; a line that cannot be read (a
-    write cut short by the kill) is skipped."""
+    """The rows (`E`) and starts (`S`) of a journal's segments, by request id, a start with the generation
+    id of its `G` line if it has one (as "generation"); a line that cannot be read (a write cut short by the
+    kill) is skipped."""
     ends: dict[str, LedgerRow] = {}
     starts: dict[str, dict] = {}
+    generations: dict[str, str] = {}
     for path in paths:
         data = path.read_bytes()
         used = data.find(b"\0")  # a segment is allocated whole: what follows its records is zeros
@@ -205,17 +218,25 @@ def read_records(paths: list[Path]) -> tuple[dict[str, LedgerRow], dict[str, dic
                 elif kind == b"S":
                     start = orjson.loads(body)
                     starts[start["id"]] = start
+                elif kind == b"G":
+                    request_id, generation = orjson.loads(body)
+                    generations[str(request_id)] = str(generation)[:200]
             except (ValueError, TypeError, KeyError, ArithmeticError):
                 if line:
                     log.warning(
                         "journal %s: a line cut short or unreadable, skipped (%d bytes)", path, len(line)
                     )
+    for request_id, generation in generations.items():
+        if request_id in starts:
+            starts[request_id]["generation"] = generation
     return ends, starts
 
 
 def interrupted_row(start: dict) -> LedgerRow:
     """The row of a request that was in flight when its process died: the prompt estimated, cost estimated
-    (priced by the caller), the budget reservation in `meta` for the reconciliation."""
+    (priced by the caller), the budget reservation in `meta` for the reconciliation. With its generation id
+    (a `G` line) the estimate waits for reconciliation; without, it stands."""
+    generation = start.get("generation", "")
     row = LedgerRow(
         created_at=datetime.fromisoformat(start["at"]),
         endpoint=start["endpoint"],
@@ -226,7 +247,8 @@ def interrupted_row(start: dict) -> LedgerRow:
         user_tag=start.get("user", ""),
         http_status=INTERRUPTED_STATUS,
         status="interrupted",
-        cost_state="unreconciled",  # no generation id is known: the estimate stands
+        generation_id=generation,
+        cost_state=ESTIMATED if generation else UNRECONCILED,
         error_code="gateway_interrupted",
         error_message="The gateway stopped with this request in flight (recorded from its journal)",
         prompt_tokens=start["prompt"],

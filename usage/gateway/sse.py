@@ -103,9 +103,19 @@ def completions_reading(row: LedgerRow, started: float) -> StreamReading:
 
 
 async def relay_stream(
-    response, receive, send, row: LedgerRow, started: float, route: Route, capture, decoder, reader
+    response,
+    receive,
+    send,
+    row: LedgerRow,
+    started: float,
+    route: Route,
+    capture,
+    decoder,
+    reader,
+    named=None,
 ) -> None:
-    """`reader(row, started)`: what reads this endpoint's events (StreamReading, or streams.py's)."""
+    """`reader(row, started)`: what reads this endpoint's events (StreamReading, or streams.py's);
+    `named(row)`, once the generation id is known (the journal's `G` line)."""
     headers = [(cache.HEADER, cache.MISS)] if capture is not None else []
     generation = response.headers.get("X-Generation-Id")
     if generation:
@@ -166,6 +176,9 @@ async def relay_stream(
                 await relay(complete)
                 for event in complete.split(b"\n\n")[:-1]:
                     reading.read(event)
+                if named is not None and row.generation_id:
+                    named(row)
+                    named = None
                 if reading.done:  # the client has the whole stream: its leaving now cancels nothing
                     state["done"] = True
             if pending:

@@ -70,6 +70,7 @@ class Upstreams:
         self.session = session
         self.referer = referer  # attribution headers when a client sends none
         self.title = title
+        self.journal = None  # journal.Journal: told a stream's generation id (set by the gateway's start-up)
 
     def headers(self, scope, route: Route, passed: tuple[bytes, ...] = ()) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
@@ -175,7 +176,10 @@ class Upstreams:
                 ):
                     reader = request.spec.reading
                     watcher.cancel()  # the stream's relay watches the client itself (no await: no yield here)
-                    await relay_stream(response, receive, send, row, started, route, capture, decoder, reader)
+                    named = self.journal.generation if route.openrouter and self.journal is not None else None
+                    await relay_stream(
+                        response, receive, send, row, started, route, capture, decoder, reader, named
+                    )
                 else:
                     await relay_json(response, send, row, route, capture, decoder, request.spec)
                     relayed = True
