@@ -643,8 +643,9 @@ class Bench:
             f"== gateway targets '{a.label}', {meta['endpoint']}: {self.root} ({commit}), {a.rounds} rounds "
             f"× {a.duration} s, conns {a.conns}, modes {a.modes}, {', '.join(a.proxies)}"
         )
-        if a.skipped:
-            self.say(f"   skipped on {meta['endpoint']}: {', '.join(a.skipped)} (chat completions only)")
+        if a.endpoint != "chat":
+            skipped = f" (skipped: {', '.join(a.skipped)})" if a.skipped else ""
+            self.say(f"   Portkey and LiteLLM are not measured on {meta['endpoint']}{skipped}")
         self.say(f"   results: {self.out}   load average {os.getloadavg()[0]:.2f}")
         self.ensure_upstream()
         for config in a.proxies:
@@ -682,8 +683,8 @@ class Bench:
         table = report.markdown_table(lines)
         ledger = report.ledger_table(self.ledger)
         skipped = ""
-        if meta["skipped"]:
-            skipped = f"{' and '.join(meta['skipped'])} not measured on {meta['endpoint']}: checks n/a. "
+        if self.args.endpoint != "chat":
+            skipped = f"Portkey and LiteLLM are not measured on {meta['endpoint']}: their checks are n/a. "
         text = (
             f"Gateway targets '{meta['label']}', {meta['endpoint']}, {meta['commit']}, {meta['started']}: "
             f"median of {meta['rounds']} rounds (min–max), {meta['duration_s']} s per run, wrk -t1, "
