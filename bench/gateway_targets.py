@@ -5,6 +5,7 @@
     python3 bench/gateway_targets.py                 # the full run: 3 rounds of 8 s runs (~16 min)
     python3 bench/gateway_targets.py --proxies tl-sqlite --rounds 1 --duration 2     # a quick look
     python3 bench/gateway_targets.py --root ../wt-old --label before                 # another checkout
+    python3 bench/gateway_targets.py --endpoint messages                             # /messages, not chat
 
 Each round measures, against the shared fake upstream (nginx, ../shared/bench, 127.0.0.1:18080):
   direct        wrk straight to nginx (the baseline), nothing else running;
@@ -25,7 +26,14 @@ The table shows each figure as the median of the rounds and its spread (min–ma
 Tokenledger line against the targets. Results: bench/results/<UTC stamp>-<label>/ (raw wrk output, process
 logs, output.txt, summary.md, summary.json).
 
-Knobs: the flags below (--help), or BENCH_DURATION, BENCH_ROUNDS, BENCH_PROXIES, BENCH_ROOT, BENCH_LABEL.
+With --endpoint messages every request is an Anthropic Messages one (wrk/messages.lua, x-api-key) to
+/api/v1/messages, and the upstream is our own fake of OpenRouter's /messages (bench/nginx-messages.conf on
+127.0.0.1:18081, started and stopped by gateway_messages.py): the direct baseline is wrk straight to it, the
+Tokenledger configurations forward to it (their catalogue synced from it) and the ledger checks count
+against it. Portkey and LiteLLM are skipped there (their targets show n/a).
+
+Knobs: the flags below (--help), or BENCH_DURATION, BENCH_ROUNDS, BENCH_PROXIES, BENCH_ROOT, BENCH_LABEL,
+BENCH_ENDPOINT.
 Exit status: 0 when every run produced figures and every ledger check matched (targets may still fail:
 see the table; --strict makes a failed target exit 3), 1 when a run or a ledger check failed, 2 when a
 piece is missing.
@@ -50,17 +58,38 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import gateway_messages
 import gateway_targets_report as report
 
 HERE = Path(__file__).resolve().parent
-UPSTREAM = "http://127.0.0.1:18080"
 UPSTREAM_KEY = "sk-or-v1-bench-dummy-upstream-key"
-MODEL = "openai/gpt-4o-mini"
 LITELLM_KEY = "sk-bench-litellm-master"
 PORTKEY_HEADERS = "x-portkey-provider: openai; x-portkey-custom-host: http://127.0.0.1:18080/api/v1"
 CONFIGS = ("tl-sqlite", "tl-postgres", "portkey", "litellm")
 LOCK = Path(tempfile.gettempdir()) / "tokenledger-gateway-targets.lock"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    """What --endpoint measures: the gateway's path (after /api/v1/), the fake upstream that answers it (the
+    shared one, or bench/nginx-messages.conf), the model asked for, and the wrk script that asks."""
+
+    path: str
+    port: int
+    model: str
+    script: str
+
+    @property
+    def upstream(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+APIS = {
+    "chat": Api("chat/completions", 18080, "openai/gpt-4o-mini", "chat.lua"),
+    "messages": Api("messages", gateway_messages.PORT, "anthropic/claude-3.5-haiku", "messages.lua"),
+}
+ANCHORS = ("portkey", "litellm")  # measured on chat completions only
 
 
 class Missing(Exception):
@@ -164,8 +193,9 @@ def tree_cpu_seconds(root_pid: int) -> float:
     return total / CLK_TCK
 
 
-def upstream_count() -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", 18080, timeout=5)
+def upstream_count(port: int) -> int:
+    """The requests the fake upstream on `port` has answered on its inference path since it started."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     conn.request("GET", "/_bench/stats")
     return int(json.loads(conn.getresponse().read())["total"])
 
@@ -198,6 +228,7 @@ class Target:
 class Bench:
     def __init__(self, args):
         self.args = args
+        self.api: Api = APIS[args.endpoint]
         self.root: Path = args.root
         self.shared: Path = args.shared
         self.python = str(self.root / ".venv" / "bin" / "python")
@@ -221,8 +252,10 @@ class Bench:
         a = self.args
         if not shutil.which("wrk"):
             raise Missing("wrk not installed: apt-get install -y wrk")
-        if not (self.shared / "upstream.sh").exists():
+        if a.endpoint == "chat" and not (self.shared / "upstream.sh").exists():
             raise Missing(f"the shared bench harness is not at {self.shared}: pass --shared DIR")
+        if a.endpoint == "messages" and gateway_messages.missing():
+            raise Missing(gateway_messages.missing())
         if not (self.root / "manage.py").exists():
             raise Missing(f"{self.root} is not a Tokenledger checkout (no manage.py): check --root")
         if not Path(self.python).exists():
@@ -266,11 +299,18 @@ class Bench:
         except OSError:
             return ""
 
+    def upstream_count(self) -> int:
+        return upstream_count(self.api.port)
+
     def ensure_upstream(self) -> None:
         try:
-            upstream_count()
+            self.upstream_count()
         except OSError:
-            run([str(self.shared / "upstream.sh"), "start"], timeout=30, what="starting the fake upstream")
+            if self.args.endpoint == "messages":
+                self.say("   " + gateway_messages.start())
+            else:
+                what = "starting the fake upstream"
+                run([str(self.shared / "upstream.sh"), "start"], timeout=30, what=what)
             self.started_upstream = True
 
     # ---- Tokenledger: prepare a database once, start gateway + Celery per round
@@ -284,7 +324,7 @@ class Bench:
             DJANGO_SETTINGS_MODULE="dashboard.settings",
             TOKENLEDGER_DATA_DIR=str(data),
             TOKENLEDGER_HTTPS="0",
-            OPENROUTER_BASE_URL=f"{UPSTREAM}/api/v1",
+            OPENROUTER_BASE_URL=f"{self.api.upstream}/api/v1",
             OPENROUTER_API_KEY=UPSTREAM_KEY,
         )
         if config == "tl-postgres":
@@ -305,7 +345,7 @@ class Bench:
                 run(["psql", f"{base}/postgres", "-qc", sql], timeout=60, what=f"psql {sql}")
             self.redis("FLUSHDB")
         self.manage(env, "migrate", "-v0")
-        self.manage(env, "sync_catalog", "--url", f"{UPSTREAM}/api/v1/models", timeout=120)
+        self.manage(env, "sync_catalog", "--url", f"{self.api.upstream}/api/v1/models", timeout=120)
         limits = ["--budget", "1000000", "--rpm", "100000000"]  # never refuses during a run
         keys = {
             "plain": self.manage(env, "create_api_key", "--name", "bench-plain").split()[-1],
@@ -344,7 +384,7 @@ class Bench:
     def run_tokenledger(self, config: str, rnd: int) -> None:
         prep = self.prepared[config]
         env, db = prep["env"], config.removeprefix("tl-")
-        (rows0, cancelled0, rejected0), hits0 = self.ledger_rows(env), upstream_count()
+        (rows0, cancelled0, rejected0), hits0 = self.ledger_rows(env), self.upstream_count()
         tag = f"r{rnd}-{config}"
         commands = {  # as `manage.py serve` starts the worker and beat; the web worker as issue 13 fixes it
             "celery-worker": "-m celery -A dashboard worker -l info --concurrency 2",
@@ -375,7 +415,7 @@ class Bench:
                     "tokenledger",
                     db,
                     kind,
-                    f"http://127.0.0.1:{self.args.port}/api/v1/chat/completions",
+                    f"http://127.0.0.1:{self.args.port}/api/v1/{self.api.path}",
                     prep["keys"][kind],
                     pid=gateway.pid,
                 )
@@ -386,7 +426,7 @@ class Bench:
                 proc.stop(timeout=30)
         rows, cancelled, rejected = self.ledger_rows(env)
         rows, cancelled, rejected = rows - rows0, cancelled - cancelled0, rejected - rejected0
-        hits = upstream_count() - hits0
+        hits = self.upstream_count() - hits0
         item = {
             "config": config,
             "round": rnd,
@@ -476,13 +516,16 @@ class Bench:
         return "-".join(p for p in parts if p != "-")
 
     def smoke(self, target: Target, mode: str, rnd: int) -> bool:
+        checker = self.shared / "report.py"  # a well-formed chat completion
+        if self.args.endpoint == "messages":
+            checker = HERE / "gateway_messages.py"  # a well-formed message
         argv = [
             sys.executable,
-            str(self.shared / "report.py"),
+            str(checker),
             "smoke",
             target.url,
             target.secret,
-            MODEL,
+            self.api.model,
             "1" if mode == "stream" else "0",
         ]
         env = dict(os.environ, BENCH_HEADERS=target.headers)
@@ -510,7 +553,7 @@ class Bench:
         env = dict(
             os.environ,
             BENCH_KEY=target.secret,
-            BENCH_MODEL=MODEL,
+            BENCH_MODEL=self.api.model,
             BENCH_HEADERS=target.headers,
             BENCH_STREAM="1" if mode == "stream" else "0",
             BENCH_TAG=raw.stem,
@@ -523,10 +566,10 @@ class Bench:
             f"--timeout={self.args.wrk_timeout}s",
             "--latency",
             "-s",
-            str(HERE / "wrk" / "chat.lua"),
+            str(HERE / "wrk" / self.api.script),
             target.url,
         ]
-        hits0 = upstream_count()
+        hits0 = self.upstream_count()
         cpu0 = tree_cpu_seconds(target.pid) if target.pid else None
         why = ""
         try:
@@ -543,7 +586,7 @@ class Bench:
         except subprocess.TimeoutExpired:
             why = "wrk did not finish in time (killed)"
         cpu1 = tree_cpu_seconds(target.pid) if target.pid else None
-        hits = upstream_count() - hits0
+        hits = self.upstream_count() - hits0
         if not record:
             return {}
         result = None
@@ -581,6 +624,7 @@ class Bench:
         ).stdout.strip()
         meta = {
             "label": a.label,
+            "endpoint": f"/api/v1/{self.api.path}",
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "root": str(self.root),
             "commit": commit,
@@ -590,20 +634,24 @@ class Bench:
             "conns": a.conns,
             "modes": a.modes,
             "proxies": a.proxies,
+            "skipped": a.skipped,
             "keys": a.keys,
             "nproc": os.cpu_count(),
             "loadavg_start": os.getloadavg(),
         }
         self.say(
-            f"== gateway targets '{a.label}': {self.root} ({commit}), {a.rounds} rounds × {a.duration} s, "
-            f"conns {a.conns}, modes {a.modes}, {', '.join(a.proxies)}"
+            f"== gateway targets '{a.label}', {meta['endpoint']}: {self.root} ({commit}), {a.rounds} rounds "
+            f"× {a.duration} s, conns {a.conns}, modes {a.modes}, {', '.join(a.proxies)}"
         )
+        if a.endpoint != "chat":
+            skipped = f" (skipped: {', '.join(a.skipped)})" if a.skipped else ""
+            self.say(f"   Portkey and LiteLLM are not measured on {meta['endpoint']}{skipped}")
         self.say(f"   results: {self.out}   load average {os.getloadavg()[0]:.2f}")
         self.ensure_upstream()
         for config in a.proxies:
             if config.startswith("tl-"):
                 self.prepare(config)
-        direct = Target("direct", "-", "-", f"{UPSTREAM}/api/v1/chat/completions", UPSTREAM_KEY)
+        direct = Target("direct", "-", "-", f"{self.api.upstream}/api/v1/{self.api.path}", UPSTREAM_KEY)
         for rnd in range(1, a.rounds + 1):
             self.say(f"-- round {rnd}/{a.rounds}  (load average {os.getloadavg()[0]:.2f})")
             self.check_upstream_idle()
@@ -623,9 +671,9 @@ class Bench:
         return self.finish(meta)
 
     def check_upstream_idle(self) -> None:
-        before = upstream_count()
+        before = self.upstream_count()
         time.sleep(0.5)
-        if upstream_count() != before:
+        if self.upstream_count() != before:
             self.say("   !! another client is sending requests to the fake upstream: counts will be off")
 
     def finish(self, meta: dict) -> int:
@@ -634,14 +682,17 @@ class Bench:
         passed, failed = report.tally(lines, self.ledger)
         table = report.markdown_table(lines)
         ledger = report.ledger_table(self.ledger)
+        skipped = ""
+        if self.args.endpoint != "chat":
+            skipped = f"Portkey and LiteLLM are not measured on {meta['endpoint']}: their checks are n/a. "
         text = (
-            f"Gateway targets '{meta['label']}', {meta['commit']}, {meta['started']}: median of "
-            f"{meta['rounds']} rounds (min–max), {meta['duration_s']} s per run, wrk -t1, {meta['nproc']} "
-            f"cores shared by wrk, nginx and the proxy; load average {meta['loadavg_start'][0]:.2f} → "
-            f"{meta['loadavg_end'][0]:.2f}.\n\n{table}\n\n{ledger}\n\n"
-            f"Targets: {passed} checks passed, {failed} failed. upstream = requests the fake upstream "
-            "counted during the run; CPU = the proxy's process tree (utime+stime from /proc) / completed "
-            "requests."
+            f"Gateway targets '{meta['label']}', {meta['endpoint']}, {meta['commit']}, {meta['started']}: "
+            f"median of {meta['rounds']} rounds (min–max), {meta['duration_s']} s per run, wrk -t1, "
+            f"{meta['nproc']} cores shared by wrk, nginx and the proxy; load average "
+            f"{meta['loadavg_start'][0]:.2f} → {meta['loadavg_end'][0]:.2f}.\n\n{table}\n\n{ledger}\n\n"
+            f"Targets: {passed} checks passed, {failed} failed. {skipped}upstream = requests the fake "
+            "upstream counted during the run; CPU = the proxy's process tree (utime+stime from /proc) / "
+            "completed requests."
         )
         self.say()
         self.say(text)
@@ -670,7 +721,10 @@ class Bench:
                 self.litellm("stop")
         for prep in self.prepared.values():
             shutil.rmtree(prep["data"], ignore_errors=True)
-        if self.started_upstream:
+        if self.started_upstream and self.args.endpoint == "messages":
+            with contextlib.suppress(OSError):
+                gateway_messages.stop()
+        elif self.started_upstream:
             with contextlib.suppress(RuntimeError):
                 run([str(self.shared / "upstream.sh"), "stop"], timeout=30, what="stopping the fake upstream")
         if self.output is not None:
@@ -688,6 +742,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=env("BENCH_PROXIES", ",".join(CONFIGS)),
         help=f"comma-separated, from {', '.join(CONFIGS)} (all); 'tokenledger' = both tl-*. "
         "The direct baseline always runs",
+    )
+    p.add_argument(
+        "--endpoint",
+        choices=sorted(APIS),
+        default=env("BENCH_ENDPOINT", "chat"),
+        help="what every request is: chat (chat completions, the default) or messages (Anthropic Messages, "
+        "against bench/nginx-messages.conf; Portkey and LiteLLM skipped)",
     )
     p.add_argument("--keys", default="plain,limited", help="Tokenledger keys: plain,limited (both)")
     p.add_argument("--modes", default="nonstream,stream", help="nonstream,stream (both)")
@@ -725,7 +786,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                 p.error(f"unknown proxy {item!r}: choose from {', '.join(CONFIGS)} or tokenledger")
             if item not in proxies:
                 proxies.append(item)
-    args.proxies = proxies
+    args.skipped = [name for name in proxies if args.endpoint != "chat" and name in ANCHORS]
+    args.proxies = [name for name in proxies if name not in args.skipped]
     args.keys = [k for k in args.keys.split(",") if k]
     args.modes = [m for m in args.modes.split(",") if m]
     args.conns = [int(c) for c in args.conns.split(",") if c]
@@ -737,7 +799,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         short = subprocess.run(
             ["git", "-C", str(args.root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
         ).stdout.strip()
-        args.label = f"targets-{short or 'unknown'}"
+        endpoint = "" if args.endpoint == "chat" else f"{args.endpoint}-"
+        args.label = f"targets-{endpoint}{short or 'unknown'}"
     return args
 
 
