@@ -51,13 +51,9 @@ def _watched_keys(rule: AlertRule, now: datetime, memo: dict) -> list[ApiKey]:
 def _period_spend(now: datetime, memo: dict) -> dict[int, Decimal]:
     """Each active budgeted key's spend in its current budget period (once per evaluation)."""
     if "period_spend" not in memo:
-        spent: dict[int, Decimal] = {}
-        by_start: dict[datetime | None, list[int]] = {}
-        for key in _active_budget_keys(now, memo):
-            by_start.setdefault(period_start(key.budget_period, now), []).append(key.pk)
-        for start, ids in by_start.items():
-            spent.update(spend_by_key(key_ids=ids, start=start, end=now))
-        memo["period_spend"] = spent
+        keys = _active_budget_keys(now, memo)
+        since = {key.pk: period_start(key.budget_period, now) for key in keys}
+        memo["period_spend"] = spend_by_key(since=since, end=now) if since else {}
     return memo["period_spend"]
 
 
