@@ -180,7 +180,8 @@ def test_staff_revoke_any_key(client, admin_user, ledger):
     assert ledger["alpha"].revoked_at is not None
 
 
-def test_weekly_and_daily_periods_count_from_their_start(client, member, ledger):
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["raw ledger", "rollups"])
+def test_weekly_and_daily_periods_count_from_their_start(client, member, ledger, rolled_up):
     # 2026-11-30 is a Monday: the week and the day both began at midnight.
     key = make_key("weekly", member, budget_usd=D("1"), budget_period=ApiKey.Period.WEEKLY)
     entry(at(23, 0, day=29), api_key=key, reported_cost=D("0.5"))  # last week
@@ -188,11 +189,14 @@ def test_weekly_and_daily_periods_count_from_their_start(client, member, ledger)
     daily = make_key("zdaily", member, budget_usd=D("1"), budget_period=ApiKey.Period.DAILY)
     entry(NOW - timedelta(days=1), api_key=daily, reported_cost=D("0.5"))
     entry(NOW - timedelta(minutes=5), api_key=daily, reported_cost=D("0.125"))
+    if rolled_up:  # one query per source for keys of every period (monthly, none, weekly, daily)
+        rollup_catch_up(now=NOW)
 
     rows = {row[0]: row for row in rows_of(log_in(client, member).get("/keys/"))}
 
     assert rows["weekly"][1:3] == (D("0.25"), D("0.75"))
     assert rows["zdaily"][1:3] == (D("0.125"), D("0.875"))
+    assert rows["burn"][1:4] == (D("0.079"), D("0.021"), D("0.007"))
 
 
 @pytest.mark.parametrize("rolled_up", [False, True], ids=["raw ledger", "rollups"])

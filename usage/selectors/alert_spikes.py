@@ -4,8 +4,10 @@ upstream over the last 15 minutes). Spend comes from the rollups and the raw tai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from statistics import median
 
 from django.db.models import Count, Q
@@ -43,7 +45,7 @@ def spend_spike_observations(
         subjects = {s for s in subjects if s is not None}
         if rule.api_key_id is not None:
             subjects &= {rule.api_key_id}
-        names = {key.pk: key for key in ApiKey.objects.filter(pk__in=subjects)}
+        names = _shared(memo, ("keys",), subjects, lambda ids: ApiKey.objects.in_bulk(ids))
     elif rule.model:
         subjects &= {rule.model}
     if not subjects:
@@ -51,9 +53,8 @@ def spend_spike_observations(
     baseline_end = (floor_hour if bucket == "hour" else floor_day)(now - length)
     step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
     baseline_start = baseline_end - count * step
-    buckets = spend_per(
-        dim=dim, start=baseline_start, end=baseline_end, bucket=bucket, subjects=sorted(subjects, key=str)
-    )
+    baseline = partial(spend_per, dim=dim, start=baseline_start, end=baseline_end, bucket=bucket)
+    buckets = _shared(memo, ("baseline", dim, rule.window), subjects, lambda some: baseline(subjects=some))
     starts = [baseline_start + i * step for i in range(count)]
     observations = []
     for subject in sorted(subjects, key=str):
@@ -79,6 +80,17 @@ def spend_spike_observations(
             )
         )
     return observations
+
+
+def _shared(memo: dict, name: tuple, wanted: set, read: Callable[[list], dict]) -> dict:
+    """What `read` gives for the `wanted` subjects, kept in `memo` for the other rules of the evaluation: each
+    subject is read once, by the first rule that wants it (rules of one kind mostly watch the same ones)."""
+    done, values = memo.setdefault(name, (set(), {}))
+    missing = wanted - done
+    if missing:
+        values.update(read(sorted(missing, key=str)))
+        done |= missing
+    return values
 
 
 def _error_counts(scope: str, now: datetime) -> dict[str, tuple[int, int]]:

@@ -51,13 +51,9 @@ def _watched_keys(rule: AlertRule, now: datetime, memo: dict) -> list[ApiKey]:
 def _period_spend(now: datetime, memo: dict) -> dict[int, Decimal]:
     """Each active budgeted key's spend in its current budget period (once per evaluation)."""
     if "period_spend" not in memo:
-        spent: dict[int, Decimal] = {}
-        by_start: dict[datetime | None, list[int]] = {}
-        for key in _active_budget_keys(now, memo):
-            by_start.setdefault(period_start(key.budget_period, now), []).append(key.pk)
-        for start, ids in by_start.items():
-            spent.update(spend_by_key(key_ids=ids, start=start, end=now))
-        memo["period_spend"] = spent
+        keys = _active_budget_keys(now, memo)
+        since = {key.pk: period_start(key.budget_period, now) for key in keys}
+        memo["period_spend"] = spend_by_key(since=since, end=now) if since else {}
     return memo["period_spend"]
 
 
@@ -150,14 +146,14 @@ def upstream_observations(
     *, rule: AlertRule, now: datetime, active: set[str], memo: dict
 ) -> list[Observation]:
     """Per upstream: down after `rule.probes` failed probes in a row; back up at its first good probe."""
-    upstreams = Upstream.objects.filter(enabled=True).order_by("pk")
+    if "upstreams" not in memo:
+        memo["upstreams"] = list(Upstream.objects.filter(enabled=True).order_by("pk"))
+    upstreams = memo["upstreams"]
     if rule.upstream_id is not None:
-        upstreams = upstreams.filter(pk=rule.upstream_id)
+        upstreams = [upstream for upstream in upstreams if upstream.pk == rule.upstream_id]
     observations = []
     for upstream in upstreams:
-        probes = list(
-            UpstreamProbe.objects.filter(upstream=upstream).order_by("-checked_at", "-pk")[: rule.probes]
-        )
+        probes = _latest_probes(upstream, rule.probes, memo)
         if not probes:
             continue
         latest = probes[0]
@@ -187,6 +183,16 @@ def upstream_observations(
             )
         )
     return observations
+
+
+def _latest_probes(upstream: Upstream, count: int, memo: dict) -> list[UpstreamProbe]:
+    """The upstream's latest `count` probes, newest first; read once per evaluation (again only for a rule
+    that asks for more than were read)."""
+    asked, probes = memo.get(("probes", upstream.pk), (0, []))
+    if count > asked:
+        probes = list(UpstreamProbe.objects.filter(upstream=upstream).order_by("-checked_at", "-pk")[:count])
+        memo["probes", upstream.pk] = (count, probes)
+    return probes[:count]
 
 
 OBSERVERS = {

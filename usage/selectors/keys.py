@@ -3,7 +3,6 @@ page's rows with the burn-rate forecast, and the gateway's lookup of a key by it
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -76,15 +75,11 @@ def keys_overview(*, user, now: datetime | None = None, budgeted_only: bool = Fa
 def key_rows(*, keys: list[ApiKey], now: datetime, spent: dict[int, Decimal] | None = None) -> list[KeyRow]:
     """Each key's spend this period (read, unless `spent` gives it), remaining budget and burn-rate forecast
     (the keys page, the home page, the alerts)."""
-    ids = [key.id for key in keys]
-    recent = spend_by_key(key_ids=ids, start=now - timedelta(days=FORECAST_DAYS), end=now) if ids else {}
+    if not keys:
+        return []
+    recent = spend_by_key(since={key.id: now - timedelta(days=FORECAST_DAYS) for key in keys}, end=now)
     if spent is None:
-        by_period: dict[datetime | None, list[int]] = defaultdict(list)
-        for key in keys:
-            by_period[period_start(key.budget_period, now)].append(key.id)
-        spent = {}
-        for start, key_ids in by_period.items():
-            spent.update(spend_by_key(key_ids=key_ids, start=start, end=now))
+        spent = spend_by_key(since={key.id: period_start(key.budget_period, now) for key in keys}, end=now)
     rows = []
     for key in keys:
         key_spent = spent.get(key.id, ZERO)

@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db.models import F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 
+from usage.costs import SPENT_COST
 from usage.models import ApiKey, DailyRollup, HourlyRollup, LedgerEntry
 from usage.selectors.rollups import (
     AGGREGATE_FIELDS,
@@ -136,9 +137,11 @@ class _Part:
     end: datetime
 
 
-def _parts(*, start: datetime, end: datetime, use_days: bool = True) -> list[_Part]:
-    """Whole days from daily rollups, other rolled-up hours from hourly rollups, the rest from the ledger."""
-    complete_until = rollups_complete_until()
+def _parts(*, start: datetime, end: datetime, use_days: bool = True, complete_until=...) -> list[_Part]:
+    """Whole days from daily rollups, other rolled-up hours from hourly rollups, the rest from the ledger
+    (`complete_until`: rollups_complete_until(), when the caller has read it already)."""
+    if complete_until is ...:
+        complete_until = rollups_complete_until()
     split = start if complete_until is None else min(max(start, complete_until), end)
     parts = []
     if split > start:
@@ -321,19 +324,36 @@ def spend_groups(*, user, start: datetime, end: datetime, group: str, endpoint: 
     return {**tables, "endpoint": report.by_endpoint}[group]
 
 
-def spend_by_key(*, key_ids: list[int], start: datetime | None, end: datetime) -> dict[int, Decimal]:
-    """Spend (reported cost, else computed) per key over [start, end) (start None: since the beginning)."""
-    start = start or EPOCH
+def spend_by_key(*, since: dict[int, datetime | None], end: datetime) -> dict[int, Decimal]:
+    """Spend (reported cost, else computed) per key over [its own start, end) (None: since the beginning).
+
+    One query per source (daily rollups, hourly rollups, raw ledger) whatever the starts: each start's parts
+    (as _parts splits them) are read for its keys only, the keys that share a part's span in one IN list."""
+    complete_until = rollups_complete_until()
+    by_start: dict[datetime, list[int]] = defaultdict(list)
+    for key_id, start in since.items():
+        by_start[start or EPOCH].append(key_id)
+    spans: dict[tuple[str, datetime, datetime], list[int]] = defaultdict(list)
+    for start, key_ids in by_start.items():
+        for part in _parts(start=start, end=end, complete_until=complete_until):
+            spans[part.kind, part.start, part.end] += key_ids
+    sources = {  # kind: rows, time field, what a row spent (only the cost: a rollup row holds fourteen sums)
+        "day": (DailyRollup.objects, "day", Sum("cost")),
+        "hour": (HourlyRollup.objects, "hour", Sum("cost")),
+        "raw": (LedgerEntry.objects, "created_at", Sum(SPENT_COST)),
+    }
     totals: dict[int, Decimal] = defaultdict(Decimal)
-    rows = _Rows.of_keys(key_ids)  # which keys: the caller's to check (keys_overview shows the visible ones)
-    for part in _parts(start=start, end=end):
-        if part.kind == "raw":
-            grouped = _grouped(part, rows, dims=("api_key_id",))
-        else:  # only the cost: summing a rollup row's fourteen columns costs several times as much
-            table = rows.daily if part.kind == "day" else rows.hourly
-            since = {f"{part.kind}__gte": part.start, f"{part.kind}__lt": part.end}
-            grouped = table.filter(**since).values("api_key_id").annotate(cost=Sum("cost")).order_by()
-        for row in grouped:
+    for kind, (rows, time_field, cost) in sources.items():
+        condition = None
+        for (part_kind, start, part_end), key_ids in spans.items():
+            if part_kind == kind:
+                part = Q(
+                    api_key_id__in=key_ids, **{f"{time_field}__gte": start, f"{time_field}__lt": part_end}
+                )
+                condition = part if condition is None else condition | part
+        if condition is None:
+            continue
+        for row in rows.filter(condition).values("api_key_id").annotate(cost=cost).order_by():
             totals[row["api_key_id"]] += row["cost"] or ZERO
     return totals
 

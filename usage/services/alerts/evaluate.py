@@ -5,6 +5,7 @@ upstream disabled) is set inactive without an alert."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -43,15 +44,22 @@ def alerts_evaluate(*, now: datetime | None = None, kinds=SCHEDULED_KINDS) -> Ev
     memo: dict = {}  # figures the rules share (each key's spend this period...), read once
     with transaction.atomic():
         rules = AlertRule.objects.select_for_update().filter(enabled=True, kind__in=kinds).order_by("pk")
-        for rule in list(rules):
-            rule_evaluate(rule=rule, now=now, result=result, memo=memo)
+        rules = list(rules)
+        # Every rule's active states in one query (not one per rule).
+        active: dict[int, dict[str, AlertState]] = defaultdict(dict)
+        for state in AlertState.objects.filter(rule__in=rules, active=True):
+            active[state.rule_id][state.subject] = state
+        for rule in rules:
+            rule_evaluate(rule=rule, now=now, result=result, memo=memo, states=active[rule.pk])
     return result
 
 
-def rule_evaluate(*, rule: AlertRule, now: datetime, result: EvaluationResult, memo: dict) -> None:
-    """One rule (its row locked by the caller): only the subjects that are on, or were, are looked at."""
+def rule_evaluate(
+    *, rule: AlertRule, now: datetime, result: EvaluationResult, memo: dict, states: dict[str, AlertState]
+) -> None:
+    """One rule (its row locked by the caller), given its active `states` by subject: only the subjects that
+    are on, or were, are looked at."""
     result.rules += 1
-    states = {state.subject: state for state in AlertState.objects.filter(rule=rule, active=True)}
     observations = rule_observations(rule=rule, now=now, active=set(states), memo=memo)
     starting = [seen.subject for seen in observations if seen.holds and seen.subject not in states]
     if starting:  # a condition on again: its state from last time, if any
