@@ -132,7 +132,11 @@ def test_the_count_stops_at_its_limit(client, admin_user, ledger, monkeypatch):
 
     assert count_text(response) == "3+ matching requests"
     assert len(ids_on(response)) == 5  # the list itself is not cut
-    counts = [query["sql"] for query in queries if query["sql"].startswith("SELECT COUNT(*)")]
+    counts = [
+        query["sql"]
+        for query in queries
+        if query["sql"].startswith("SELECT COUNT(*)") and "usage_ledgerentry" in query["sql"]
+    ]
     assert len(counts) == 1 and "LIMIT 4" in counts[0]  # the database stops counting at the limit + 1
 
 
@@ -211,10 +215,7 @@ def test_the_list_shows_reasons_speeds_finish_and_flags(client, admin_user, ledg
     ]  # fmt: skip
     assert cells(response, rows[4].id)[5] == "rejected budget_exceeded: Budget exceeded"
     # 200 output tokens in 800 - 300 ms after the first token; 300 in 1200 ms, no time to first token known
-    assert (
-        '<span class="tps" title="output tokens ÷ (latency − time\n      to first token)">400.0</span>'
-        in html
-    )
+    assert '<span class="tps" title="output tokens ÷ (latency − time to first token)">400.0</span>' in html
     assert '<span class="tps" title="output tokens ÷ latency">250.0</span>' in html
     assert 'title="400 input tokens read from the prompt cache">prompt cache</span>' in html
 

@@ -170,6 +170,12 @@ class Throughput:
     per_second: Decimal
     after_first_token: bool
 
+    @property
+    def formula(self) -> str:
+        if self.after_first_token:
+            return "output tokens ÷ (latency − time to first token)"
+        return "output tokens ÷ latency"
+
 
 def tokens_per_second(entry: LedgerEntry) -> Throughput | None:
     """None for a request without output tokens or time to measure them by."""
