@@ -248,6 +248,18 @@ def rare_filter() -> str:
     return urlencode({"model": row["model"], "provider": row["provider"], "status": row["status"]})
 
 
+def rarest_provider() -> str:
+    """The provider with the fewest requests, in lower case (the log's provider filter ignores case)."""
+    row = (
+        DailyRollup.objects.exclude(provider="")
+        .values("provider")
+        .annotate(n=Sum("requests"))
+        .order_by("n", "provider")
+        .first()
+    )
+    return row["provider"].lower()
+
+
 def explain(label: str, queryset) -> None:
     plan = queryset.explain()
     uses_index = "Index" in plan
@@ -267,6 +279,11 @@ def explains(keys) -> None:
     deep = newest.filter(created_at__lte=moment).filter(Q(created_at__lt=moment) | Q(id__lt=entry_id))
     explain("activity, a deep page", deep[:51])
     explain("activity filtered by key", newest.filter(api_key=key)[:51])
+    bounded = activity_log.COUNT_LIMIT + 1
+    explain("activity, matching rows counted (no filter)", newest.order_by().values("id")[:bounded])
+    rare = LedgerEntry.objects.filter(provider__iexact=rarest_provider())
+    explain("activity, a provider in any case", rare.order_by("-created_at", "-id")[:51])
+    explain("activity, a provider in any case, counted", rare.order_by().values("id")[:bounded])
     tail = LedgerEntry.objects.filter(created_at__gte=now - timedelta(hours=1))
     explain(
         "spend, raw ledger of the current hour",
@@ -340,6 +357,10 @@ def main() -> None:
         ("staff /activity/?key=", staff, f"/activity/?key={keys[2][0].id}"),
         ("staff /activity/?model=(none such)", staff, "/activity/?model=no/such-model"),
         ("staff /activity/ rare model+provider+status", staff, f"/activity/?{rare_filter()}"),
+        ("staff /activity/?model=(part of an id)", staff, f"/activity/?model={served[0].model_id[-6:]}"),
+        ("staff /activity/?provider=(rarest, lower case)", staff, f"/activity/?provider={rarest_provider()}"),
+        ("staff /activity/?cost_min=0.05", staff, "/activity/?cost_min=0.05"),
+        ("staff /activity/?latency_min=20 (s)", staff, "/activity/?latency_min=20"),
         ("member /activity/ first page", owner, "/activity/"),
         ("member /activity/ deep page", owner, f"/activity/?before={deep_cursor(0.9)}"),
         ("staff /activity/<id>/", staff, f"/activity/{entry_id}/"),

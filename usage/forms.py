@@ -84,6 +84,18 @@ class RangeForm(forms.Form):
         return Period(name, start, now)
 
 
+def _amount_field(*, label: str, digits: int, places: int) -> forms.DecimalField:
+    """An optional bound of a range: a plain decimal number, 0 or more (never float, never NaN)."""
+    return forms.DecimalField(
+        required=False,
+        label=label,
+        min_value=0,
+        max_digits=digits,
+        decimal_places=places,
+        widget=forms.NumberInput(attrs={"step": "any", "min": "0", "inputmode": "decimal"}),
+    )
+
+
 class ActivityFilterForm(forms.Form):
     key = forms.IntegerField(required=False, min_value=1, widget=forms.Select)
     model = forms.CharField(required=False, max_length=200, widget=forms.TextInput(attrs={"list": "models"}))
@@ -94,6 +106,10 @@ class ActivityFilterForm(forms.Form):
     endpoint = forms.ChoiceField(choices=ENDPOINT_CHOICES, required=False)
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    cost_min = _amount_field(label="Cost from ($)", digits=16, places=10)
+    cost_max = _amount_field(label="Cost to ($)", digits=16, places=10)
+    latency_min = _amount_field(label="Latency from (s)", digits=9, places=3)
+    latency_max = _amount_field(label="Latency to (s)", digits=9, places=3)
 
     def __init__(self, *args, keys=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -102,7 +118,16 @@ class ActivityFilterForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         _check_dates(cleaned, self)
+        for low, high, what in (("cost_min", "cost_max", "cost"), ("latency_min", "latency_max", "latency")):
+            lowest, highest = cleaned.get(low), cleaned.get(high)
+            if lowest is not None and highest is not None and lowest > highest:
+                self.add_error(high, f"The highest {what} is below the lowest.")
         return cleaned
+
+    def latency_bounds_ms(self) -> tuple[int | None, int | None]:
+        """The latency range in milliseconds (the ledger's unit; 3 decimal places of seconds are whole ms)."""
+        low, high = self.cleaned_data.get("latency_min"), self.cleaned_data.get("latency_max")
+        return (None if low is None else int(low * 1000), None if high is None else int(high * 1000))
 
     def bounds(self) -> tuple[datetime | None, datetime | None]:
         start, end = self.cleaned_data.get("start"), self.cleaned_data.get("end")

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -189,6 +189,7 @@ def _activity_filters(request) -> tuple[ActivityFilterForm, activity_log.Activit
         if api_key is None:
             raise Http404("No such key")
     start, end = form.bounds()
+    latency_min_ms, latency_max_ms = form.latency_bounds_ms()
     return form, activity_log.ActivityFilters(
         api_key=api_key,
         model=form.cleaned_data.get("model", "").strip(),
@@ -197,11 +198,28 @@ def _activity_filters(request) -> tuple[ActivityFilterForm, activity_log.Activit
         endpoint=form.cleaned_data.get("endpoint", ""),
         start=start,
         end=end,
+        cost_min=form.cleaned_data.get("cost_min"),
+        cost_max=form.cleaned_data.get("cost_max"),
+        latency_min_ms=latency_min_ms,
+        latency_max_ms=latency_max_ms,
     )
+
+
+def _set_only(query: QueryDict) -> QueryDict:
+    """The query without its empty parameters: an unset filter stays out of the URL."""
+    kept = QueryDict(mutable=True)
+    for name, values in query.lists():
+        kept.setlist(name, [value for value in values if value.strip()])
+        if not kept.getlist(name):
+            del kept[name]
+    return kept
 
 
 @require_GET
 def activity(request):
+    query = _set_only(request.GET)
+    if query != request.GET:  # a submitted form sends its empty inputs too: show the URL of the set ones
+        return redirect(f"{request.path}?{query.urlencode()}" if query else request.path)
     form, filters = _activity_filters(request)
     context = {
         "form": form,

@@ -84,3 +84,30 @@ def test_the_current_hour_aggregate_reads_a_range_of_the_time_index(admin_user, 
 
     assert "ledger_recent_idx" in text
     assert "Seq Scan on usage_ledgerentry" not in text
+
+
+def test_part_of_a_model_id_reads_the_model_index_by_exact_ids(admin_user, ledger):
+    LedgerEntry.objects.bulk_create(
+        LedgerEntry(
+            api_key=ledger[1],
+            created_at=START + timedelta(hours=7 * i),
+            requested_model="rare/model-x-large",
+            served_model="rare/model-x-large",
+            http_status=200,
+            status="ok",
+        )
+        for i in range(20)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE usage_ledgerentry")
+    log = activity_log.activity_queryset(
+        user=admin_user, filters=activity_log.ActivityFilters(model="X-LARGE")
+    )
+
+    page = plan(log.order_by("-created_at", "-id")[:51])
+    count = plan(log.order_by().values("id")[: activity_log.COUNT_LIMIT + 1])
+
+    assert log.count() == 20
+    for text in (page, count):
+        assert "ledger_model_recent_idx" in text
+        assert "Seq Scan on usage_ledgerentry" not in text and "~~" not in text  # no LIKE over the ledger

@@ -2,6 +2,11 @@
 
 The log reads the raw ledger newest first with keyset pagination on (created_at, id), never OFFSET, through
 `ledger_recent_idx` (or `ledger_key_recent_idx` for one key). Visibility as on the spend pages.
+
+The model filter takes part of a model id or of a catalogue model's name: it is first turned into the exact
+model ids it names (from the catalogue, the daily rollups and the ledger's raw tail, all small), so the ledger
+is searched through `ledger_model_recent_idx` with `served_model IN (...)`, never with a LIKE over its rows.
+The provider filter ignores case. The count of matching rows stops at COUNT_LIMIT.
 """
 
 from __future__ import annotations
@@ -9,17 +14,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 
+from catalog.models import CatalogModel
+from usage.costs import SPENT_COST
 from usage.models import ApiKey, DailyRollup, LedgerEntry
-from usage.selectors.ledger import model_is
+from usage.selectors.ledger import MODEL_NAME
 from usage.selectors.rollups import rollups_complete_until
 from usage.selectors.visibility import visible_ledger, visible_rollups
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+COUNT_LIMIT = 10_000  # the log counts its matching rows up to this many ("10,000+"), so a count stays fast
 
 
 class CursorError(ValueError):
@@ -44,22 +52,51 @@ def decode_cursor(raw: str) -> tuple[datetime, int]:
 @dataclass(frozen=True)
 class ActivityFilters:
     api_key: ApiKey | None = None
-    model: str = ""
-    provider: str = ""
+    model: str = ""  # part of a model id or of a catalogue model's name, any case
+    provider: str = ""  # a provider's name, any case
     status: str = ""
     endpoint: str = ""
     start: datetime | None = None
     end: datetime | None = None
+    cost_min: Decimal | None = None  # spent cost (usage.costs.SPENT_COST), both bounds included
+    cost_max: Decimal | None = None
+    latency_min_ms: int | None = None  # both bounds included
+    latency_max_ms: int | None = None
 
 
-def activity_queryset(*, user, filters: ActivityFilters) -> QuerySet[LedgerEntry]:
+def _models_named(text: str, *, user) -> list[str]:
+    """The model ids (of the catalogue or of the user's traffic) whose id or catalogue name contains `text`,
+    any case; just the one it is, when it is a whole id (a model page links to its requests so). Traffic is
+    read from the daily rollups and, after the hour they are complete until, from the ledger's raw tail
+    (all of it before the first rollup)."""
+    named = CatalogModel.objects.filter(Q(model_id__icontains=text) | Q(name__icontains=text))
+    rolled = visible_rollups(user=user, model=DailyRollup).filter(model__icontains=text)
+    tail = visible_ledger(user=user).annotate(model_name=MODEL_NAME).filter(model_name__icontains=text)
+    complete_until = rollups_complete_until()
+    if complete_until is not None:
+        tail = tail.filter(created_at__gte=complete_until)
+    found = (
+        set(named.values_list("model_id", flat=True))
+        | set(rolled.values_list("model", flat=True).distinct())
+        | set(tail.order_by().values_list("model_name", flat=True).distinct())
+    )
+    whole = [model for model in found if model.lower() == text.lower()]
+    return whole or sorted(found)
+
+
+def activity_queryset(
+    *, user, filters: ActivityFilters, models: list[str] | None = None
+) -> QuerySet[LedgerEntry]:
+    """The rows `user` may see that match `filters` (which only ever narrow the visible rows); `models`: the
+    model filter's ids when already looked up (_models_named)."""
     entries = visible_ledger(user=user)
     if filters.api_key is not None:
         entries = entries.filter(api_key=filters.api_key)
     if filters.model:
-        entries = entries.filter(model_is(filters.model))
+        models = _models_named(filters.model, user=user) if models is None else models
+        entries = entries.filter(Q(served_model__in=models) | Q(served_model="", requested_model__in=models))
     if filters.provider:
-        entries = entries.filter(provider=filters.provider)
+        entries = entries.filter(provider__iexact=filters.provider)
     if filters.status:
         entries = entries.filter(status=filters.status)
     if filters.endpoint:
@@ -68,6 +105,16 @@ def activity_queryset(*, user, filters: ActivityFilters) -> QuerySet[LedgerEntry
         entries = entries.filter(created_at__gte=filters.start)
     if filters.end is not None:
         entries = entries.filter(created_at__lt=filters.end)
+    if filters.cost_min is not None or filters.cost_max is not None:
+        entries = entries.alias(spent=SPENT_COST)
+        if filters.cost_min is not None:
+            entries = entries.filter(spent__gte=filters.cost_min)
+        if filters.cost_max is not None:
+            entries = entries.filter(spent__lte=filters.cost_max)
+    if filters.latency_min_ms is not None:
+        entries = entries.filter(latency_ms__gte=filters.latency_min_ms)
+    if filters.latency_max_ms is not None:
+        entries = entries.filter(latency_ms__lte=filters.latency_max_ms)
     return entries
 
 
@@ -82,7 +129,9 @@ def activity_suggestions(*, user, days: int = 90) -> dict[str, list[str]]:
     }
 
 
-def _narrowed(entries: QuerySet[LedgerEntry], *, user, filters: ActivityFilters) -> QuerySet | None:
+def _narrowed(
+    entries: QuerySet[LedgerEntry], *, user, filters: ActivityFilters, models: list[str]
+) -> QuerySet | None:
     """The log's rows, bounded to the days whose rollups have matching requests (None: there are none).
 
     A model, provider, status or endpoint filter that matches rare (or no) rows would otherwise walk the whole
@@ -96,7 +145,11 @@ def _narrowed(entries: QuerySet[LedgerEntry], *, user, filters: ActivityFilters)
     days = visible_rollups(user=user, model=DailyRollup)
     if filters.api_key is not None:
         days = days.filter(api_key=filters.api_key)
-    for name in ("model", "provider", "status", "endpoint"):
+    if filters.model:
+        days = days.filter(model__in=models)
+    if filters.provider:
+        days = days.filter(provider__iexact=filters.provider)
+    for name in ("status", "endpoint"):
         if getattr(filters, name):
             days = days.filter(**{name: getattr(filters, name)})
     span = days.aggregate(first=Min("day"), last=Max("day"))
@@ -109,22 +162,70 @@ def _narrowed(entries: QuerySet[LedgerEntry], *, user, filters: ActivityFilters)
     return entries
 
 
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    """Output tokens per second: after the first token when the time to it is known (how fast the reply was
+    generated), else over the whole latency."""
+
+    per_second: Decimal
+    after_first_token: bool
+
+    @property
+    def formula(self) -> str:
+        if self.after_first_token:
+            return "output tokens ÷ (latency − time to first token)"
+        return "output tokens ÷ latency"
+
+
+def tokens_per_second(entry: LedgerEntry) -> Throughput | None:
+    """None for a request without output tokens or time to measure them by."""
+    if not entry.completion_tokens:
+        return None
+    after_first_token = entry.ttft_ms is not None and entry.latency_ms > entry.ttft_ms
+    millis = entry.latency_ms - entry.ttft_ms if after_first_token else entry.latency_ms
+    if millis <= 0:
+        return None
+    per_second = (Decimal(entry.completion_tokens) * 1000 / millis).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return Throughput(per_second=per_second, after_first_token=after_first_token)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRow:
+    entry: LedgerEntry
+    throughput: Throughput | None
+
+
 @dataclass
 class ActivityPage:
-    entries: list[LedgerEntry]
+    rows: list[ActivityRow]
     older: str | None  # cursor of the next (older) page
     newer: str | None  # cursor of the previous (newer) page
+    count: int  # of every row matching the filters, up to COUNT_LIMIT + 1
+    count_capped: bool  # more than COUNT_LIMIT rows match: the count shows as "10,000+"
+
+    @property
+    def entries(self) -> list[LedgerEntry]:
+        return [row.entry for row in self.rows]
+
+
+def _bounded_count(entries: QuerySet[LedgerEntry]) -> int:
+    """How many rows match, counting no further than COUNT_LIMIT + 1 (SELECT COUNT(*) FROM (... LIMIT n))."""
+    return entries.order_by().values("id")[: COUNT_LIMIT + 1].count()
 
 
 def activity_page(
     *, user, filters: ActivityFilters, before: str = "", after: str = "", size: int = 50
 ) -> ActivityPage:
-    """One page of the log, newest first. `before`/`after` are cursors (CursorError when not ours)."""
+    """One page of the log, newest first, and the count of matching rows. `before`/`after` are cursors
+    (CursorError when not ours)."""
     if before:
         decode_cursor(before)  # a bad cursor is an error even when nothing would match
-    entries = _narrowed(activity_queryset(user=user, filters=filters), user=user, filters=filters)
+    models = _models_named(filters.model, user=user) if filters.model else []
+    entries = activity_queryset(user=user, filters=filters, models=models)
+    entries = _narrowed(entries, user=user, filters=filters, models=models)
     if entries is None:
-        return ActivityPage(entries=[], older=None, newer=None)
+        return ActivityPage(rows=[], older=None, newer=None, count=0, count_capped=False)
+    count = _bounded_count(entries)
     entries = entries.select_related("api_key")
     if after:
         moment, entry_id = decode_cursor(after)
@@ -147,9 +248,11 @@ def activity_page(
         rows = rows[:size]
         has_newer = bool(before)
     return ActivityPage(
-        entries=rows,
+        rows=[ActivityRow(entry=row, throughput=tokens_per_second(row)) for row in rows],
         older=encode_cursor(rows[-1].created_at, rows[-1].id) if rows and has_older else None,
         newer=encode_cursor(rows[0].created_at, rows[0].id) if rows and has_newer else None,
+        count=min(count, COUNT_LIMIT),
+        count_capped=count > COUNT_LIMIT,
     )
 
 

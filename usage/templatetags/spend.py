@@ -1,8 +1,9 @@
-"""Filters for the spend pages: `{{ cost|money }}` -> "$0.00123", `{{ share|percent }}` -> "12.5%"."""
+"""Filters for the spend and activity pages: `{{ cost|money }}` -> "$0.00123", `{{ share|percent }}` ->
+"12.5%", `{{ entry.latency_ms|duration }}` -> "850 ms", "1.2 s"."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 
@@ -40,3 +41,15 @@ def percent(value, digits: int = 1) -> str:
     if value is None:
         return "—"
     return f"{Decimal(value) * 100:.{int(digits)}f}%"
+
+
+@register.filter
+def duration(millis) -> str:
+    """A time in milliseconds as a person reads it: "850 ms" below a second, "1.2 s", "49.2 s", "3,600.0 s"
+    from one on (to a tenth, halves up); None is "—"."""
+    if millis is None or millis == "":
+        return "—"
+    if millis < 1000:
+        return f"{millis} ms"
+    seconds = (Decimal(millis) / 1000).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return f"{seconds:,} s"
