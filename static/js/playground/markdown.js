@@ -202,7 +202,8 @@ function emphasis(text, i) {
     if (mark[0] === "_" && /[\p{L}\p{N}]/u.test(text[i - 1] || "")) continue; // snake_case stays text
     for (let close = text.indexOf(mark, start + 1); close !== -1; close = text.indexOf(mark, close + 1)) {
       if (/\s/.test(text[close - 1])) continue;
-      if (mark.length === 1 && text[close + 1] === mark) { close++; continue; } // part of a double mark
+      if (mark.length === 1 && text[close + 1] === mark) { close++; continue; } // a double mark's
+      if (mark.length === 1 && text[close - 1] === mark) continue;
       if (mark[0] === "_" && /[\p{L}\p{N}]/u.test(text[close + mark.length] || "")) continue;
       const node = el(tag);
       node.append(...inline(text.slice(start, close)));
