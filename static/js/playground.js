@@ -54,6 +54,7 @@ function requestBody(model, slot, turns, prompt) {
   return body;
 }
 
+// Streams one reply; resolves when it has ended. Its ledger row is fetched after, without holding Send.
 async function run(reply, body, token) {
   const controller = new AbortController();
   controllers.add(controller);
@@ -67,7 +68,14 @@ async function run(reply, body, token) {
     view.renderReply(reply);
     store.save();
   }
-  reply.ledger = await ledgerRow(config.ledger_url, reply);
+  showLedgerRow(reply);
+}
+
+async function showLedgerRow(reply) {
+  const requestId = reply.request_id;
+  const row = await ledgerRow(config.ledger_url, reply);
+  if (!row || reply.request_id !== requestId) return; // none, or the reply was retried meanwhile
+  reply.ledger = row;
   view.renderReply(reply);
   view.renderTotal();
   store.save();
@@ -91,7 +99,6 @@ async function ask(replies, bodyOf, beforeRender) {
     await Promise.all(replies.map((reply, i) => run(reply, bodies[i], token)));
   } finally {
     setBusy(false);
-    store.save();
   }
 }
 

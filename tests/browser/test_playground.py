@@ -336,7 +336,7 @@ def test_retry_sends_the_same_request_again_and_the_total_counts_both_replies(pl
 
     page.wait_for_function(
         "first => (document.querySelector('.pg-reply .pg-ledger-link')?.textContent || first) !== first",
-        f"ledger row #{first.pk}",
+        arg=f"ledger row #{first.pk}",
     )
     second = LedgerEntry.objects.exclude(pk=first.pk).get()
     assert reply.locator(".pg-ledger-link").text_content() == f"ledger row #{second.pk}"
