@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -43,13 +43,6 @@ def _decimal_text(value: Decimal | None) -> str | None:
 
 def _per_million(value: Decimal | None) -> str | None:
     return None if value is None else _decimal_text(value * PER_MILLION)
-
-
-def _ledger_url(entry_id: int) -> str:
-    try:
-        return reverse("activity_detail", args=[entry_id])
-    except NoReverseMatch:  # the activity pages are not installed: the URL they will have
-        return f"/activity/{entry_id}/"
 
 
 def _picker_models(most_used: list[str]) -> list[dict]:
@@ -143,17 +136,18 @@ def playground_token(request):
 @never_cache
 @require_GET
 def playground_ledger_row(request):
-    """The ledger row of one playground reply, found by its generation id, as JSON (404 until written)."""
-    generation_id = request.GET.get("generation_id", "").strip()
-    if not generation_id:
-        return _error("generation_id is required.", 400)
-    entry = playground_ledger_entry(user=request.user, generation_id=generation_id)
+    """The ledger row of one playground reply, found by our request id, as JSON (404 until written)."""
+    request_id = request.GET.get("request_id", "").strip()
+    if not request_id:
+        return _error("request_id is required.", 400)
+    entry = playground_ledger_entry(user=request.user, request_id=request_id)
     if entry is None:
-        return _error("No ledger row for that generation yet.", 404)
+        return _error("No ledger row for that request yet.", 404)
     return JsonResponse(
         {
             "id": entry.pk,
-            "url": _ledger_url(entry.pk),
+            "request_id": entry.request_id,
+            "url": reverse("activity_by_request", args=[entry.request_id]),
             "status": entry.status,
             "http_status": entry.http_status,
             "requested_model": entry.requested_model,

@@ -294,6 +294,16 @@ def activity_detail(request, entry_id: int):
     return render(request, "usage/activity_detail.html", context)
 
 
+@require_GET
+def activity_by_request(request, request_id: str):
+    """A request's detail page by our request id: the playground's link to a reply's row."""
+    try:
+        entry_id = activity_log.activity_entry_id_by_request(user=request.user, request_id=request_id)
+    except LedgerEntry.DoesNotExist:
+        raise Http404("No such request") from None
+    return redirect("activity_detail", entry_id=entry_id)
+
+
 # A new key's secret waits in the session for the page the creation redirects to, which shows it once and
 # drops it: never in a URL (access logs) and never again on a reload.
 NEW_KEY_SESSION = "new_api_key"

@@ -141,7 +141,10 @@ def test_a_prompt_streams_its_reply_in_pieces_with_the_cost_line_and_a_ledger_ro
     )
     assert (entry.computed_cost, entry.reported_cost) == (Decimal("0.00575"), Decimal("0.0057"))
     assert entry.api_key.owner == member and entry.api_key.is_playground
-    assert reply.locator(".pg-ledger-link").get_attribute("href") == f"/activity/{entry.pk}/"
+    assert reply.locator(".pg-ledger-link").text_content() == f"ledger row #{entry.pk}"
+    # The link names the row by our request id (unique; a generation id is not).
+    assert reply.locator(".pg-ledger-link").get_attribute("href") == f"/activity/request/{entry.request_id}/"
+    assert reply.locator(".pg-served").text_content() == ""  # the model asked for served it
     assert playground.fake.last.json == {
         "model": "openai/gpt-4o",
         "messages": [{"role": "user", "content": "Say hello"}],
@@ -159,6 +162,11 @@ def test_a_prompt_streams_its_reply_in_pieces_with_the_cost_line_and_a_ledger_ro
         '  -H "Authorization: Bearer $TOKENLEDGER_API_KEY" \\\n'
     )
     assert "tlpg_" not in curl + page.locator("#pg-code-python").text_content()
+
+    # The ledger link opens that request's own row.
+    reply.locator(".pg-ledger-link").click()
+    page.wait_for_url(f"{playground.url}/activity/{entry.pk}/")
+    assert page.locator("#request-id").text_content() == entry.request_id
 
 
 def test_stop_mid_stream_cancels_the_request_and_its_ledger_row(playground, page):
@@ -257,16 +265,102 @@ def test_an_upstream_error_is_shown_as_a_message_in_the_conversation(playground,
 
 
 def test_a_reply_containing_markup_is_shown_as_text(playground, page):
-    markup = '<script>window.pwned = 1</script><img src="x" onerror="window.pwned = 2"><b>bold</b>'
+    markup = (
+        '<script>window.pwned = 1</script><img src="x" onerror="window.pwned = 2"><b>bold</b>\n\n'
+        '<img src=x onerror="window.pwned = 3">\n\n[click](javascript:window.pwned=4)'
+    )
     playground.fake.reply(text=markup, chunks=3)
 
     send(page, "Reply with some HTML")
 
     reply = page.locator(".pg-reply")
     reply.locator(".pg-ledger-link").wait_for()
-    assert reply.locator(".pg-text").text_content() == markup
-    assert reply.locator(".pg-text script, .pg-text img, .pg-text b").count() == 0
+    assert reply.locator(".pg-text p").all_text_contents() == [
+        '<script>window.pwned = 1</script><img src="x" onerror="window.pwned = 2"><b>bold</b>',
+        '<img src=x onerror="window.pwned = 3">',
+        "[click](javascript:window.pwned=4)",
+    ]
+    assert reply.locator(".pg-text script, .pg-text img, .pg-text b, .pg-text a").count() == 0
     assert page.evaluate("window.pwned") is None
+
+
+def test_a_reply_renders_its_markdown_with_a_copy_button_on_each_code_block(playground, page):
+    text = "Two ways:\n\n```python\nprint('<hi>')\n```\n\nand **bold** `inline`:\n\n```\nx = 1\n```\n"
+    playground.fake.reply(text=text, chunks=5)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=playground.url)
+
+    send(page, "Show me code")
+
+    reply = page.locator(".pg-reply")
+    reply.locator(".pg-ledger-link").wait_for()
+    blocks = reply.locator(".pg-code-block")
+    assert blocks.locator("code").all_text_contents() == ["print('<hi>')", "x = 1"]
+    assert blocks.locator(".pg-code-lang").all_text_contents() == ["python", "code"]
+    assert blocks.nth(0).locator("code").get_attribute("class") == "language-python"
+    assert reply.locator(".pg-text > p").all_text_contents() == ["Two ways:", "and bold inline:"]
+    assert reply.locator(".pg-text strong").text_content() == "bold"
+
+    copy = blocks.nth(0).locator("button.pg-copy")
+    assert copy.text_content() == "Copy code"
+    copy.click()
+    page.wait_for_function("() => document.querySelector('.pg-code-block .pg-copy').textContent === 'Copied'")
+    assert page.evaluate("() => navigator.clipboard.readText()") == "print('<hi>')"
+    blocks.nth(1).locator("button.pg-copy").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('.pg-code-block .pg-copy')[1].textContent === 'Copied'"
+    )
+    assert page.evaluate("() => navigator.clipboard.readText()") == "x = 1"
+    # Copy on a message: the reply as the model wrote it, the prompt as typed.
+    reply.locator(".pg-actions .pg-copy").click()
+    page.wait_for_function(
+        "() => document.querySelector('.pg-reply .pg-actions .pg-copy').textContent === 'Copied'"
+    )
+    assert page.evaluate("() => navigator.clipboard.readText()") == text
+    page.locator(".pg-user .pg-copy").click()
+    page.wait_for_function("() => document.querySelector('.pg-user .pg-copy').textContent === 'Copied'")
+    assert page.evaluate("() => navigator.clipboard.readText()") == "Show me code"
+
+
+def test_retry_sends_the_same_request_again_and_the_total_counts_both_replies(playground, page):
+    playground.fake.reply(text="First answer", cost="0.001")
+    playground.fake.reply(text="Second answer", cost="0.0025")
+    page.fill("#pg-temperature", "0.7")
+    send(page, "Pick a number")
+    reply = page.locator(".pg-reply")
+    reply.locator(".pg-ledger-link").wait_for()
+    first = LedgerEntry.objects.get()
+    assert reply.locator(".pg-text").text_content() == "First answer"
+    page.fill("#pg-temperature", "1.5")  # a retry resends the request as it was sent
+
+    reply.locator(".pg-retry").click()
+
+    page.wait_for_function(
+        "first => (document.querySelector('.pg-reply .pg-ledger-link')?.textContent || first) !== first",
+        arg=f"ledger row #{first.pk}",
+    )
+    second = LedgerEntry.objects.exclude(pk=first.pk).get()
+    assert reply.locator(".pg-ledger-link").text_content() == f"ledger row #{second.pk}"
+    assert reply.locator(".pg-text").text_content() == "Second answer"
+    assert page.locator(".pg-reply").count() == 1
+    chats = [r.json for r in playground.fake.requests if r.path.endswith("/chat/completions")]
+    assert (
+        chats
+        == [
+            {
+                "model": "openai/gpt-4o",
+                "messages": [{"role": "user", "content": "Pick a number"}],
+                "stream": True,
+                "temperature": 0.7,
+            }
+        ]
+        * 2
+    )
+    assert (second.reported_cost, second.request_id != first.request_id) == (Decimal("0.0025"), True)
+    assert reply.locator("[data-stat=cost]").text_content() == "cost $0.0025"
+    # Both replies were paid for: the total counts the replaced one too.
+    assert page.locator("#pg-total").text_content() == "Conversation total: $0.0035 (2 replies)"
+    page.reload()
+    assert page.locator("#pg-total").text_content() == "Conversation total: $0.0035 (2 replies)"
 
 
 def test_a_spent_budget_is_shown_as_a_message(catalogue, gateway_server, member, page):
@@ -319,6 +413,7 @@ def test_an_alias_is_offered_and_its_reply_costs_the_model_that_served(
     reply = page.locator(".pg-reply")
     reply.locator(".pg-ledger-link").wait_for()
     assert info == "alias, cheapest: anthropic/claude-sonnet-4, openai/gpt-4o"
+    assert reply.locator(".pg-served").text_content() == "served by openai/gpt-4o"
     # 1000 × 0.0000025 + 100 × 0.00001: gpt-4o's prices, the cheaper member, which served
     assert reply.locator("[data-stat=cost]").text_content() == "cost $0.0035"
     sent = gateway_server.fake.last.json
@@ -351,3 +446,44 @@ def test_a_request_shows_the_same_dollar_figure_in_the_playground_on_spend_and_o
     key = LedgerEntry.objects.get().api_key
     spent = page.locator(f"#key-{key.id} td.num").nth(1).inner_text()  # budget, then spent this period
     assert spent == "$0.0000186"
+
+
+def test_after_a_fallback_a_reply_shows_the_model_that_served_it(
+    catalogue, gateway_server, member, page, monkeypatch
+):
+    from tests.fakes.openrouter import FakeOpenRouter, Reply, serve
+    from usage.models import Alias, AliasMember, Upstream
+
+    # A second upstream, as a vLLM server: it names its model without our "local/" prefix.
+    vllm = FakeOpenRouter(default=Reply(text="Hello from vLLM.", provider="", cost=None, chunks=3))
+    server = serve(vllm)
+    monkeypatch.setenv("VLLM_API_KEY", "vllm-secret-123")
+    Upstream.objects.create(
+        name="local", base_url=vllm.url, api_key_env="VLLM_API_KEY", model_prefix="local/", enabled=True
+    )
+    alias = Alias.objects.create(name="team/fast", strategy="ordered")
+    for position, model_id in enumerate(["openai/gpt-4o", "local/qwen3-8b"]):
+        AliasMember.objects.create(alias=alias, position=position, model=model_id)
+    gateway_server.fake.reply(status=502)  # the first member fails
+    log_in(page, gateway_server.url, "member")
+    page.goto(f"{gateway_server.url}/playground/")
+    page.select_option("select[name=model0]", "team/fast")
+
+    try:
+        send(page, "Hi")
+        reply = page.locator(".pg-reply")
+        reply.locator(".pg-ledger-link").wait_for()
+    finally:
+        server.stop()
+
+    assert reply.locator(".pg-text").text_content() == "Hello from vLLM."
+    assert reply.get_attribute("data-model") == "team/fast"
+    # Our id for the model that served (the ledger row's), not the upstream's own name for it.
+    assert reply.locator(".pg-served").text_content() == "served by local/qwen3-8b"
+    assert reply.locator(".pg-served").is_visible()
+    entry = LedgerEntry.objects.get()
+    assert (entry.requested_model, entry.served_model) == ("team/fast", "local/qwen3-8b")
+    assert [(a["upstream"], a["status"]) for a in entry.meta["attempts"]] == [
+        ("openrouter", 502),
+        ("local", 200),
+    ]

@@ -29,6 +29,7 @@ NOT_PAGES = {
     "playground_ledger_row",  # JSON
     "spend_export",  # CSV
     "activity_export",  # CSV
+    "activity_by_request",  # a redirect to activity_detail
     "key_revoke",  # POST, then back to /keys/
     "key_alerts",  # POST, then back to /keys/
     "catalog:changes_feed",  # RSS

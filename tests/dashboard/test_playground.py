@@ -217,12 +217,16 @@ def test_the_token_endpoint_only_answers_post(member_client):
     assert member_client.get("/playground/token/").status_code == 405
 
 
+REQUEST_ID = "0123456789abcdef0123456789abcdef"
+
+
 def test_the_ledger_row_of_a_reply_gives_tokens_and_exact_costs(member_client, member):
     key = make_key(member)
     entry = make_entry(
         key,
         "openai/gpt-4o",
         generation_id="gen-123",
+        request_id=REQUEST_ID,
         prompt_tokens=1200,
         cached_tokens=200,
         completion_tokens=300,
@@ -233,12 +237,13 @@ def test_the_ledger_row_of_a_reply_gives_tokens_and_exact_costs(member_client, m
         ttft_ms=230,
     )
 
-    response = member_client.get("/playground/ledger-row/", {"generation_id": "gen-123"})
+    response = member_client.get("/playground/ledger-row/", {"request_id": REQUEST_ID})
 
     assert response.status_code == 200
     assert response.json() == {
         "id": entry.pk,
-        "url": f"/activity/{entry.pk}/",
+        "request_id": REQUEST_ID,
+        "url": f"/activity/request/{REQUEST_ID}/",
         "status": "ok",
         "http_status": 200,
         "requested_model": "openai/gpt-4o",
@@ -256,33 +261,34 @@ def test_the_ledger_row_of_a_reply_gives_tokens_and_exact_costs(member_client, m
     }
 
 
-def test_the_ledger_row_of_another_users_key_is_not_found(member_client, outsider):
-    make_entry(make_key(outsider), "openai/gpt-4o", generation_id="gen-theirs")
-
-    response = member_client.get("/playground/ledger-row/", {"generation_id": "gen-theirs"})
-
-    assert response.status_code == 404
-    assert response.json()["error"]["message"] == "No ledger row for that generation yet."
-
-
-def test_the_ledger_row_needs_a_generation_id(member_client):
-    response = member_client.get("/playground/ledger-row/")
-
-    assert response.status_code == 400
-    assert response.json()["error"]["message"] == "generation_id is required."
-
-
-def test_the_ledger_row_of_an_old_request_is_not_searched(member_client, member):
-    make_entry(
-        make_key(member),
-        "openai/gpt-4o",
-        generation_id="gen-old",
-        created_at=timezone.now() - timedelta(days=2),
+def test_the_ledger_row_is_the_requests_own_not_another_with_its_generation_id(member_client, member):
+    key = make_key(member)
+    make_entry(key, "openai/gpt-4o", generation_id="gen-1", request_id="a" * 32)
+    hit = make_entry(
+        key, "openai/gpt-4o", generation_id="gen-1", request_id=REQUEST_ID, status=LedgerEntry.Status.CACHED
     )
 
-    response = member_client.get("/playground/ledger-row/", {"generation_id": "gen-old"})
+    response = member_client.get("/playground/ledger-row/", {"request_id": REQUEST_ID})
+
+    assert (response.json()["id"], response.json()["status"]) == (hit.pk, "cached")
+
+
+def test_the_ledger_row_of_another_users_key_is_not_found(member_client, outsider):
+    make_entry(make_key(outsider), "openai/gpt-4o", request_id=REQUEST_ID)
+
+    response = member_client.get("/playground/ledger-row/", {"request_id": REQUEST_ID})
 
     assert response.status_code == 404
+    assert response.json()["error"]["message"] == "No ledger row for that request yet."
+
+
+def test_the_ledger_row_needs_a_request_id(member_client, member):
+    make_entry(make_key(member), "openai/gpt-4o", generation_id="gen-123", request_id=REQUEST_ID)
+
+    response = member_client.get("/playground/ledger-row/", {"generation_id": "gen-123"})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "request_id is required."
 
 
 def test_the_page_reads_the_catalogue_in_a_constant_number_of_queries(

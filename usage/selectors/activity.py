@@ -296,6 +296,13 @@ def activity_entry(*, user, entry_id: int) -> LedgerEntry:
     )
 
 
+def activity_entry_id_by_request(*, user, request_id: str) -> int:
+    """The id of the request with our request id (the gateway's `x-tokenledger-request-id`), if the user may
+    see it (LedgerEntry.DoesNotExist otherwise). Unique, unlike a generation id (a cache hit copies its
+    original's): the playground links each reply to its own row this way."""
+    return visible_ledger(user=user).values_list("id", flat=True).get(request_id=request_id)
+
+
 @dataclass(frozen=True)
 class CostLine:
     label: str

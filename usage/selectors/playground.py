@@ -58,20 +58,10 @@ def playground_most_used_models(
     return [model for model, _requests in ranked[:limit]]
 
 
-def playground_ledger_entry(
-    *, user, generation_id: str, within: timedelta = timedelta(days=1), now: datetime | None = None
-) -> LedgerEntry | None:
-    """The ledger row of one of the user's recent requests, by the upstream generation id.
-
-    Only rows of the last `within` are searched: the page asks right after a reply, and the (key,
-    created_at) index then reads a few rows however long the ledger is.
-    """
-    since = (now or timezone.now()) - within
-    return (
-        LedgerEntry.objects.filter(api_key__owner=user, created_at__gte=since, generation_id=generation_id)
-        .order_by("-created_at", "-id")
-        .first()
-    )
+def playground_ledger_entry(*, user, request_id: str) -> LedgerEntry | None:
+    """The ledger row of one of the user's requests, by our request id (the gateway's
+    `x-tokenledger-request-id`): unique, where a generation id is not (a cache hit copies its original's)."""
+    return LedgerEntry.objects.filter(api_key__owner=user, request_id=request_id).first()
 
 
 def playground_api_key(token: str) -> ApiKey | None:
