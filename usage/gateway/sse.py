@@ -105,7 +105,7 @@ async def relay_stream(
     response, receive, send, row: LedgerRow, started: float, route: Route, capture, decoder, reader
 ) -> None:
     """`reader(row, started)`: what reads this endpoint's events (StreamReading, or streams.py's)."""
-    headers = [(cache.HEADER, cache.MISS)] if capture is not None else []
+    headers = [(cache.HEADER, cache.MISS)] if capture is not None and capture.cached else []
     generation = response.headers.get("X-Generation-Id")
     if generation:
         headers.append((b"x-generation-id", generation.encode("latin-1")))

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from base64 import b64encode
 from datetime import datetime
 from pathlib import Path
 
@@ -63,6 +64,17 @@ class LedgerWriter:
             self.pending += 1
             self.queued += 1
         self.lines.put(line)
+
+    def capture(self, row: LedgerRow, request: bytes, reply) -> None:
+        """Queue a capturing key's bodies (after its row): the request's, and the reply's bytes kept
+        (bodies.Kept; None when there was no reply). The writer's process assembles and stores them."""
+        head = tail = b""
+        cut = False
+        if reply is not None:
+            head, tail, cut = reply.data, reply.tail, reply.overflow
+        about = orjson.dumps([row.request_id, row.endpoint, row.stream, cut])
+        parts = (b"C" + about, b64encode(request), b64encode(head), b64encode(tail))
+        self.lines.put(b" ".join(parts) + b"\n")
 
     def count_keyless(self, reason: str, at: datetime) -> None:
         """One more request refused without a known key, in `at`'s minute."""
