@@ -225,16 +225,18 @@ class ResponseStream:
     def __init__(self) -> None:
         self.response: dict = {}
         self.text = ""
+        self.ended = False
 
     def take(self, event: dict, *, deltas: bool) -> None:
         if isinstance(event.get("response"), dict):
             self.response = event["response"]
+            self.ended = event.get("type") in ("response.completed", "response.incomplete", "response.failed")
         elif event.get("type") == "response.output_text.delta" and deltas:
             self.text += _text(event.get("delta"))
         elif event.get("type") == "error":
             self.response = {**self.response, "error": event.get("error") or event}
 
     def result(self) -> dict:
-        if self.response.get("output") or not self.text:
+        if self.ended or not self.text:
             return self.response
         return {**self.response, "output_text": self.text}

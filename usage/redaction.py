@@ -2,10 +2,10 @@
 
 Two rules: a JSON member whose name says it holds a credential (`authorization`, `api_key`, `password`...)
 has its string value replaced; and in every string (and in a body that is not JSON) the values that look
-like credentials are replaced, keeping what kind they were: `Bearer <x>` / `Basic <x>`, header-style
-`Authorization: <x>` or `api_key=<x>`, OpenAI/OpenRouter/Anthropic `sk-…` keys, ours (`tl-…`, and the
-playground's `tlpg_…` tokens), AWS access key ids, GitHub, Slack and Google API tokens, and PEM private
-keys.
+like credentials are replaced, keeping what kind they were: header-style `Authorization: [Bearer] <x>`,
+`x-api-key: <x>`, `api_key=<x>`, `password: <x>`; `Bearer <x>` / `Basic <x>` anywhere with <x> of 16
+characters or more; OpenAI/OpenRouter/Anthropic `sk-…` keys, ours (`tl-…`, and the playground's
+`tlpg_…` tokens), AWS access key ids, GitHub, Slack and Google API tokens, and PEM private keys.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ PATTERNS = (
         re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
         "[REDACTED PRIVATE KEY]",
     ),
-    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=:-]{6,}"), rf"\1\2{REDACTED}"),
     (
         re.compile(
-            r"(?i)\b((?:proxy-)?authorization|x-api-key|api[_-]?key|password|secret)"
-            r"([\"']?\s*[:=]\s*[\"']?)(?!bearer\b|basic\b|\[REDACTED)([^\s\"',;}]+)"
+            r"(?i)\b((?:proxy-)?authorization|x-api-key|api[_-]?key|password|client[_-]?secret|secret[_-]?key"
+            r"|access[_-]?token)([\"']?\s*[:=]\s*[\"']?)((?:bearer|basic|token)\s+)?(?!\[REDACTED)([^\s\"',;}]+)"
         ),
-        rf"\1\2{REDACTED}",
+        rf"\1\2\3{REDACTED}",
     ),
+    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=:-]{16,}"), rf"\1\2{REDACTED}"),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), f"sk-{REDACTED}"),
     (re.compile(r"\btlpg_[A-Za-z0-9_:.-]{16,}"), f"tlpg_{REDACTED}"),
     (re.compile(r"\btl-[A-Za-z0-9_-]{16,}"), f"tl-{REDACTED}"),

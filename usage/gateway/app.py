@@ -114,7 +114,9 @@ class Gateway:
             context_multiple=self.context_multiple,
             settle=lambda row, ticket: journal.settle_budget(self.limits, row, ticket, self.reconcile_hold),
         )
-        self.writer = LedgerWriter(ledger_spill_dir(), database_url())
+        self.writer = LedgerWriter(
+            ledger_spill_dir(), database_url(), capture_limit=settings.CAPTURE_MAX_BYTES
+        )
         self.journal = journal.Journal(
             folder, queued=lambda: self.writer.queued, done=lambda: self.writer.done
         )

@@ -37,9 +37,12 @@ STOP = b"S\n"
 
 
 class LedgerWriter:
-    def __init__(self, spill_dir: Path, database: str, keep_fds: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self, spill_dir: Path, database: str, keep_fds: tuple[int, ...] = (), capture_limit: int | None = None
+    ) -> None:
         self.spill_dir = spill_dir
         self.database = database  # DATABASE_URL for the writer's process
+        self.capture_limit = capture_limit  # CAPTURE_MAX_BYTES for the writer's process (None: its own)
         self.keep_fds = keep_fds  # inherited by the writer's process (the journal's lock: journal.py)
         self.lines: queue.SimpleQueue = queue.SimpleQueue()
         self.process: subprocess.Popen | None = None
@@ -90,6 +93,8 @@ class LedgerWriter:
 
     def _spawn(self) -> None:
         env = {**os.environ, "DATABASE_URL": self.database, SPILL_VARIABLE: str(self.spill_dir)}
+        if self.capture_limit is not None:
+            env["CAPTURE_MAX_BYTES"] = str(self.capture_limit)
         self.process = subprocess.Popen(  # noqa: S603 (our own module, no input)
             [sys.executable, "-m", "usage.gateway.ledger_main"],
             stdin=subprocess.PIPE,
