@@ -36,7 +36,9 @@ def exchange_of(
 ) -> Exchange:
     """`reply`: the reply's bytes (a stream's first ones when `cut`, then `tail`, its last chunk)."""
     request_value, request_text, request_cut = _body(_json(request), request, limit)
-    if stream:
+    if not reply:  # refused, answered from the cache, or failed before a reply
+        reply_value, reply_text, reply_cut = None, "", False
+    elif stream and not reply.lstrip().startswith(b"{"):  # (a stream asked for may be answered in JSON)
         assembled = assemble(endpoint, reply, tail if cut else b"")
         reply_value, reply_text, reply_cut = _body(assembled, reply, limit)
     else:

@@ -251,3 +251,32 @@ def test_a_responses_exchange_is_laid_out_with_its_function_calls():
         Turn("tool", [Part("tool_result", "4 °C", "c1")]),
         Turn("assistant", [Part("text", "Cold.")], reply=True),
     ]
+
+
+def test_a_refused_request_keeps_its_body_and_no_reply():
+    exchange = exchange_of(
+        endpoint="chat/completions",
+        stream=True,
+        request=b'{"stream": true}',
+        reply=b"",
+        tail=b"",
+        cut=False,
+        limit=1024,
+    )
+
+    assert (exchange.request, exchange.reply, exchange.reply_text, exchange.truncated) == (
+        {"stream": True},
+        None,
+        "",
+        False,
+    )
+
+
+def test_a_stream_answered_with_a_json_error_is_kept_as_json():
+    error = b'{"error": {"code": 429, "message": "Rate limit exceeded"}}'
+
+    exchange = exchange_of(
+        endpoint="chat/completions", stream=True, request=b"{}", reply=error, tail=b"", cut=False, limit=1024
+    )
+
+    assert exchange.reply == {"error": {"code": 429, "message": "Rate limit exceeded"}}
