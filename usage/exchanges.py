@@ -57,9 +57,12 @@ def _json(data: bytes) -> Any:
 def _body(value: Any, raw: bytes, limit: int) -> tuple[Any, str, bool]:
     """(JSON value, "", cut) when the body is JSON, else (None, text, cut); redacted, within `limit`."""
     if value is None:
-        text = redact_text(raw.decode("utf-8", "replace"))
+        text = redact_text(raw.decode("utf-8", "replace")).replace("\x00", "\ufffd")
         return None, _cut_text(text, limit), len(text.encode()) > limit
     value = redact_value(value)
+    dumped = orjson.dumps(value)
+    if b"\\u0000" in dumped:  # PostgreSQL refuses NUL in JSON and text: U+FFFD, as the ledger's rows
+        value = orjson.loads(dumped.replace(b"\\u0000", b"\\ufffd"))
     if len(orjson.dumps(value)) <= limit:
         return value, "", False
     longest = limit

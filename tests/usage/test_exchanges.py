@@ -280,3 +280,17 @@ def test_a_stream_answered_with_a_json_error_is_kept_as_json():
     )
 
     assert exchange.reply == {"error": {"code": 429, "message": "Rate limit exceeded"}}
+
+
+def test_nul_characters_become_replacement_characters():
+    exchange = exchange_of(
+        endpoint="chat/completions",
+        stream=False,
+        request=b'{"prompt": "a\\u0000b"}',
+        reply=b"not json \x00",
+        tail=b"",
+        cut=False,
+        limit=1024,
+    )
+
+    assert (exchange.request, exchange.reply_text) == ({"prompt": "a\ufffdb"}, "not json \ufffd")
