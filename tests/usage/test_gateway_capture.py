@@ -50,6 +50,7 @@ def test_an_opted_in_keys_reply_and_stream_are_kept_with_their_text_and_usage(ga
     plain = post(gateway_server, capturing, BODY)
     post(gateway_server, capturing, {**BODY, "stream": True})
 
+    assert "x-tokenledger-cache" not in plain.headers  # capture is not the response cache
     first, second = gateway_server.ledger(2)
     exchanges = captured(gateway_server, 2)
     one, two = exchanges[first.id], exchanges[second.id]
@@ -171,3 +172,22 @@ def test_credentials_in_the_prompt_and_the_reply_are_redacted(gateway_server, ca
         }
     ]
     assert exchange.reply["choices"][0]["message"]["content"] == "Use sk-[REDACTED] for that."
+
+
+def test_a_key_that_caches_and_captures_does_both(gateway_server, catalogue, make_api_key):
+    secret = make_api_key(name="both", capture_bodies=True, cache_responses=True)
+    body = {**BODY, "temperature": 0, "stream": True}
+    miss = post(gateway_server, secret, body)
+    gateway_server.settled()  # the cache filled
+    hit = post(gateway_server, secret, body)
+
+    assert (miss.headers["x-tokenledger-cache"], hit.headers["x-tokenledger-cache"]) == ("miss", "hit")
+    assert hit.content == miss.content
+    first, second = gateway_server.ledger(2)
+    exchanges = captured(gateway_server, 2)
+    assert (first.status, second.status) == ("ok", "cached")
+    assert exchanges[first.id].reply["choices"][0]["message"]["content"] == "Hello from the fake OpenRouter."
+    assert (exchanges[second.id].request, exchanges[second.id].reply) == (
+        body,
+        None,
+    )  # the hit: no reply of its own
