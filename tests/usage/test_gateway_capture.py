@@ -46,7 +46,8 @@ def captured(gateway_server, count: int) -> dict[int, CapturedExchange]:
 
 
 def test_an_opted_in_keys_reply_and_stream_are_kept_with_their_text_and_usage(gateway_server, capturing):
-    gateway_server.fake.reply(text="One two three four.", chunks=4)
+    for _ in range(2):  # (a reply is queued per request)
+        gateway_server.fake.reply(text="One two three four.", chunks=4)
     plain = post(gateway_server, capturing, BODY)
     post(gateway_server, capturing, {**BODY, "stream": True})
 
