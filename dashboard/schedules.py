@@ -119,6 +119,17 @@ JOBS = (
             " (manage.py evaluate_alerts)."
         ),
     ),
+    Job(
+        name="Captured bodies retention",
+        task="usage.prune_captures",
+        setting="CAPTURE_PRUNE_SCHEDULE",
+        default="50 3 * * *",
+        expire_seconds=6 * 60 * 60,
+        description=(
+            "Delete captured request and reply bodies older than CAPTURE_RETENTION_DAYS"
+            " (manage.py prune_captures)."
+        ),
+    ),
 )
 
 

@@ -209,6 +209,11 @@ UPSTREAM_PROBE_TIMEOUT_SECONDS = env.env_float("UPSTREAM_PROBE_TIMEOUT_SECONDS",
 RECONCILE_SCHEDULE = env.env_cron("RECONCILE_SCHEDULE", "* * * * *")
 PROVIDER_ENDPOINTS_SCHEDULE = env.env_cron("PROVIDER_ENDPOINTS_SCHEDULE", "23 */6 * * *")
 ALERTS_SCHEDULE = env.env_cron("ALERTS_SCHEDULE", "* * * * *")  # evaluate the alert rules, retry deliveries
+CAPTURE_PRUNE_SCHEDULE = env.env_cron("CAPTURE_PRUNE_SCHEDULE", "50 3 * * *")
+
+# --- Captured bodies of keys that opt in (docs/gateway.md, "Capture") ---------------------------------------
+CAPTURE_MAX_BYTES = env.env_int("CAPTURE_MAX_BYTES", 256 * 1024, minimum=1024)  # the request's, the reply's
+CAPTURE_RETENTION_DAYS = env.env_int("CAPTURE_RETENTION_DAYS", 30, minimum=1)
 
 # --- Alerts (docs/alerts.md) and e-mail ---------------------------------------------------------------------
 ALERT_TIMEOUT_SECONDS = env.env_float("ALERT_TIMEOUT_SECONDS", 5.0, minimum=0.1)  # per delivery attempt

@@ -38,6 +38,7 @@ class ApiKeyForm(forms.ModelForm):
             "tags",
             "expires_at",
             "cache_responses",
+            "capture_bodies",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -63,7 +64,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyForm
     list_display = ["name", "prefix", "owner", "budget_usd", "budget_period", "rpm_limit", "tpm_limit"]
     list_display += ["expires_at", "revoked_at", "last_used_at"]
-    list_filter = ["budget_period", "is_playground"]
+    list_filter = ["budget_period", "is_playground", "capture_bodies"]
     search_fields = ["name", "prefix", "owner__username"]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
@@ -84,6 +85,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             tags=data.get("tags") or [],
             expires_at=data.get("expires_at"),
             cache_responses=bool(data.get("cache_responses")),
+            capture_bodies=bool(data.get("capture_bodies")),
         )
         obj.pk = key.pk
         obj.prefix, obj.secret_hash = key.prefix, key.secret_hash

@@ -162,6 +162,11 @@ class KeyCreateForm(forms.Form):
         label="Cache responses",
         help_text="Answer repeated deterministic requests (temperature 0 or a seed) from the cache, free",
     )
+    capture_bodies = forms.BooleanField(
+        required=False,
+        label="Capture bodies",
+        help_text="Keep each request and reply (credentials redacted) to show on its activity page",
+    )
 
     def clean_allowed_models(self) -> list[str]:
         """ "openai/gpt-4o, anthropic/*" -> ["openai/gpt-4o", "anthropic/*"] (as create_api_key --models)."""

@@ -70,3 +70,14 @@ def evaluate_alerts() -> int:
     result = alerts_evaluate()
     deliveries_send()
     return len(result.alert_ids)
+
+
+# --- Captured bodies (docs/gateway.md, "Capture") ---
+CAPTURE_PRUNE_EXPIRES_SECONDS = 6 * 60 * 60  # the default CAPTURE_PRUNE_SCHEDULE runs daily
+
+
+@shared_task(name="usage.prune_captures", ignore_result=True, expires=CAPTURE_PRUNE_EXPIRES_SECONDS)
+def prune_captures() -> int:
+    from usage.services.captures import captures_prune
+
+    return captures_prune().deleted

@@ -7,6 +7,7 @@ import itertools
 from collections.abc import AsyncIterator, Iterable, Iterator
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
@@ -24,6 +25,7 @@ from usage.selectors import activity as activity_log
 from usage.selectors import alerts as alert_rows
 from usage.selectors import keys as key_rows
 from usage.selectors import spend as spend_report
+from usage.selectors.captures import captured_conversation
 from usage.selectors.upstreams import upstream_statuses
 from usage.selectors.visibility import visible_key, visible_keys
 from usage.services.alerts.subscriptions import alert_subscription_set
@@ -285,6 +287,8 @@ def activity_detail(request, entry_id: int):
     context = {
         "entry": entry,
         "breakdown": breakdown,
+        "conversation": captured_conversation(entry=entry),
+        "capture_max_bytes": settings.CAPTURE_MAX_BYTES,
         "savings": entry.cache_savings,
         "breakdown_total": sum((line.cost for line in breakdown if line.cost is not None), start=0),
         "costs_disagree": entry.reported_cost is not None

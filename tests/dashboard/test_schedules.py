@@ -27,6 +27,7 @@ PROBES = "Upstream health probes"
 ENDPOINTS = "Provider endpoints of models with traffic"
 RECONCILE = "Ledger cost reconciliation"
 ALERTS = "Alerts (rules evaluated, deliveries retried)"
+CAPTURES = "Captured bodies retention"
 DEFAULTS = {
     SYNC: "17 * * * *",
     ROLLUPS: "*/5 * * * *",
@@ -35,6 +36,7 @@ DEFAULTS = {
     PROBES: "*/5 * * * *",
     ENDPOINTS: "23 */6 * * *",
     ALERTS: "* * * * *",
+    CAPTURES: "50 3 * * *",
 }
 
 
@@ -87,6 +89,13 @@ def test_migrate_schedules_every_job_from_its_setting():
             50,
             "Evaluate the alert rules and send their alerts, retrying failed deliveries"
             " (manage.py evaluate_alerts).",
+        ),
+        (
+            CAPTURES,
+            "usage.prune_captures",
+            True,
+            21600,
+            "Delete captured request and reply bodies older than CAPTURE_RETENTION_DAYS (manage.py prune_captures).",
         ),
         (
             SYNC,
@@ -150,6 +159,7 @@ def test_every_job_runs_a_registered_task_that_expires_as_its_schedule_does():
         ("usage.probe_upstreams", 240, 240),
         ("usage.sync_provider_endpoints", 18000, 18000),
         ("usage.evaluate_alerts", 50, 50),
+        ("usage.prune_captures", 21600, 21600),
     ]
 
 
@@ -172,6 +182,7 @@ def test_the_table_defaults_are_the_settings_defaults(tmp_path):
             ("UPSTREAM_PROBE_SCHEDULE", "*/5 * * * *", "*/5 * * * *"),
             ("PROVIDER_ENDPOINTS_SCHEDULE", "23 */6 * * *", "23 */6 * * *"),
             ("ALERTS_SCHEDULE", "* * * * *", "* * * * *"),
+            ("CAPTURE_PRUNE_SCHEDULE", "50 3 * * *", "50 3 * * *"),
         ]
     )
 
@@ -191,6 +202,7 @@ def test_a_missing_task_is_created_from_its_setting_and_disable_creates_it_disab
         (PROBES, Outcome.CREATED, "*/5 * * * *", True),
         (ENDPOINTS, Outcome.CREATED, "23 */6 * * *", True),
         (ALERTS, Outcome.CREATED, "* * * * *", True),
+        (CAPTURES, Outcome.CREATED, "50 3 * * *", True),
     ]
     assert schedule_of(ROLLUPS) == ("*/5 * * * *", False)  # its default cron: enabling it is one click
     assert schedule_of(RETENTION) == ("0 4 * * 0", True)
@@ -307,7 +319,7 @@ def test_applying_twice_changes_nothing_the_second_time(settings, time_machine):
     time_machine.shift(60)
     second = schedules_apply()
 
-    assert [r.outcome for r in second] == [Outcome.UNCHANGED] * 7
+    assert [r.outcome for r in second] == [Outcome.UNCHANGED] * 8
     assert state() == before
     assert AppliedSchedule.objects.get(name=ROLLUPS).applied_at == datetime(2026, 3, 1, 12, tzinfo=UTC)
 

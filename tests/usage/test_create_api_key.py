@@ -37,6 +37,7 @@ def test_it_creates_a_key_with_its_limits_and_prints_the_secret_last(db, member)
         "--expires",
         "2027-01-31",
         "--cache",
+        "--capture",
     )
 
     secret = output.splitlines()[-1]
@@ -53,7 +54,13 @@ def test_it_creates_a_key_with_its_limits_and_prints_the_secret_last(db, member)
     assert (key.rpm_limit, key.tpm_limit) == (60, 100000)
     assert key.allowed_models == ["openai/*", "anthropic/claude-sonnet-4"]
     assert key.expires_at == datetime(2027, 1, 31, tzinfo=UTC)
-    assert key.cache_responses is True
+    assert (key.cache_responses, key.capture_bodies) == (True, True)
+
+
+def test_a_key_captures_nothing_unless_asked(db):
+    create("--name", "plain")
+
+    assert ApiKey.objects.get().capture_bodies is False
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ def test_creating_a_key_shows_its_secret_once_and_stores_its_hash(client, admin_
             "tags": "team-a",
             "expires_at_0": "",
             "expires_at_1": "",
+            "capture_bodies": "on",
         },
         follow=True,
     )
@@ -39,6 +40,7 @@ def test_creating_a_key_shows_its_secret_once_and_stores_its_hash(client, admin_
         60,
     )
     assert key.allowed_models == ["openai/*", "anthropic/claude-sonnet-4"]
+    assert (key.capture_bodies, key.cache_responses) == (True, False)
     assert secret not in client.get(f"/admin/usage/apikey/{key.pk}/change/").content.decode()
 
 
@@ -50,3 +52,24 @@ def test_the_revoke_action_revokes_the_selected_keys(client, admin_user):
 
     key.refresh_from_db()
     assert key.revoked_at is not None
+
+
+def test_capture_is_turned_on_for_an_existing_key_in_the_admin(client, admin_user, member):
+    key, _secret = api_key_create(name="laptop", owner=member)
+    client.force_login(admin_user)
+    form = {
+        "name": "laptop",
+        "owner": member.pk,
+        "budget_period": "monthly",
+        "allowed_models": "",
+        "tags": "",
+    }
+
+    response = client.post(
+        f"/admin/usage/apikey/{key.pk}/change/",
+        {**form, "expires_at_0": "", "expires_at_1": "", "capture_bodies": "on"},
+    )
+
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert key.capture_bodies is True

@@ -100,6 +100,7 @@ def test_creating_a_key_redirects_and_shows_its_secret_once(client, member, ledg
             "allowed_models": " openai/gpt-4o, anthropic/* ,",
             "expires_at": "2027-01-31T18:30",
             "cache_responses": "on",
+            "capture_bodies": "on",
         },
     )
 
@@ -115,7 +116,7 @@ def test_creating_a_key_redirects_and_shows_its_secret_once(client, member, ledg
     )
     assert key.allowed_models == ["openai/gpt-4o", "anthropic/*"]
     assert key.expires_at == datetime(2027, 1, 31, 18, 30, tzinfo=UTC)
-    assert key.cache_responses is True
+    assert (key.cache_responses, key.capture_bodies) == (True, True)
     shown = client.get("/keys/")
     secret = shown.context["secret"]
     assert secret and secret.startswith(key.prefix)
@@ -128,6 +129,9 @@ def test_creating_a_key_redirects_and_shows_its_secret_once(client, member, ledg
     again = client.get("/keys/")
     assert secret not in again.content.decode()
     assert "laptop" in again.content.decode()
+    assert (
+        '<span class="badge capture" title="Its bodies are captured">capture</span>' in again.content.decode()
+    )
     assert ApiKey.objects.filter(name="laptop").count() == 1
 
 

@@ -30,7 +30,7 @@ import aiohttp
 from django.conf import settings
 
 from usage.budget_counters import reconcile_hold
-from usage.gateway import cache, info, journal, lookup
+from usage.gateway import bodies, cache, info, journal, lookup
 from usage.gateway.auth import KeyInfo, Keys, bearer, bearer_matches
 from usage.gateway.endpoints import ENDPOINTS, Endpoint
 from usage.gateway.freshness import make_freshness
@@ -83,6 +83,7 @@ class Gateway:
         self.cache_ttl = settings.GATEWAY_CACHE_TTL_SECONDS
         self.refresh_seconds = settings.GATEWAY_CATALOG_REFRESH_SECONDS
         self.max_request_cost = settings.GATEWAY_MAX_REQUEST_COST
+        self.capture_limit = settings.CAPTURE_MAX_BYTES * bodies.RAW_FACTOR
         self.context_multiple = settings.GATEWAY_MAX_CONTEXT_MULTIPLE
         self.reservation_time = timedelta(seconds=settings.GATEWAY_RESERVATION_SECONDS)
         self.reconcile_hold = reconcile_hold()
@@ -120,7 +121,9 @@ class Gateway:
             context_multiple=self.context_multiple,
             settle=lambda row, ticket: journal.settle_budget(self.limits, row, ticket, self.reconcile_hold),
         )
-        self.writer = LedgerWriter(ledger_spill_dir(), database_url())
+        self.writer = LedgerWriter(
+            ledger_spill_dir(), database_url(), capture_limit=settings.CAPTURE_MAX_BYTES
+        )
         self.journal = journal.Journal(
             folder, queued=lambda: self.writer.queued, done=lambda: self.writer.done
         )
@@ -277,7 +280,7 @@ class Gateway:
         started, now = time.monotonic(), datetime.now(UTC)
         key = await self.authenticate(scope)  # an unknown key never gets its body read, nor a row
         row = LedgerRow(now, endpoint.name, request_id=request_id(), api_key_id=key.id)
-        ticket = raw = None
+        ticket = raw = kept = None
         send = LastHeld(client_send, row.request_id)  # names the request; its last message waits for `finish`
         try:
             try:
@@ -307,9 +310,11 @@ class Gateway:
                 self.reject(row, exc, raw)
                 await send_error(send, exc, endpoint.error_body)
                 return
-            capture = cache.Capture() if cache_id is not None else None
+            capture = reply = cache.Capture() if cache_id is not None else None
+            if key.capture_bodies:  # the reply's bytes kept for the writer's process (bodies.py)
+                reply = kept = bodies.Kept(self.capture_limit, capture)
             self.journal.start(row, request, plan, ticket)
-            await self.upstreams.forward(request, plan, scope, receive, send, row, started, capture)
+            await self.upstreams.forward(request, plan, scope, receive, send, row, started, reply)
             row.price(
                 snapshot.catalogue, max_cost=self.max_request_cost, context_multiple=self.context_multiple
             )
@@ -320,6 +325,8 @@ class Gateway:
             if not row.status:  # an unexpected failure (answered 500 by __call__): still a row
                 row.fail("error", 500, "internal_error", "")
             self.finish(row, key, ticket, now)
+            if key.capture_bodies and raw:  # after its row, which the writer's process stores it with
+                self.writer.capture(row, raw, kept)
             await send.release()
 
     @staticmethod

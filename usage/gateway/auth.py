@@ -41,6 +41,7 @@ class KeyInfo:
     allowed_models: tuple[str, ...]
     limited: bool  # any of budget / rpm / tpm
     cache_responses: bool = False  # the response cache is on for this key (a request header can override)
+    capture_bodies: bool = False  # its request and reply bodies are kept (bodies.py)
 
     def allows(self, model_id: str) -> bool:
         if not self.allowed_models:

@@ -288,6 +288,8 @@ async def replay(send, reply: CachedReply, extra_headers: list[tuple[bytes, byte
 class Capture:
     """Keeps a reply's bytes up to `limit`; past it, keeps nothing and marks `overflow` (don't cache)."""
 
+    cached = True  # the reply says "x-tokenledger-cache: miss" (bodies.Kept may stand in for a Capture)
+
     def __init__(self, limit: int = 4 * 1024 * 1024) -> None:
         self.limit = limit
         self.parts: list[bytes] = []

@@ -6,13 +6,15 @@ needs (in a thread it stalled requests for milliseconds at a time). Started by w
     python -m usage.gateway.ledger_main   (DATABASE_URL: the gateway's database; TOKENLEDGER_LEDGER_SPILL)
 
 stdin, one message a line: `R<row as JSON>` a row, `K<["minute", "reason"]>` a refusal without a known key,
-`F<id>` a flush (answered once everything before it is written), `S` stop. EOF (the gateway is gone, even
-killed) is a stop too: what was read is written first. stdout, one line per batch: `W <written> <spilled>
-<done>` (totals since the start), and `F<id>` for a flush (a gateway that is gone gets no answers; its rows
-are written all the same). Rows the database refuses are tried one by one, then spilled to
-DATA_DIR/ledger-spill/*.jsonl and replayed at the next start, row by row when a file's rows cannot go in
-together: a row the database still refuses goes to a dead-letter file (*.dead, beside the spills) with one
-log line, and never blocks the others. Every row is vetted first (usage.usage_values).
+`C<[request id, endpoint, stream, cut]> <request> <reply> <tail>` (base64) the bodies of a capturing key's
+request, stored once its row is in (usage/exchanges.py; a capture whose row is not in the ledger is
+dropped with a log line), `F<id>` a flush (answered once everything before it is written), `S` stop.
+EOF (the gateway is gone, even killed) is a stop too: what was read is written first. stdout, one line per
+batch: `W <written> <spilled> <done>` (totals since the start), and `F<id>` for a flush (a gateway that is
+gone gets no answers; its rows are written all the same). Rows the database refuses are tried one by one,
+then spilled to DATA_DIR/ledger-spill/*.jsonl and replayed at the next start, row by row when a file's rows
+cannot go in together: a row the database still refuses goes to a dead-letter file (*.dead, beside the
+spills) with one log line, and never blocks the others. Every row is vetted first (usage.usage_values).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import select
 import sys
 import time
+from base64 import b64decode
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,6 +33,7 @@ from pathlib import Path
 import orjson
 from django.conf import settings
 
+from usage.exchanges import Exchange, exchange_of
 from usage.gateway.row import LedgerRow
 from usage.gateway.store import Store
 from usage.gateway.writer import SPILL_VARIABLE
@@ -46,8 +50,9 @@ log = logging.getLogger("tokenledger.gateway")
 class Batches:
     """Batches of rows written through the store in one transaction; refused rows one by one, then spilled."""
 
-    def __init__(self, store, spill_dir: Path, *, max_cost: Decimal) -> None:
+    def __init__(self, store, spill_dir: Path, *, max_cost: Decimal, capture_limit: int = 0) -> None:
         self.store = store
+        self.capture_limit = capture_limit  # settings.CAPTURE_MAX_BYTES
         self.spill_dir = spill_dir
         self.max_cost = max_cost  # settings.GATEWAY_MAX_REQUEST_COST
         self.written = 0
@@ -85,6 +90,39 @@ class Batches:
         if refused:
             log.error("ledger: %d rows spilled to %s", len(refused), self.spill_dir)
             self.spill(refused)
+
+    def write_captures(self, lines: list[bytes]) -> None:
+        """Store the captured bodies of rows written (each line a `C` message without its `C`)."""
+        if not lines:
+            return
+        exchanges: list[tuple[str, Exchange]] = []
+        for line in lines:
+            try:
+                about, request, reply, tail = line.split(b" ")
+                request_id, endpoint, stream, cut = orjson.loads(about)
+                exchanges.append(
+                    (
+                        request_id,
+                        exchange_of(
+                            endpoint=endpoint,
+                            stream=stream,
+                            request=b64decode(request),
+                            reply=b64decode(reply),
+                            tail=b64decode(tail),
+                            cut=cut,
+                            limit=self.capture_limit,
+                        ),
+                    )
+                )
+            except Exception:
+                log.exception("a captured exchange the writer cannot read; dropped")
+        try:
+            stored = self.store.captures_write(exchanges)
+        except Exception:
+            log.exception("%d captured exchanges not stored", len(exchanges))
+            return
+        if stored < len(exchanges):
+            log.warning("%d captured exchanges without their ledger row; dropped", len(exchanges) - stored)
 
     def write_keyless(self) -> None:
         if not self.keyless:
@@ -229,13 +267,15 @@ def serve(messages: Messages, batches: Batches, ack) -> None:
                 break
             batches.write_keyless()
             continue
-        rows, flushes = [], []
+        rows, flushes, captures = [], [], []
         deadline = time.monotonic() + INTERVAL
         while True:
             kind, body = message[:1], message[1:]
             try:
                 if kind == b"R":
                     rows.append(LedgerRow.from_line(body))
+                elif kind == b"C":
+                    captures.append(body)
                 elif kind == b"K":
                     minute, reason = orjson.loads(body)
                     batches.keyless[(datetime.fromisoformat(minute), reason)] += 1
@@ -252,6 +292,7 @@ def serve(messages: Messages, batches: Batches, ack) -> None:
             if message is None:
                 break
         batches.write(rows)
+        batches.write_captures(captures)
         batches.write_keyless()
         report = [b"W %d %d %d\n" % (batches.written, batches.spilled, batches.done)]
         report += [b"F" + flush + b"\n" for flush in flushes]
@@ -270,7 +311,12 @@ def main() -> None:
     """The process's life (ledger_main.py starts it once Django is set up)."""
     ack = os.fdopen(os.dup(1), "wb")  # answers to the gateway; anything else printed goes to stderr
     os.dup2(2, 1)
-    batches = Batches(Store(), Path(os.environ[SPILL_VARIABLE]), max_cost=settings.GATEWAY_MAX_REQUEST_COST)
+    batches = Batches(
+        Store(),
+        Path(os.environ[SPILL_VARIABLE]),
+        max_cost=settings.GATEWAY_MAX_REQUEST_COST,
+        capture_limit=settings.CAPTURE_MAX_BYTES,
+    )
     try:
         batches.replay()
         serve(Messages(sys.stdin.fileno()), batches, ack)

@@ -116,7 +116,7 @@ async def relay_stream(
 ) -> None:
     """`reader(row, started)`: what reads this endpoint's events (StreamReading, or streams.py's);
     `named(row)`, once the generation id is known (the journal's `G` line)."""
-    headers = [(cache.HEADER, cache.MISS)] if capture is not None else []
+    headers = [(cache.HEADER, cache.MISS)] if capture is not None and capture.cached else []
     generation = response.headers.get("X-Generation-Id")
     if generation:
         headers.append((b"x-generation-id", generation.encode("latin-1")))

@@ -37,6 +37,7 @@ from usage.selectors.keys import api_key_by_secret_hash, key_spend_since
 from usage.selectors.playground import playground_api_key
 from usage.selectors.traffic import model_latency_p50
 from usage.selectors.upstreams import upstream_targets
+from usage.services.captures import captured_exchanges_record
 from usage.services.key_counters import (
     BudgetOutcome,
     RateOutcome,
@@ -74,6 +75,7 @@ def _key_info(key) -> KeyInfo | None:
         allowed_models=allowed,
         limited=key.budget_usd is not None or bool(key.rpm_limit) or bool(key.tpm_limit),
         cache_responses=key.cache_responses,
+        capture_bodies=key.capture_bodies,
     )
 
 
@@ -270,6 +272,11 @@ class Store:
         if version is not None:
             row.price_version_id = version.pk
             row.cost_with(version.prices_at(row.prompt_tokens, row.created_at))
+
+    @staticmethod
+    def captures_write(exchanges: list[tuple[str, Any]]) -> int:
+        """Store captured exchanges (request id, usage.exchanges.Exchange) of rows in the ledger."""
+        return _in_thread(lambda: captured_exchanges_record(exchanges=exchanges))
 
     @staticmethod
     def keyless_add(counts: Mapping[tuple[datetime, str], int]) -> None:

@@ -258,7 +258,8 @@ async def relay_json(
     headers = []
     if capture is not None:
         capture.add(data)
-        headers.append((cache.HEADER, cache.MISS))
+        if capture.cached:
+            headers.append((cache.HEADER, cache.MISS))
     generation = response.headers.get("X-Generation-Id") or row.generation_id
     if generation:
         headers.append((b"x-generation-id", generation.encode("latin-1")))

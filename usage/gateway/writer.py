@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from base64 import b64encode
 from datetime import datetime
 from pathlib import Path
 
@@ -36,9 +37,12 @@ STOP = b"S\n"
 
 
 class LedgerWriter:
-    def __init__(self, spill_dir: Path, database: str, keep_fds: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self, spill_dir: Path, database: str, keep_fds: tuple[int, ...] = (), capture_limit: int | None = None
+    ) -> None:
         self.spill_dir = spill_dir
         self.database = database  # DATABASE_URL for the writer's process
+        self.capture_limit = capture_limit  # CAPTURE_MAX_BYTES for the writer's process (None: its own)
         self.keep_fds = keep_fds  # inherited by the writer's process (the journal's lock: journal.py)
         self.lines: queue.SimpleQueue = queue.SimpleQueue()
         self.process: subprocess.Popen | None = None
@@ -64,6 +68,17 @@ class LedgerWriter:
             self.queued += 1
         self.lines.put(line)
 
+    def capture(self, row: LedgerRow, request: bytes, reply) -> None:
+        """Queue a capturing key's bodies (after its row): the request's, and the reply's bytes kept
+        (bodies.Kept; None when there was no reply). The writer's process assembles and stores them."""
+        head = tail = b""
+        cut = False
+        if reply is not None:
+            head, tail, cut = reply.data, reply.tail, reply.overflow
+        about = orjson.dumps([row.request_id, row.endpoint, row.stream, cut])
+        parts = (b"C" + about, b64encode(request), b64encode(head), b64encode(tail))
+        self.lines.put(b" ".join(parts) + b"\n")
+
     def count_keyless(self, reason: str, at: datetime) -> None:
         """One more request refused without a known key, in `at`'s minute."""
         minute = at.replace(second=0, microsecond=0).isoformat()
@@ -78,6 +93,8 @@ class LedgerWriter:
 
     def _spawn(self) -> None:
         env = {**os.environ, "DATABASE_URL": self.database, SPILL_VARIABLE: str(self.spill_dir)}
+        if self.capture_limit is not None:
+            env["CAPTURE_MAX_BYTES"] = str(self.capture_limit)
         self.process = subprocess.Popen(  # noqa: S603 (our own module, no input)
             [sys.executable, "-m", "usage.gateway.ledger_main"],
             stdin=subprocess.PIPE,

@@ -43,6 +43,11 @@ class ApiKey(TimestampedModel):
         default=False,
         help_text="Answer repeated deterministic requests (temperature 0 or a seed) from the response cache",
     )
+    capture_bodies = models.BooleanField(
+        default=False,
+        help_text="Keep each request's body and reply (redacted, capped, for CAPTURE_RETENTION_DAYS) for its "
+        "activity page",
+    )
 
     class Meta:
         verbose_name, verbose_name_plural = "API key", "API keys"
@@ -375,5 +380,6 @@ from usage.models.alerts import (  # noqa: E402, F401  (their own module)
     AlertState,
     AlertSubscription,
 )
+from usage.models.captures import CapturedExchange  # noqa: E402, F401  (its own module)
 from usage.models.counters import BudgetReservation, KeyCounter  # noqa: E402, F401  (their own module)
 from usage.models.gateway_state import CachedResponse, KeylessRefusal  # noqa: E402, F401

@@ -29,6 +29,7 @@ def api_key_create(
     tags: Iterable[str] = (),
     is_playground: bool = False,
     cache_responses: bool = False,
+    capture_bodies: bool = False,
 ) -> tuple[ApiKey, str]:
     """A new key; returns it with its secret, which is stored only as a SHA-256 hash (show it once)."""
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
@@ -46,6 +47,7 @@ def api_key_create(
         tags=list(tags or ()),
         is_playground=is_playground,
         cache_responses=cache_responses,
+        capture_bodies=capture_bodies,
     )
     key.full_clean(exclude=["owner"])
     with transaction.atomic():

@@ -54,6 +54,11 @@ class Command(BaseCommand):
             action="store_true",
             help="Answer repeated deterministic requests from the response cache",
         )
+        parser.add_argument(
+            "--capture",
+            action="store_true",
+            help="Keep each request's body and reply (redacted) for its activity page (docs/gateway.md)",
+        )
 
     def handle(self, *args, **options):
         name = options["name"].strip()
@@ -80,6 +85,7 @@ class Command(BaseCommand):
                 allowed_models=models,
                 expires_at=moment(options["expires"], option="--expires") if options["expires"] else None,
                 cache_responses=options["cache"],
+                capture_bodies=options["capture"],
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
