@@ -27,7 +27,7 @@ def get(client, member):
     def _get(query: str):
         response = client.get(f"/compare/{query}")
         assert response.status_code == 200
-        return response.content.decode()
+        return " ".join(response.content.decode().split())  # whitespace runs as one space, as shown
 
     return _get
 
