@@ -54,8 +54,9 @@ class RangeForm(forms.Form):
     &endpoint=<one of ENDPOINTS> for one endpoint's figures."""
 
     range = forms.ChoiceField(choices=list(RANGES.items()), required=False)
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # Labelled as the page labels them: its errors read "To: The end date is before the start date."
+    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     endpoint = forms.ChoiceField(choices=ENDPOINT_CHOICES, required=False)
 
     def clean(self):

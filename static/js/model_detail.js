@@ -1,14 +1,14 @@
 // A model's page: the price-history step chart (input and output price per 1M tokens over time, on a time
 // axis that spans the data), and "Refresh providers" with its progress and result next to the button.
-import { axisMoney, money } from "./money.js";
+import { axisTitle, chartInput, cssColour, draw, moneyAxis } from "./charts.js";
+import { money } from "./money.js";
 
 const DAY = 24 * 60 * 60 * 1000;
 
 function priceChart() {
-  const canvas = document.getElementById("price-chart");
-  const source = document.getElementById("price-history");
-  if (!canvas || !source || typeof Chart === "undefined") return;
-  const history = JSON.parse(source.textContent);
+  const chart = chartInput("price-chart", "price-history");
+  if (!chart) return;
+  const { canvas, data: history } = chart;
   // The adapter formats in the browser's time zone: shift each instant so its labels read UTC, as the
   // versions table does.
   const utc = (ms) => ms + new Date(ms).getTimezoneOffset() * 60000;
@@ -25,39 +25,41 @@ function priceChart() {
   // Whole hours, days or months: two versions on one day get hour labels, never the same day twice.
   const span = max - min;
   const unit = span <= 3 * DAY ? "hour" : span <= 180 * DAY ? "day" : "month";
-  const style = getComputedStyle(document.documentElement);
-  const colour = (name, fallback) => style.getPropertyValue(name).trim() || fallback;
-  const input = colour("--accent", "#2f5fd0");
-  const output = colour("--warn", "#b45309");
-  new Chart(canvas, {
+  const line = (label, list, colour) => ({
+    label,
+    data: points(list),
+    stepped: "before",
+    borderColor: colour,
+    backgroundColor: colour,
+    pointRadius: 3,
+  });
+  const price = (item) => history[item.datasetIndex === 0 ? "input" : "output"][item.dataIndex].y;
+  draw(canvas, {
     type: "line",
     data: {
       datasets: [
-        { label: "Input", data: points(history.input), stepped: "before", borderColor: input, backgroundColor: input, pointRadius: 3 },
-        { label: "Output", data: points(history.output), stepped: "before", borderColor: output, backgroundColor: output, pointRadius: 3 },
+        line("Input", history.input, cssColour("--accent", "#2f5fd0")),
+        line("Output", history.output, cssColour("--warn", "#b45309")),
       ],
     },
     options: {
-      responsive: true,
-      maintainAspectRatio: false,
-      animation: false,
       scales: {
         x: {
           type: "time",
-          min: min,
-          max: max,
-          time: { unit: unit, tooltipFormat: "yyyy-MM-dd HH:mm", displayFormats: { hour: "MMM d HH:mm", day: "MMM d", month: "MMM yyyy" } },
+          min,
+          max,
+          time: {
+            unit,
+            tooltipFormat: "yyyy-MM-dd HH:mm",
+            displayFormats: { hour: "MMM d HH:mm", day: "MMM d", month: "MMM yyyy" },
+          },
           ticks: { maxTicksLimit: 8, autoSkip: true, maxRotation: 0 },
-          title: { display: true, text: "Date (UTC)" },
+          title: axisTitle("Date (UTC)"),
         },
-        y: { beginAtZero: true, title: { display: true, text: history.unit }, ticks: { callback: axisMoney } },
+        y: moneyAxis(history.unit, { beginAtZero: true }),
       },
       plugins: {
-        tooltip: {
-          callbacks: {
-            label: (item) => `${item.dataset.label}: ${money(history[item.datasetIndex === 0 ? "input" : "output"][item.dataIndex].y)} / 1M`,
-          },
-        },
+        tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${money(price(item))} / 1M` } },
       },
     },
   });

@@ -1,63 +1,51 @@
 // The status page's latency history: one line per upstream, a gap and a red cross (at 0 ms) where a probe
-// failed. Data from json_script; times are UTC.
-(function () {
-  "use strict";
-  var canvas = document.getElementById("status-chart");
-  var source = document.getElementById("status-chart-data");
-  if (!canvas || !source || typeof Chart === "undefined") return;
-  var data = JSON.parse(source.textContent);
-  var palette = ["#2f5fd0", "#1f7a4d", "#a15c00", "#b42318", "#6941c6", "#0e7490", "#8a8f98"];
-  var times = {};
-  data.forEach(function (upstream) {
-    upstream.history.forEach(function (point) { times[point.t] = true; });
-  });
-  var labels = Object.keys(times).sort();
-  var failed = getComputedStyle(document.documentElement).getPropertyValue("--bad").trim() || "#b42318";
-  var lines = data.map(function (upstream, i) {
-    var byTime = {};
-    upstream.history.forEach(function (point) { byTime[point.t] = point.ms; });
+// failed. Times are UTC; the chart set-up is static/js/charts.js.
+import { axisTitle, chartInput, cssColour, draw, seriesColour } from "./charts.js";
+
+function statusChart() {
+  const input = chartInput("status-chart", "status-chart-data");
+  if (!input) return;
+  const { canvas, data } = input;
+  const labels = [...new Set(data.flatMap((upstream) => upstream.history.map((point) => point.t)))].sort();
+  const failed = cssColour("--bad", "#b42318");
+  const lines = data.map((upstream, i) => {
+    const byTime = new Map(upstream.history.map((point) => [point.t, point.ms]));
     return {
       label: upstream.name,
-      data: labels.map(function (t) { return t in byTime ? byTime[t] : null; }),
-      borderColor: palette[i % palette.length],
-      backgroundColor: palette[i % palette.length],
+      data: labels.map((t) => (byTime.has(t) ? byTime.get(t) : null)),
+      borderColor: seriesColour(i),
+      backgroundColor: seriesColour(i),
       pointRadius: 1,
       spanGaps: false,
     };
   });
-  var failures = data
-    .map(function (upstream) {
-      var down = {};
-      upstream.history.forEach(function (point) { if (!point.ok) down[point.t] = true; });
+  const failures = data
+    .map((upstream) => {
+      const down = new Set(upstream.history.filter((point) => !point.ok).map((point) => point.t));
       return {
-        label: upstream.name + ": failed probe",
-        data: labels.map(function (t) { return down[t] ? 0 : null; }),
+        label: `${upstream.name}: failed probe`,
+        data: labels.map((t) => (down.has(t) ? 0 : null)),
         showLine: false,
         pointStyle: "crossRot",
         pointRadius: 6,
         pointBorderWidth: 2,
         borderColor: failed,
         backgroundColor: failed,
-        failures: Object.keys(down).length,
+        failures: down.size,
       };
     })
-    .filter(function (set) { return set.failures > 0; });
-  var chart = new Chart(canvas, {
+    .filter((set) => set.failures > 0);
+  draw(canvas, {
     type: "line",
-    data: {
-      labels: labels.map(function (t) { return t.slice(5, 16).replace("T", " "); }),
-      datasets: lines.concat(failures),
-    },
+    data: { labels: labels.map((t) => t.slice(5, 16).replace("T", " ")), datasets: lines.concat(failures) },
     options: {
-      responsive: true,
-      maintainAspectRatio: false,
-      animation: false,
       scales: {
-        x: { title: { display: true, text: "Probe time (UTC)" } },
-        y: { beginAtZero: true, title: { display: true, text: "Latency (ms)" } },
+        x: { title: axisTitle("Probe time (UTC)") },
+        y: { beginAtZero: true, title: axisTitle("Latency (ms)") },
       },
     },
   });
   canvas.dataset.drawn = String(lines.length);
-  canvas.dataset.failed = String(failures.reduce(function (n, set) { return n + set.failures; }, 0));
-})();
+  canvas.dataset.failed = String(failures.reduce((n, set) => n + set.failures, 0));
+}
+statusChart();

@@ -71,7 +71,7 @@ def get(client, member, time_machine):
         time_machine.move_to(moment, tick=False)
         response = client.get(f"/compare/?models={SONNET},{DEEPSEEK}&{query}")
         assert response.status_code == 200
-        return response.content.decode()
+        return " ".join(response.content.decode().split())  # whitespace runs as one space, as shown
 
     return _get
 

@@ -27,7 +27,7 @@ def get(client, member):
     def _get(query: str):
         response = client.get(f"/compare/{query}")
         assert response.status_code == 200
-        return response.content.decode()
+        return " ".join(response.content.decode().split())  # whitespace runs as one space, as shown
 
     return _get
 
@@ -40,7 +40,7 @@ def compared(html: str) -> list[str]:
 def price_rows(html: str) -> dict[str, list[str]]:
     rows = {}
     for label, cells in re.findall(
-        r'<tr><th scope="row">([^<]+)</th>((?:<td class="num[^"]*">[^<]*</td>)+)</tr>', html
+        r'<tr><th scope="row">([^<]+)</th>((?:\s*<td class="num[^"]*">[^<]*</td>)+)\s*</tr>', html
     ):
         rows[label] = [
             f"{text}*" if "cheapest" in cls else text
