@@ -70,7 +70,8 @@ def test_a_request_whose_worst_case_the_budget_cannot_pay_gets_openrouters_402(
 
 
 def test_a_burst_of_32_expensive_requests_spends_at_most_the_budget(gateway_server, catalogue, make_api_key):
-    gateway_server.fake.default = Reply(completion_tokens=MAX_TOKENS, cost=str(BILLED), headers_delay=0.5)
+    # The first three wait 1.5 s upstream: the other 29 arrive while they are in flight, even on a busy machine.
+    gateway_server.fake.default = Reply(completion_tokens=MAX_TOKENS, cost=str(BILLED), headers_delay=1.5)
     budget = Decimal("0.003")
     secret = make_api_key(budget_usd=budget)
     assert statuses(post_many(gateway_server, secret, 1)) == [200]
