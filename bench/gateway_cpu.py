@@ -29,17 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway_targets import (
-    HERE,
-    MODEL,
-    UPSTREAM,
-    UPSTREAM_KEY,
-    Proc,
-    http_answers,
-    run,
-    upstream_count,
-    wait_for,
-)
+from gateway_targets import APIS, HERE, UPSTREAM_KEY, Proc, http_answers, run, upstream_count, wait_for
+
+CHAT = APIS["chat"]  # chat completions against the shared fake upstream
+UPSTREAM, MODEL = CHAT.upstream, CHAT.model
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -183,7 +176,7 @@ def main(argv: list[str]) -> int:
         print("wrk not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
     try:
-        upstream_count()
+        upstream_count(CHAT.port)
     except OSError:
         print("the fake upstream is not running: ../shared/bench/upstream.sh start", file=sys.stderr)
         return 2
