@@ -16,7 +16,7 @@ MAX_CHARACTERS = 120
 TEMPLATES = sorted((ROOT / "templates").rglob("*.html"))
 # Being split on other branches (the playground, the activity pages), whose authors bring their lines within
 # the limit: expected to fail until then, and strict, so that the entry goes once the file passes.
-PENDING = {"dashboard/playground.html", "usage/activity_detail.html"}
+PENDING = {"dashboard/playground.html"}
 
 
 def long_lines(path: Path) -> list[tuple[int, int]]:
