@@ -3,6 +3,7 @@ rolled up, from the rollups alike; every figure links to its page."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -137,3 +138,33 @@ def test_repricings_and_retirements_of_the_models_one_uses_are_listed(client, me
     changes = [(c.model_id, c.kind) for c in response.context["changes"]]
     assert changes == [("openai/gpt-4o", "repriced")]  # meta/unused was retired, but nobody uses it
     assert '<a href="/models/openai/gpt-4o/">openai/gpt-4o</a>' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "before, today, shown",
+    [
+        (D("0.01"), D("0.0999"), "▲ 899.0% vs $0.01"),
+        (D("0.01"), D("0.1"), "▲ ×10 vs $0.01"),  # tenfold: a multiple from here on
+        (D("0.01"), D("0.105"), "▲ ×11 vs $0.01"),  # to the nearest whole, halves up
+        (D("0.0000041"), D("0.1001"), "▲ ×24,415 vs $0.0000041"),  # not "▲ 2441363.4%"
+        (D("0.05"), D("0.0323"), "▼ 35.4% vs $0.05"),
+        (D("0.01"), None, "▼ 100.0% vs $0.01"),
+        (D("0.01"), D("0.01"), "0.0% vs $0.01"),
+        (None, D("0.01"), "no spend the period before"),
+    ],
+    ids=["899%", "tenfold", "halves up", "tiny before", "fall", "to nothing", "flat", "nothing before"],
+)
+def test_the_change_against_the_period_before_reads_as_a_multiple_from_tenfold_on(
+    client, member, time_machine, before, today, shown
+):
+    time_machine.move_to(NOW, tick=False)
+    key = make_key("solo", member)
+    for day, cost in ((29, before), (30, today)):
+        if cost is not None:
+            entry(at(8, 0, day=day), api_key=key, reported_cost=cost)
+
+    html = overview(client, member).content.decode()
+
+    card = html[html.index('data-period="today"') : html.index('data-period="7d"')]
+    text = re.search(r'data-figure="change"\s+title="[^"]*">(.*?)</div>', card, re.S)[1]
+    assert " ".join(re.sub(r"<[^>]+>", "", text).split()) == shown

@@ -384,8 +384,8 @@ def test_the_detail_page_shows_the_routing_alias_attempts_and_skips(client, admi
     assert "<dt>Upstream</dt><dd>local</dd>" in html
     assert "<dt>Skipped</dt><dd>openai/gpt-4o: price 12.5 above ceiling 10</dd>" in html
     rows = re.findall(
-        r"<tr><td>(\d)</td><td>(.*?)</td><td>(.*?)</td><td class=\"num\">(\d+)</td>"
-        r"<td class=\"num\">(.*?)</td><td>(.*?)</td></tr>",
+        r"<tr><td>(\d)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*<td class=\"num\">(\d+)</td>\s*"
+        r"<td class=\"num\">(.*?)</td>\s*<td>(.*?)</td></tr>",
         html,
     )
     assert rows == [
@@ -441,9 +441,13 @@ def test_estimated_costs_are_marked_in_the_log_and_on_the_detail_page(client, ad
         ("estimated: the billed cost never came", "unreconciled"),
     ]
     notes = {
-        row.pk: re.search(
-            r'<p class="note" id="cost-state">(.*?)</p>', client.get(f"/activity/{row.pk}/").content.decode()
-        )[1]
+        row.pk: " ".join(
+            re.search(
+                r'<p class="note" id="cost-state">(.*?)</p>',
+                client.get(f"/activity/{row.pk}/").content.decode(),
+                re.S,
+            )[1].split()
+        )
         for row in (estimated, reconciled, unreconciled)
     }
     assert notes[estimated.pk].startswith(

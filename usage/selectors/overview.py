@@ -68,11 +68,6 @@ class PeriodFigures:
         before = self.previous.cost
         return (self.totals.cost - before) / before if before else None
 
-    @property
-    def cost_change_size(self) -> Decimal | None:
-        change = self.cost_change
-        return None if change is None else abs(change)
-
 
 @dataclass(slots=True)
 class Ranked:

@@ -1,5 +1,6 @@
 """Filters for the spend and activity pages: `{{ cost|money }}` -> "$0.00123", `{{ share|percent }}` ->
-"12.5%", `{{ entry.latency_ms|duration }}` -> "850 ms", "1.2 s"."""
+"12.5%", `{{ share|change }}` -> "▲ 43.0%", "▲ ×12", `{{ entry.latency_ms|duration }}` -> "850 ms",
+"1.2 s"."""
 
 from __future__ import annotations
 
@@ -41,6 +42,27 @@ def percent(value, digits: int = 1) -> str:
     if value is None:
         return "—"
     return f"{Decimal(value) * 100:.{int(digits)}f}%"
+
+
+TENFOLD = Decimal(10)
+
+
+@register.filter
+def change(share) -> str:
+    """A change against a period before, given as a share (0.43 is +43%): "▲ 43.0%", "▼ 35.4%", "0.0%".
+
+    From tenfold on (a share of 9, +900%, or more) it is the multiple instead, to the nearest whole (halves
+    up): "▲ ×10", "▲ ×24,419", where a percentage would read "▲ 2441838.4%" against a tiny amount before.
+    A fall is at most 100%, so it is always a percentage. None (nothing before to compare with) is "—".
+    """
+    if share is None or share == "":
+        return "—"
+    share = Decimal(share)
+    arrow = "▲ " if share > 0 else "▼ " if share < 0 else ""
+    multiple = share + 1
+    if multiple >= TENFOLD:
+        return f"{arrow}×{multiple.quantize(Decimal(1), ROUND_HALF_UP):,}"
+    return f"{arrow}{percent(abs(share))}"
 
 
 @register.filter
