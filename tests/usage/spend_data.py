@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion
+from tests.conftest import PASSWORD
 from usage.costs import cache_savings
 from usage.models import ApiKey, LedgerEntry
 
@@ -157,3 +158,14 @@ def build_ledger(*, member, admin) -> dict:
         ),
     ]
     return {"alpha": alpha, "ops": ops, "gpt": gpt, "claude": claude, "entries": entries}
+
+
+def log_in(client, user):
+    """The test client, logged in as `user` (made with tests.conftest.PASSWORD)."""
+    client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def ids_on(response) -> list[int]:
+    """The ids of the ledger rows an activity page lists, in order."""
+    return [entry.id for entry in response.context["page"].entries]

@@ -13,8 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import CatalogModel
-from tests.conftest import PASSWORD
-from tests.usage.spend_data import NOW, at, build_ledger
+from tests.usage.spend_data import NOW, at, build_ledger, ids_on, log_in
 from tests.usage.spend_data import entry as add_entry
 from usage.models import LedgerEntry
 from usage.selectors import activity as activity_log
@@ -28,15 +27,6 @@ D = Decimal
 def ledger(admin_user, member, time_machine):
     time_machine.move_to(NOW, tick=False)
     return build_ledger(member=member, admin=admin_user)
-
-
-def log_in(client, user):
-    client.login(username=user.username, password=PASSWORD)
-    return client
-
-
-def ids_on(response) -> list[int]:
-    return [entry.id for entry in response.context["page"].entries]
 
 
 def count_text(response) -> str:

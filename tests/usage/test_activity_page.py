@@ -8,8 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.usage.spend_data import NOW, at, build_ledger, make_key, make_model
+from tests.usage.spend_data import NOW, at, build_ledger, ids_on, log_in, make_key, make_model
 from tests.usage.spend_data import entry as add_entry
 from usage.costs import computed_cost
 from usage.models import LedgerEntry
@@ -24,15 +23,6 @@ D = Decimal
 def ledger(admin_user, member, time_machine):
     time_machine.move_to(NOW, tick=False)
     return build_ledger(member=member, admin=admin_user)
-
-
-def log_in(client, user):
-    client.login(username=user.username, password=PASSWORD)
-    return client
-
-
-def ids_on(response) -> list[int]:
-    return [entry.id for entry in response.context["page"].entries]
 
 
 def test_staff_see_every_request_newest_first(client, admin_user, ledger):

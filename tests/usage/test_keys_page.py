@@ -7,8 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.usage.spend_data import NOW, at, build_ledger, entry, make_key
+from tests.usage.spend_data import NOW, at, build_ledger, entry, log_in, make_key
 from usage.models import ApiKey
 from usage.services.rollups import rollup_catch_up
 
@@ -28,11 +27,6 @@ def ledger(admin_user, member, time_machine):
     entry(at(1, 0, day=10), api_key=burn, version=data["gpt"], provider="OpenAI", reported_cost=D("0.03"))
     data["burn"] = burn
     return data
-
-
-def log_in(client, user):
-    client.login(username=user.username, password=PASSWORD)
-    return client
 
 
 def rows_of(response) -> list[tuple]:
