@@ -17,7 +17,7 @@ from usage.models import AlertRule, ApiKey, LedgerEntry, Upstream
 from usage.selectors.alert_observations import Observation, money, number, percent
 from usage.selectors.ledger import MODEL_NAME
 from usage.selectors.rollups import floor_day, floor_hour
-from usage.selectors.spend import spend_per
+from usage.selectors.spend_totals import spend_per
 
 ERROR_WINDOW = timedelta(minutes=15)
 WINDOWS = {  # window: (its length, the baseline's bucket, buckets in the baseline, how the text says it)

@@ -25,7 +25,7 @@ from usage.periods import period_end, period_start
 from usage.selectors.alert_observations import Observation, money, percent, when
 from usage.selectors.alert_spikes import error_spike_observations, spend_spike_observations
 from usage.selectors.keys import key_rows
-from usage.selectors.spend import spend_by_key
+from usage.selectors.spend_totals import spend_by_key
 from usage.selectors.upstreams import upstream_base_url
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from usage.models import ApiKey, LedgerEntry
-from usage.selectors.spend import models_by_usage
+from usage.selectors.spend_totals import models_by_usage
 
 
 def key_request(*, api_key_id: int, lookup_id: str) -> LedgerEntry | None:

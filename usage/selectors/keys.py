@@ -14,7 +14,8 @@ from django.utils import timezone
 from usage.costs import SPENT_COST
 from usage.models import ApiKey, LedgerEntry
 from usage.periods import period_end, period_start  # the budget periods exactly as the gateway counts them
-from usage.selectors.spend import ZERO, spend_by_key
+from usage.selectors.spend import ZERO
+from usage.selectors.spend_totals import spend_by_key
 from usage.selectors.visibility import visible_keys
 
 
