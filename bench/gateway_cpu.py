@@ -83,6 +83,7 @@ class Checkout:
             "OPENROUTER_API_KEY": UPSTREAM_KEY,
         }
         self.secret = ""
+        self.name = str(root)
 
     def prepare(self) -> None:
         env = {**self.env, "TOKENLEDGER_DATA_DIR": str(self.pristine)}
@@ -99,20 +100,7 @@ class Checkout:
         self.secret = out.split()[-1]
 
     def measure(self, args, log: Path) -> dict[str, float]:
-        shutil.rmtree(self.data, ignore_errors=True)
-        shutil.copytree(self.pristine, self.data)
-        argv = [
-            self.python,
-            "-m",
-            "uvicorn",
-            "dashboard.asgi:application",
-            "--workers",
-            "1",
-            "--loop",
-            "uvloop",
-        ]
-        argv += ["--http", "httptools", "--no-access-log", "--host", "127.0.0.1", "--port", str(self.port)]
-        env = {**self.env, "TOKENLEDGER_DATA_DIR": str(self.data)}
+        argv, env = self.command()
         gateway = Proc("gateway", argv, log=log, env=env, cwd=self.root)
         try:
             wait_for("the gateway", lambda: http_answers(self.port, "/api/v1/models"), proc=gateway)
@@ -131,6 +119,25 @@ class Checkout:
         figures["total"] = sum(figures.values())
         figures["requests"] = requests
         return figures
+
+    def command(self, app: str = "dashboard.asgi:application") -> tuple[list[str], dict]:
+        """uvicorn as gateway_targets.py runs it, on a fresh copy of the migrated database."""
+        shutil.rmtree(self.data, ignore_errors=True)
+        shutil.copytree(self.pristine, self.data)
+        argv = [
+            self.python,
+            "-m",
+            "uvicorn",
+            app,
+            "--workers",
+            "1",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+        ]
+        argv += ["--no-access-log", "--host", "127.0.0.1", "--port", str(self.port)]
+        return argv, {**self.env, "TOKENLEDGER_DATA_DIR": str(self.data)}
 
     def wrk(self, args, seconds: int) -> int:
         env = {
@@ -163,6 +170,22 @@ class Checkout:
         raise RuntimeError(f"wrk gave no result line: {out[-300:]}")
 
 
+class Floor(Checkout):
+    """bench/floor.py, the bare forwarder (no auth, no ledger), run with this checkout's .venv: what this
+    machine charges for the forwarding alone, in the same runs."""
+
+    def __init__(self, work: Path, port: int) -> None:
+        super().__init__(HERE.parent, work, port)
+        self.name = "floor (bench/floor.py)"
+
+    def prepare(self) -> None:
+        self.pristine.mkdir(parents=True, exist_ok=True)
+
+    def command(self, app: str = "floor:app") -> tuple[list[str], dict]:
+        argv, env = super().command(app)
+        return [*argv, "--app-dir", str(HERE)], {**env, "FLOOR_UPSTREAM": UPSTREAM}
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--roots", default=str(HERE.parent), help="comma-separated checkouts, each with its .venv")
@@ -171,6 +194,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--runs", type=int, default=3, help="runs per checkout (3)")
     p.add_argument("--mode", choices=("nonstream", "stream"), default="nonstream")
     p.add_argument("--port", type=int, default=18921)
+    p.add_argument("--floor", action="store_true", help="also run bench/floor.py, the bare forwarder")
     args = p.parse_args(argv)
     if not shutil.which("wrk"):
         print("wrk not installed: apt-get install -y wrk", file=sys.stderr)
@@ -183,26 +207,28 @@ def main(argv: list[str]) -> int:
     work = Path(tempfile.mkdtemp(prefix="gateway-cpu-"))
     roots = [Path(r).resolve() for r in args.roots.split(",") if r]
     checkouts = [Checkout(root, work, args.port) for root in roots]
+    if args.floor:
+        checkouts.append(Floor(work / "floor", args.port))
     try:
         for checkout in checkouts:
             checkout.prepare()
         print(f"{args.mode}, {args.conns} connection(s), {args.duration} s runs; CPU µs per request")
         print(f"{'checkout':40} {'loop':>7} {'threads':>8} {'writer':>7} {'total':>7} {'requests':>9}")
-        results: dict[Path, list[dict]] = {root: [] for root in roots}
+        results: dict[str, list[dict]] = {checkout.name: [] for checkout in checkouts}
         for number in range(args.runs):
             for checkout in checkouts:
                 figures = checkout.measure(args, work / f"{checkout.root.name}-{number}.log")
-                results[checkout.root].append(figures)
+                results[checkout.name].append(figures)
                 line = " ".join(f"{figures[k]:7.1f}" for k in ("loop", "threads", "writer", "total"))
-                print(f"{str(checkout.root)[-40:]:40} {line} {figures['requests']:9}", flush=True)
+                print(f"{checkout.name[-40:]:40} {line} {figures['requests']:9}", flush=True)
                 time.sleep(1)
         print("medians:")
-        for root, runs in results.items():
+        for name, runs in results.items():
             line = " ".join(
                 f"{statistics.median(r[k] for r in runs):7.1f}"
                 for k in ("loop", "threads", "writer", "total")
             )
-            print(f"{str(root)[-40:]:40} {line}")
+            print(f"{name[-40:]:40} {line}")
     finally:
         Proc.stop_all()
         shutil.rmtree(work, ignore_errors=True)
