@@ -10,6 +10,8 @@ from typing import Any
 
 def as_decimal(value: Any) -> Decimal | None:
     """A finite Decimal from a JSON string or number, else None."""
+    if type(value) is Decimal:  # immutable: itself, if finite
+        return value if value.is_finite() else None
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         return None
     try:

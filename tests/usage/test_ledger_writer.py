@@ -219,6 +219,20 @@ def test_a_row_goes_through_a_line_unchanged():
     assert LedgerRow.from_line(one.to_line()) == one
 
 
+def test_a_line_of_an_older_version_gets_the_defaults_and_an_unknown_field_is_refused():
+    line = orjson.loads(LedgerRow(created_at=WHEN, endpoint="chat/completions", http_status=200).to_line())
+    del line["finish_reason"], line["cache_savings"]  # fields added after the line was spilled
+
+    older = LedgerRow.from_line(orjson.dumps(line))
+
+    assert (older.finish_reason, older.cache_savings, older.http_status) == ("", Decimal(0), 200)
+    assert older.created_at == WHEN
+    with pytest.raises(TypeError):  # as many fields as a row has, one of them unknown
+        LedgerRow.from_line(orjson.dumps(line | {"finish_reason": "", "colour": "red"}))
+    with pytest.raises(TypeError):
+        LedgerRow.from_line(orjson.dumps(line | {"colour": "red"}))
+
+
 def test_a_spill_is_replayed_row_by_row_and_what_no_database_takes_goes_to_a_dead_letter_file(
     transactional_db, tmp_path
 ):
