@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import statistics
 import sys
@@ -38,11 +39,19 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.db.models import Q, Sum  # noqa: E402
+from django.db.models.functions import Mod  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from catalog.models import PRICE_FIELDS, CatalogModel, PriceVersion  # noqa: E402
-from usage.models import ApiKey, DailyRollup, HourlyRollup, LedgerEntry, RollupState  # noqa: E402
+from usage.models import (  # noqa: E402
+    ApiKey,
+    CapturedExchange,
+    DailyRollup,
+    HourlyRollup,
+    LedgerEntry,
+    RollupState,
+)
 from usage.selectors import activity as activity_log  # noqa: E402
 from usage.selectors.rollups import ledger_grouped  # noqa: E402
 from usage.services.demo_traffic import DEMO_KEYS, demo_models, demo_rows, ledger_rows_insert  # noqa: E402
@@ -179,9 +188,11 @@ def load(rows: int, days: int, reuse: bool) -> tuple:
     log(f"clearing {existing:,} ledger rows, loading {rows:,} over {days} days")
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            tables = [model._meta.db_table for model in (LedgerEntry, HourlyRollup, DailyRollup)]
+            models = (CapturedExchange, LedgerEntry, HourlyRollup, DailyRollup)
+            tables = [model._meta.db_table for model in models]
             cursor.execute(f"TRUNCATE {', '.join(tables)}")
         else:
+            CapturedExchange.objects.all().delete()
             LedgerEntry.objects.all().delete()
             HourlyRollup.objects.all().delete()
             DailyRollup.objects.all().delete()
@@ -206,6 +217,57 @@ def load(rows: int, days: int, reuse: bool) -> tuple:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     return admin, member, keys
+
+
+# A captured chat exchange as the writer stores it (usage.exchanges), about 1.6 KB: a system prompt, a
+# question, an answer and its usage.
+CAPTURED_REQUEST = {
+    "model": "openai/gpt-4o-mini",
+    "messages": [
+        {"role": "system", "content": "You are a careful assistant for a support team. " * 6},
+        {"role": "user", "content": "Summarise the customer's last three tickets and suggest a reply. " * 5},
+    ],
+    "temperature": 0.2,
+}
+CAPTURED_REPLY = {
+    "id": "gen-1765000000-bench",
+    "object": "chat.completion",
+    "model": "openai/gpt-4o-mini",
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "The customer reported a billing error twice. " * 12},
+        }
+    ],
+    "usage": {"prompt_tokens": 212, "completion_tokens": 130, "total_tokens": 342},
+}
+
+
+def ensure_captures(fraction: float) -> int:
+    """Captured bodies for `fraction` of the ledger's rows (every n-th id), as keys that capture leave them
+    (issue 19: the activity pages with 10 % of the rows captured). Kept when the count is already right."""
+    every = max(round(1 / fraction), 1) if fraction > 0 else 0
+    want = LedgerEntry.objects.annotate(left=Mod("id", every)).filter(left=0).count() if every else 0
+    have = CapturedExchange.objects.count()
+    if have == want:
+        return have
+    started = time.perf_counter()
+    table, ledger = CapturedExchange._meta.db_table, LedgerEntry._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table}")  # noqa: S608 (our tables)
+        if every:
+            columns = "entry_id, created_at, request, request_text, reply, reply_text, truncated"
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) "  # noqa: S608 (our tables)
+                f"SELECT id, created_at, %s, '', %s, '', false FROM {ledger} WHERE id %% {every} = 0",
+                [json.dumps(CAPTURED_REQUEST), json.dumps(CAPTURED_REPLY)],
+            )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {table}")
+    log(f"captured bodies for {want:,} rows (every {every}th) in {time.perf_counter() - started:.1f} s")
+    return want
 
 
 def timed(client: Client, url: str, samples: int) -> tuple[float, float, int]:
@@ -328,6 +390,9 @@ def main() -> None:
     parser.add_argument("--skip-csv", action="store_true")
     parser.add_argument("--only", default="", help="Time only the pages whose label contains this text.")
     parser.add_argument(
+        "--captured", type=float, default=0.1, help="Share of the rows with captured bodies (0.1)."
+    )
+    parser.add_argument(
         "--retention-days", type=int, default=0, help="Also time /compare/ with this LEDGER_RETENTION_DAYS."
     )
     args = parser.parse_args()
@@ -335,6 +400,7 @@ def main() -> None:
     log(f"database: {connection.vendor} {settings.DATABASES['default']['NAME']}")
     admin, member, keys = load(args.rows, args.days, args.reuse)
     log(f"ledger rows: {LedgerEntry.objects.count():,}; rollup rows: {HourlyRollup.objects.count():,}")
+    captured = ensure_captures(args.captured)
 
     staff = Client()
     staff.force_login(admin)
@@ -364,6 +430,13 @@ def main() -> None:
         ("member /activity/ first page", owner, "/activity/"),
         ("member /activity/ deep page", owner, f"/activity/?before={deep_cursor(0.9)}"),
         ("staff /activity/<id>/", staff, f"/activity/{entry_id}/"),
+        *[
+            ("staff /activity/<id>/ (captured bodies)", staff, f"/activity/{captured_id}/")
+            for captured_id in CapturedExchange.objects.order_by("-entry_id").values_list(
+                "entry_id", flat=True
+            )[:1]
+            if captured
+        ],
         ("staff /keys/", staff, "/keys/"),
         ("member /keys/", owner, "/keys/"),
         ("staff spend CSV by model (30 d)", staff, "/spend/export/model.csv?range=30d"),
