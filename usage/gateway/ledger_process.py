@@ -40,7 +40,7 @@ from usage.gateway.writer import SPILL_VARIABLE
 from usage.ledger_files import DEAD_LETTER, SPILL
 
 BATCH = 500
-INTERVAL = 0.02  # seconds a batch gathers rows once its first one came: short CPU bursts, few transactions
+INTERVAL = 0.05  # seconds a batch gathers rows once its first one came: short CPU bursts, few transactions
 TEXT_FIELDS = ("requested_model", "served_model", "provider", "generation_id", "error_code", "error_message")
 TEXT_FIELDS += ("user_tag", "endpoint", "status")
 
