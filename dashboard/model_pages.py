@@ -24,6 +24,7 @@ from catalog.pricing import (
     usd_per_m,
 )
 from catalog.selectors import catalogue as catalog_selectors
+from usage.charts import ChartRow, ChartTable
 from usage.selectors.repricing import traffic_repriced
 
 
@@ -104,20 +105,36 @@ def _price_rows(version) -> list[dict]:
     return rows
 
 
-def _chart_data(model, versions) -> dict:
-    """Step-line points (epoch ms, USD per 1M as a string) per version, plus one at the last sighting."""
-    points_in, points_out = [], []
-    for version in versions:
-        x = int(version.valid_from.timestamp() * 1000)
-        points_in.append({"x": x, "y": _json_price(version.prompt)})
-        points_out.append({"x": x, "y": _json_price(version.completion)})
+def _chart_data(model, versions) -> tuple[dict, ChartTable]:
+    """Step-line points (epoch ms, USD per 1M as a string) per version, plus one at the last sighting; and
+    the same points as the table shown without JavaScript."""
+    points = [(version.valid_from, version) for version in versions]
     if versions:
         last = versions[-1]
-        end = last.valid_to or model.retired_at or max(model.last_seen, last.valid_from)
-        x = int(end.timestamp() * 1000)
-        points_in.append({"x": x, "y": _json_price(last.prompt)})
-        points_out.append({"x": x, "y": _json_price(last.completion)})
-    return {"input": points_in, "output": points_out, "unit": "USD per 1M tokens"}
+        points.append((last.valid_to or model.retired_at or max(model.last_seen, last.valid_from), last))
+    chart = {
+        "input": [{"x": _epoch_ms(moment), "y": _json_price(v.prompt)} for moment, v in points],
+        "output": [{"x": _epoch_ms(moment), "y": _json_price(v.completion)} for moment, v in points],
+        "unit": "USD per 1M tokens",
+    }
+    table = ChartTable(
+        caption="Input and output price per 1M tokens over time",
+        head=("Date (UTC)", "Input /1M", "Output /1M"),
+        rows=tuple(
+            ChartRow(moment.strftime("%Y-%m-%d %H:%M"), (_per_m(v.prompt), _per_m(v.completion)))
+            for moment, v in points
+        ),
+        money=True,
+    )
+    return chart, table
+
+
+def _epoch_ms(moment) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _per_m(price: Decimal | None) -> Decimal | None:
+    return None if price is None else per_million(price)
 
 
 def _json_price(price: Decimal | None) -> str | None:
@@ -148,6 +165,7 @@ def model_detail(request, author: str, slug: str):
     model, versions = found
     current = versions[-1] if versions else None
     prices = current.prices() if current else {}
+    chart, chart_table = _chart_data(model, versions)
     return render(
         request,
         "dashboard/model_detail.html",
@@ -161,7 +179,8 @@ def model_detail(request, author: str, slug: str):
             "price_rows": _price_rows(current),
             "overrides": explain_overrides(current.overrides if current else []),
             "versions": _version_rows(versions),
-            "chart": _chart_data(model, versions),
+            "chart": chart,
+            "chart_table": chart_table,
             "max_output": max_output(model),
             "moderated": (model.top_provider or {}).get("is_moderated"),
             **_traffic(request.user, model, current),

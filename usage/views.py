@@ -26,7 +26,7 @@ from usage.selectors import alerts as alert_rows
 from usage.selectors import keys as key_rows
 from usage.selectors import spend as spend_report
 from usage.selectors.captures import captured_conversation
-from usage.selectors.upstreams import upstream_statuses
+from usage.selectors.upstreams import latency_table, upstream_statuses
 from usage.selectors.visibility import visible_key, visible_keys
 from usage.services.alerts.subscriptions import alert_subscription_set
 from usage.services.keys import api_key_create, api_key_revoke
@@ -104,6 +104,7 @@ def spend(request):
     }
     if report is not None:
         context["chart"] = report.chart
+        context["chart_table"] = report.chart_table
         context["estimated"] = spend_report.estimated_costs(
             user=request.user, start=report.start, end=report.end, endpoint=form.cleaned_data["endpoint"]
         )
@@ -355,7 +356,8 @@ def status(request):
     rows = upstream_statuses()
     chart = [{"name": row.name, "history": row.history} for row in rows if row.history]
     dead = dead_letter_rows() if request.user.is_staff else 0
-    return render(request, "usage/status.html", {"rows": rows, "chart": chart, "dead_letter_rows": dead})
+    context = {"rows": rows, "chart": chart, "chart_table": latency_table(rows), "dead_letter_rows": dead}
+    return render(request, "usage/status.html", context)
 
 
 @require_POST

@@ -17,6 +17,7 @@ from decimal import Decimal
 from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 
+from usage.charts import ChartRow, ChartTable
 from usage.models import ApiKey, DailyRollup, HourlyRollup, LedgerEntry
 from usage.selectors.rollups import (
     AGGREGATE_FIELDS,
@@ -125,6 +126,7 @@ class SpendReport:
     by_provider: list[Group]
     by_endpoint: list[Group]
     chart: dict
+    chart_table: ChartTable  # the chart's figures, shown in its place without JavaScript
     granularity: str  # "hour" or "day"
 
 
@@ -268,7 +270,7 @@ def spend_report(*, user, start: datetime, end: datetime, endpoint: str = "") ->
         for group in rows:
             group.share = group.totals.cost / totals.cost if totals.cost else None
         ordered[kind] = rows
-    chart = _chart(start=start, end=end, daily=daily, series=series, models=ordered["model"])
+    chart, chart_table = _chart(start=start, end=end, daily=daily, series=series, models=ordered["model"])
     return SpendReport(
         start=start,
         end=end,
@@ -278,11 +280,13 @@ def spend_report(*, user, start: datetime, end: datetime, endpoint: str = "") ->
         by_provider=ordered["provider"],
         by_endpoint=ordered["endpoint"],
         chart=chart,
+        chart_table=chart_table,
         granularity="day" if daily else "hour",
     )
 
 
-def _chart(*, start, end, daily: bool, series: dict, models: list[Group]) -> dict:
+def _chart(*, start, end, daily: bool, series: dict, models: list[Group]) -> tuple[dict, ChartTable]:
+    """The chart's data for spend.js, and the same figures as the table shown without JavaScript."""
     step = timedelta(days=1) if daily else HOUR
     first = start.replace(hour=0, minute=0, second=0, microsecond=0) if daily else start
     buckets = []
@@ -292,24 +296,27 @@ def _chart(*, start, end, daily: bool, series: dict, models: list[Group]) -> dic
         moment += step
     top = [group.key for group in models[:TOP_MODELS] if group.totals.cost]
     others = {group.key for group in models} - set(top)
-    datasets = []
-    for name in top:
-        datasets.append(
-            {
-                "label": name or "(unknown model)",
-                "data": [_plain(series.get((b, name), ZERO)) for b in buckets],
-            }
-        )
+    columns = [(name or "(unknown model)", [series.get((b, name), ZERO) for b in buckets]) for name in top]
     if others:
-        data = [_plain(sum((series.get((b, name), ZERO) for name in others), ZERO)) for b in buckets]
-        if any(Decimal(value) for value in data):
-            datasets.append({"label": "other models", "data": data})
+        amounts = [sum((series.get((b, name), ZERO) for name in others), ZERO) for b in buckets]
+        if any(amounts):
+            columns.append(("other models", amounts))
     fmt = "%Y-%m-%d" if daily else "%Y-%m-%d %H:00"
-    return {
-        "labels": [b.strftime(fmt) for b in buckets],
-        "datasets": datasets,
+    labels = [b.strftime(fmt) for b in buckets]
+    chart = {
+        "labels": labels,
+        "datasets": [{"label": label, "data": [_plain(v) for v in amounts]} for label, amounts in columns],
         "unit": "day" if daily else "hour",
     }
+    table = ChartTable(
+        caption=f"Spend per {chart['unit']} by model (USD)",
+        head=("Day (UTC)" if daily else "Hour (UTC)", *(label for label, _ in columns)),
+        rows=tuple(
+            ChartRow(label, tuple(amounts[i] for _, amounts in columns)) for i, label in enumerate(labels)
+        ),
+        money=True,
+    )
+    return chart, table
 
 
 def _plain(value: Decimal) -> str:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 
+from usage.charts import ChartRow, ChartTable
 from usage.models import Upstream, UpstreamProbe
 from usage.routing import ALL_ENDPOINTS, upstream_endpoints
 
@@ -129,3 +131,29 @@ def upstream_statuses() -> list[UpstreamStatus]:
             ]
         rows.append(row)
     return rows
+
+
+def latency_table(rows: list[UpstreamStatus]) -> ChartTable:
+    """The latency chart's figures (static/js/status.js): a row per probe time, a column per upstream with
+    probes, holding the latency, "failed", or "—" where that upstream was not probed at that time."""
+    charted = [row for row in rows if row.history]
+    by_upstream = [{point["t"]: point for point in row.history} for row in charted]
+    times = sorted({t for points in by_upstream for t in points}, key=datetime.fromisoformat)
+
+    def cell(point: dict | None) -> str:
+        if point is None or (point["ok"] and point["ms"] is None):
+            return "—"
+        return f"{point['ms']:,} ms" if point["ok"] else "failed"
+
+    return ChartTable(
+        caption="Probe latency per upstream",
+        head=("Probe time (UTC)", *(row.name for row in charted)),
+        rows=tuple(
+            ChartRow(
+                datetime.fromisoformat(t).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                tuple(cell(points.get(t)) for points in by_upstream),
+            )
+            for t in times
+        ),
+        money=False,
+    )
