@@ -3,8 +3,9 @@ before; the top models and keys of the last 30 days; the keys whose budget runs 
 
 Read like /spend/ reads them (usage.selectors.spend): whole days from the daily rollups, other rolled-up
 hours from the hourly ones, the rest from the raw ledger, of the keys `user` may see
-(usage.selectors.visibility). The periods are /spend/'s ranges (usage.forms.RangeForm.period), so every
-figure equals the one on the page it links to.
+(usage.selectors.visibility); of a day a window starts or ends inside, only the smaller side is read from
+the hourly rollups, the other being the day's rollup minus it. The periods are /spend/'s ranges
+(usage.forms.RangeForm.period), so every figure equals the one on the page it links to.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncHour
@@ -21,8 +23,8 @@ from usage.costs import SPENT_COST
 from usage.models import ApiKey
 from usage.selectors.keys import KeyRow, keys_overview
 from usage.selectors.ledger import MODEL_NAME
-from usage.selectors.rollups import DAY, ceil_day, floor_day, rollups_complete_until
-from usage.selectors.spend import FAILED_STATUSES, ZERO, _parts, _Rows
+from usage.selectors.rollups import DAY, ceil_hour, floor_day, rollups_complete_until
+from usage.selectors.spend import FAILED_STATUSES, ZERO, _Part, _parts, _Rows
 
 TOP = 5  # models and keys listed on the home page
 
@@ -35,11 +37,12 @@ class Figures:
     requests: int = 0
     failed: int = 0  # errors and rejections
 
-    def add(self, row: dict) -> None:
-        self.cost += row["cost"] or ZERO
-        self.requests += row["requests"] or 0
+    def add(self, row: dict, sign: int = 1) -> None:
+        """Add a row of sums (grouped by status at least); sign -1 takes it away."""
+        self.cost += sign * (row["cost"] or ZERO)
+        self.requests += sign * (row["requests"] or 0)
         if row["status"] in FAILED_STATUSES:
-            self.failed += row["requests"] or 0
+            self.failed += sign * (row["requests"] or 0)
 
     def plus(self, other: Figures) -> None:
         self.cost += other.cost
@@ -103,28 +106,47 @@ LEDGER_FIGURES = {"cost": Coalesce(Sum(SPENT_COST), ZERO), "requests": Count("id
 
 
 def _window_totals(rows: _Rows, windows: list[tuple[datetime, datetime]], *, now: datetime) -> list[Figures]:
-    """Figures of each window [start, end), from three queries whatever the windows: days from the daily
-    rollups, the hours of the days a window starts or ends inside (and today's) from the hourly ones, the
-    rest from the raw ledger. Like /spend/, a window ending inside a rolled-up hour counts that whole hour."""
+    """Figures of each window [start, end), from three queries whatever the windows: the daily rollups, the
+    hourly ones and the raw ledger after `complete_until`.
+
+    Like /spend/, a window starting or ending inside a rolled-up hour takes that hour whole, by its start, so
+    the windows part ways at the hours their edges fall in, rounded up: the cuts. A day rolled up whole and
+    uncut is its daily rollup. A cut day is read in pieces between its cuts: each piece but the longest from
+    the hourly rollups, the longest as the day's rollup minus them (an edge at 02:40 reads the three hours
+    before 03:00, one at 21:40 the two after 22:00; never all 24). The day the rollups end in is read hour
+    by hour up to that end (its daily rollup grows while the rollup task runs: nothing is taken from it)."""
     earliest = min(start for start, _ in windows)
     complete = rollups_complete_until()
     complete = earliest if complete is None else min(max(complete, earliest), now)
-    edges = {moment for window in windows for moment in window if earliest <= moment < complete}
-    edges.add(complete)
-    split_days = {floor_day(moment) for moment in edges if moment != floor_day(moment)}
-    atoms: dict[datetime, Figures] = defaultdict(Figures)  # by start: whole days, hours, raw hours
-    if complete > earliest:
-        days = rows.daily.filter(day__gte=ceil_day(earliest), day__lt=floor_day(complete))
+    cuts = {ceil_hour(moment) for window in windows for moment in window}
+    first_day = floor_day(earliest)
+    days_end = max(floor_day(complete), first_day)  # the days before it are rolled up whole
+    atoms: dict[datetime, Figures] = defaultdict(Figures)  # by start: days, pieces of days, hours
+    longest: dict[datetime, datetime] = {}  # cut day -> start of its piece taken as the day minus the rest
+    hour_spans: list[tuple[datetime, datetime]] = []  # what is read from the hourly rollups
+    for day in (first_day + n * DAY for n in range((days_end - first_day) // DAY)):
+        bounds = [day, *sorted(cut for cut in cuts if day < cut < day + DAY), day + DAY]
+        if len(bounds) > 2:
+            pieces = list(pairwise(bounds))
+            kept = max(pieces, key=lambda piece: piece[1] - piece[0])
+            longest[day] = kept[0]
+            hour_spans += [piece for piece in pieces if piece != kept]
+    if complete > days_end:
+        hour_spans.append((max(days_end, earliest), complete))
+    if days_end > first_day:
+        days = rows.daily.filter(day__gte=first_day, day__lt=days_end)
         for row in days.values("day", "status").annotate(**ROLLUP_FIGURES).order_by():
-            if row["day"] not in split_days:
-                atoms[row["day"]].add(row)
-        if split_days:
-            in_split_days = Q()
-            for day in split_days:
-                in_split_days |= Q(hour__gte=max(day, earliest), hour__lt=min(day + DAY, complete))
-            hours = rows.hourly.filter(in_split_days).values("hour", "status")
-            for row in hours.annotate(**ROLLUP_FIGURES).order_by():
-                atoms[row["hour"]].add(row)
+            atoms[longest.get(row["day"], row["day"])].add(row)
+    if hour_spans:
+        in_spans = Q()
+        for start, end in hour_spans:
+            in_spans |= Q(hour__gte=start, hour__lt=end)
+        hours = rows.hourly.filter(in_spans).values("hour", "status")
+        for row in hours.annotate(**ROLLUP_FIGURES).order_by():
+            atoms[row["hour"]].add(row)
+            kept = longest.get(floor_day(row["hour"]))
+            if kept is not None:
+                atoms[kept].add(row, sign=-1)
     tail = rows.ledger.filter(created_at__gte=complete, created_at__lt=now).order_by()
     tail = tail.annotate(hour=TruncHour("created_at")).values("hour", "status")
     for row in tail.annotate(**LEDGER_FIGURES).order_by():
@@ -151,22 +173,37 @@ def _part_rows(part, rows: _Rows, dims: tuple[str, ...]):
     return rollups.values(*dims).annotate(**ROLLUP_FIGURES).order_by()
 
 
+def _ranked_parts(*, start: datetime, end: datetime) -> list[tuple[_Part, int]]:
+    """The parts of [start, end) as /spend/ reads them (usage.selectors.spend._parts), each to add (1); but a
+    first day the range starts early in (02:40: three hours before, 21 after) is its daily rollup, read with
+    the whole days, minus its hours before `start` (-1): the smaller side of the day is read, never both."""
+    parts = _parts(start=start, end=end)
+    if len(parts) > 1 and parts[0].kind == "hour" and parts[1].kind == "day":
+        day, cut = parts[1].start - DAY, ceil_hour(start)
+        if cut - day < day + DAY - cut:
+            whole = _Part("day", day, parts[1].end)
+            return [(whole, 1), (_Part("hour", day, start), -1), *((part, 1) for part in parts[2:])]
+    return [(part, 1) for part in parts]
+
+
 def _ranked(rows: _Rows, *, start: datetime, end: datetime) -> tuple[list[Ranked], list[Ranked]]:
     """The models and the keys of [start, end), most spent first (one query per part of the range)."""
     groups: dict[str, dict[object, Ranked]] = {"model": {}, "api_key_id": {}}
     total = ZERO
-    for part in _parts(start=start, end=end):
+    for part, sign in _ranked_parts(start=start, end=end):
         for row in _part_rows(part, rows, ("model", "api_key_id", "status")):
-            total += row["cost"] or ZERO
+            total += sign * (row["cost"] or ZERO)
             for dim, by_value in groups.items():
                 value = row[dim]
                 ranked = by_value.get(value)
                 if ranked is None:
                     ranked = by_value[value] = Ranked(key=value, label=str(value or ""))
-                ranked.totals.add(row)
+                ranked.totals.add(row, sign)
     ordered = []
     for by_value in groups.values():
-        listed = sorted(by_value.values(), key=lambda g: (-g.totals.cost, -g.totals.requests, g.label))
+        # A model or key with requests on the first day only before `start` nets out to none.
+        listed = [group for group in by_value.values() if group.totals.requests]
+        listed.sort(key=lambda g: (-g.totals.cost, -g.totals.requests, g.label))
         for ranked in listed:
             ranked.share = ranked.totals.cost / total if total else None
         ordered.append(listed)

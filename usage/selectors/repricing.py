@@ -36,7 +36,7 @@ from catalog.pricing import Usage, usage_cost
 from usage.costs import MONEY, SPENT_COST, ZERO
 from usage.models import LedgerEntry
 from usage.selectors.ledger import model_is
-from usage.selectors.rollups import HOUR, floor_hour, rollups_complete_until
+from usage.selectors.rollups import ceil_hour, floor_hour, rollups_complete_until
 from usage.selectors.traffic import TrafficTotals
 from usage.selectors.visibility import visible_ledger, visible_rollups
 
@@ -197,12 +197,7 @@ def raw_rows_since(now: datetime, complete: datetime | None) -> datetime | None:
     days = settings.LEDGER_RETENTION_DAYS
     if not days or complete is None:
         return None  # nothing pruned (nothing is pruned before it is rolled up)
-    return min(_ceil_hour(now - timedelta(days=days)), complete)
-
-
-def _ceil_hour(moment: datetime) -> datetime:
-    hour = floor_hour(moment)
-    return hour if hour == moment else hour + HOUR
+    return min(ceil_hour(now - timedelta(days=days)), complete)
 
 
 def _span(start: datetime | None, end: datetime, field: str) -> Q:
@@ -240,7 +235,7 @@ def traffic_repriced(
         entries, rollups = entries.filter(model_is(model_id)), rollups.filter(model=model_id)
     complete = rollups_complete_until()
     pruned_before = raw_rows_since(now, complete)
-    rolled_start = None if start is None else _ceil_hour(start)  # whole hours only: a partial one is raw
+    rolled_start = None if start is None else ceil_hour(start)  # whole hours only: a partial one is raw
     rolled_end = None
     if complete is not None and cuts.hourly:
         rolled_end = min(complete, floor_hour(end))

@@ -62,6 +62,11 @@ def floor_hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def ceil_hour(moment: datetime) -> datetime:
+    hour = floor_hour(moment)
+    return hour if hour == moment else hour + HOUR
+
+
 def floor_day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
