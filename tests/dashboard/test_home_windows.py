@@ -33,16 +33,16 @@ LATE = datetime(2026, 11, 30, 21, 40, tzinfo=UTC)  # edges at 21:40: the hours a
 EARLIER = "meta/used-before-the-30-days"
 FAILED = {LedgerEntry.Status.ERROR, LedgerEntry.Status.REJECTED}
 MODELS = ["openai/gpt-4o", "anthropic/claude-sonnet-4", "google/gemini-2.5-flash"]
-STATUSES = [*[LedgerEntry.Status.OK] * 6, *FAILED, LedgerEntry.Status.CANCELLED]
+STATUSES = [*[LedgerEntry.Status.OK] * 6, *sorted(FAILED), LedgerEntry.Status.CANCELLED]
 
 
 def build_traffic(*, now: datetime, admin, member) -> None:
-    """Rows on each of the 63 days before `now`, around midnight, at noon, and around 02:40 and 21:40 (the
-    edges' times of day), spread over three keys (two the member's) and the statuses."""
+    """Rows on each day from 63 days before `now` up to it, around midnight, at noon, and around 02:40 and
+    21:40 (the edges' times of day), spread over three keys (two the member's), models and statuses."""
     rng = random.Random(18)
     keys = [make_key("alpha", member), make_key("beta", member), make_key("ops", admin)]
     first = (now - 63 * DAY).replace(hour=0, minute=0)
-    hours = (0, 1, 2, 3, 12, 20, 21, 22, 23)  # EARLY's and LATE's hours and their neighbours among them
+    hours = (0, 1, 2, 3, 12, 20, 21, 22, 23)
     rows = []
     for day in range(64):
         for hour in hours:
