@@ -53,6 +53,7 @@ from usage.models import (  # noqa: E402
     RollupState,
 )
 from usage.selectors import activity as activity_log  # noqa: E402
+from usage.selectors import activity_count  # noqa: E402
 from usage.selectors.rollups import ledger_grouped  # noqa: E402
 from usage.services.demo_traffic import DEMO_KEYS, demo_models, demo_rows, ledger_rows_insert  # noqa: E402
 from usage.services.rollups import rollup_catch_up  # noqa: E402
@@ -341,7 +342,7 @@ def explains(keys) -> None:
     deep = newest.filter(created_at__lte=moment).filter(Q(created_at__lt=moment) | Q(id__lt=entry_id))
     explain("activity, a deep page", deep[:51])
     explain("activity filtered by key", newest.filter(api_key=key)[:51])
-    bounded = activity_log.COUNT_LIMIT + 1
+    bounded = activity_count.COUNT_LIMIT + 1
     explain("activity, matching rows counted (no filter)", newest.order_by().values("id")[:bounded])
     rare = LedgerEntry.objects.filter(provider__iexact=rarest_provider())
     explain("activity, a provider in any case", rare.order_by("-created_at", "-id")[:51])

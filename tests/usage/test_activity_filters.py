@@ -16,7 +16,7 @@ from catalog.models import CatalogModel
 from tests.usage.spend_data import NOW, at, build_ledger, ids_on, log_in
 from tests.usage.spend_data import entry as add_entry
 from usage.models import LedgerEntry
-from usage.selectors import activity as activity_log
+from usage.selectors import activity_count
 from usage.services.rollups import rollup_catch_up
 
 pytestmark = pytest.mark.django_db
@@ -113,10 +113,10 @@ def test_the_page_counts_the_matching_rows(client, admin_user, ledger):
 
 def test_the_count_stops_at_its_limit(client, admin_user, ledger, monkeypatch):
     client = log_in(client, admin_user)
-    monkeypatch.setattr(activity_log, "COUNT_LIMIT", 5)
+    monkeypatch.setattr(activity_count, "COUNT_LIMIT", 5)
     assert count_text(client.get("/activity/")) == "5 matching requests"  # 5 rows: not over the limit
 
-    monkeypatch.setattr(activity_log, "COUNT_LIMIT", 3)
+    monkeypatch.setattr(activity_count, "COUNT_LIMIT", 3)
     with CaptureQueriesContext(connection) as queries:
         response = client.get("/activity/")
 
@@ -241,3 +241,29 @@ def test_a_model_filter_reads_no_ledger_row_by_pattern_once_rolled_up(client, ad
         and '"created_at" >=' not in query["sql"]
     ]
     assert ledger_likes == []
+
+
+def test_once_rolled_up_the_count_is_exact_past_the_limit(client, admin_user, ledger, monkeypatch):
+    rollup_catch_up(now=NOW)  # complete until 12:00; one more row after it
+    add_entry(NOW - timedelta(minutes=1), api_key=ledger["ops"], model="openai/gpt-4o", provider="OpenAI")
+    monkeypatch.setattr(activity_count, "COUNT_LIMIT", 3)
+    client = log_in(client, admin_user)
+
+    response = client.get("/activity/?model=gpt-4o")
+
+    assert count_text(response) == "4 matching requests"  # rows 0, 2, 4 rolled up, and the new one
+    assert count_text(client.get("/activity/")) == "6 matching requests"
+    assert count_text(client.get("/activity/?provider=anthropic&status=ok")) == "2 matching requests"
+    # A range that is not on the hour, or a cost range, is counted from the rows, up to the limit.
+    assert count_text(client.get("/activity/?cost_max=1")) == "3+ matching requests"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a statement timeout: PostgreSQL's")
+def test_a_bounded_count_that_takes_too_long_is_given_up(ledger, monkeypatch):
+    monkeypatch.setattr(activity_count, "COUNT_TIMEOUT_MS", 20)
+    slow = LedgerEntry.objects.extra(where=["pg_sleep(0.05) IS NOT NULL"])
+
+    assert activity_count.bounded_count(slow) is None
+    assert activity_count.bounded_count(LedgerEntry.objects.all()) == 5  # the timeout is the count's only
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(0.05)")  # no timeout left behind

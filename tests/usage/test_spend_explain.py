@@ -15,6 +15,7 @@ from django.db.models import Q
 from tests.usage.spend_data import make_key
 from usage.models import LedgerEntry
 from usage.selectors import activity as activity_log
+from usage.selectors import activity_count
 
 pytestmark = [
     pytest.mark.django_db,
@@ -105,7 +106,7 @@ def test_part_of_a_model_id_reads_the_model_index_by_exact_ids(admin_user, ledge
     )
 
     page = plan(log.order_by("-created_at", "-id")[:51])
-    count = plan(log.order_by().values("id")[: activity_log.COUNT_LIMIT + 1])
+    count = plan(log.order_by().values("id")[: activity_count.COUNT_LIMIT + 1])
 
     assert log.count() == 20
     for text in (page, count):

@@ -6,7 +6,7 @@ The log reads the raw ledger newest first with keyset pagination on (created_at,
 The model filter takes part of a model id or of a catalogue model's name: it is first turned into the exact
 model ids it names (from the catalogue, the daily rollups and the ledger's raw tail, all small), so the ledger
 is searched through `ledger_model_recent_idx` with `served_model IN (...)`, never with a LIKE over its rows.
-The provider filter ignores case. The count of matching rows stops at COUNT_LIMIT.
+The provider filter ignores case. How many rows match: activity_count.py.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from django.utils import timezone
 from catalog.models import CatalogModel
 from usage.costs import SPENT_COST
 from usage.models import ApiKey, DailyRollup, LedgerEntry
+from usage.selectors import activity_count
 from usage.selectors.ledger import MODEL_NAME
 from usage.selectors.rollups import rollups_complete_until
 from usage.selectors.visibility import visible_ledger, visible_rollups
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-COUNT_LIMIT = 10_000  # the log counts its matching rows up to this many ("10,000+"), so a count stays fast
 
 
 class CursorError(ValueError):
@@ -120,12 +120,15 @@ def activity_queryset(
 
 def activity_suggestions(*, user, days: int = 90) -> dict[str, list[str]]:
     """Models and providers seen recently (from the daily rollups), for the log's filter inputs."""
-    rows = visible_rollups(user=user, model=DailyRollup).filter(
-        day__gte=timezone.now() - timedelta(days=days)
+    rows = (
+        visible_rollups(user=user, model=DailyRollup)
+        .filter(day__gte=timezone.now() - timedelta(days=days))
+        .order_by()  # the model's ordering by day would make each day a distinct row (and parse its date)
     )
+    pairs = list(rows.values_list("model", "provider").distinct())  # one read of the rollups, not two
     return {
-        "models": sorted(set(rows.exclude(model="").values_list("model", flat=True).distinct())),
-        "providers": sorted(set(rows.exclude(provider="").values_list("provider", flat=True).distinct())),
+        "models": sorted({model for model, _ in pairs if model}),
+        "providers": sorted({provider for _, provider in pairs if provider}),
     }
 
 
@@ -200,17 +203,14 @@ class ActivityPage:
     rows: list[ActivityRow]
     older: str | None  # cursor of the next (older) page
     newer: str | None  # cursor of the previous (newer) page
-    count: int  # of every row matching the filters, up to COUNT_LIMIT + 1
-    count_capped: bool  # more than COUNT_LIMIT rows match: the count shows as "10,000+"
+    count: (
+        int | None
+    )  # of every row matching the filters: exact, or up to COUNT_LIMIT + 1 (None: not counted)
+    count_capped: bool  # a bounded count found more than COUNT_LIMIT rows: it shows as "10,000+"
 
     @property
     def entries(self) -> list[LedgerEntry]:
         return [row.entry for row in self.rows]
-
-
-def _bounded_count(entries: QuerySet[LedgerEntry]) -> int:
-    """How many rows match, counting no further than COUNT_LIMIT + 1 (SELECT COUNT(*) FROM (... LIMIT n))."""
-    return entries.order_by().values("id")[: COUNT_LIMIT + 1].count()
 
 
 def activity_page(
@@ -222,10 +222,14 @@ def activity_page(
         decode_cursor(before)  # a bad cursor is an error even when nothing would match
     models = _models_named(filters.model, user=user) if filters.model else []
     entries = activity_queryset(user=user, filters=filters, models=models)
+    count = activity_count.rollup_count(user=user, filters=filters, models=models, entries=entries)
+    exact = count is not None
     entries = _narrowed(entries, user=user, filters=filters, models=models)
     if entries is None:
         return ActivityPage(rows=[], older=None, newer=None, count=0, count_capped=False)
-    count = _bounded_count(entries)
+    if count is None:
+        count = activity_count.bounded_count(entries)
+    capped = not exact and count is not None and count > activity_count.COUNT_LIMIT
     entries = entries.select_related("api_key")
     if after:
         moment, entry_id = decode_cursor(after)
@@ -251,8 +255,8 @@ def activity_page(
         rows=[ActivityRow(entry=row, throughput=tokens_per_second(row)) for row in rows],
         older=encode_cursor(rows[-1].created_at, rows[-1].id) if rows and has_older else None,
         newer=encode_cursor(rows[0].created_at, rows[0].id) if rows and has_newer else None,
-        count=min(count, COUNT_LIMIT),
-        count_capped=count > COUNT_LIMIT,
+        count=activity_count.COUNT_LIMIT if capped else count,
+        count_capped=capped,
     )
 
 
