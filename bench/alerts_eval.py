@@ -35,6 +35,7 @@ from usage.models import (  # noqa: E402
     AlertRule,
     AlertState,
     ApiKey,
+    CapturedExchange,
     DailyRollup,
     HourlyRollup,
     LedgerEntry,
@@ -101,7 +102,8 @@ def load(rows: int, key_ids: list[int]) -> None:
         else:
             default = f.get_default()
             values.append(f"'{default}'" if isinstance(default, str) else str(default))
-    tables = ", ".join(m._meta.db_table for m in (LedgerEntry, HourlyRollup, DailyRollup))
+    models = (CapturedExchange, LedgerEntry, HourlyRollup, DailyRollup)  # captures refer to the ledger
+    tables = ", ".join(m._meta.db_table for m in models)
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {tables}")
         started = time.perf_counter()

@@ -45,7 +45,12 @@ def _active_budget_keys(now: datetime, memo: dict) -> list[ApiKey]:
 def _watched_keys(rule: AlertRule, now: datetime, memo: dict) -> list[ApiKey]:
     """The rule's key, or every active key with a budget."""
     keys = _active_budget_keys(now, memo)
-    return keys if rule.api_key_id is None else [key for key in keys if key.pk == rule.api_key_id]
+    if rule.api_key_id is None:
+        return keys
+    if "keys_by_id" not in memo:
+        memo["keys_by_id"] = {key.pk: key for key in keys}
+    key = memo["keys_by_id"].get(rule.api_key_id)
+    return [] if key is None else [key]
 
 
 def _period_spend(now: datetime, memo: dict) -> dict[int, Decimal]:
@@ -57,6 +62,18 @@ def _period_spend(now: datetime, memo: dict) -> dict[int, Decimal]:
     return memo["period_spend"]
 
 
+def _budget_shares(now: datetime, memo: dict) -> dict[int, tuple[Decimal, Decimal]]:
+    """Each active budgeted key's spend in its period and the percent of its budget (once per evaluation)."""
+    if "shares" not in memo:
+        spent = _period_spend(now, memo)
+        memo["shares"] = {
+            key.pk: (spent.get(key.pk, Decimal(0)), spent.get(key.pk, Decimal(0)) / key.budget_usd * 100)
+            for key in _active_budget_keys(now, memo)
+            if key.budget_usd > 0
+        }
+    return memo["shares"]
+
+
 def budget_observations(*, rule: AlertRule, now: datetime, active: set[str], memo: dict) -> list[Observation]:
     """Per key that reached a threshold, or had (`active`): the highest threshold (percent of the period's
     budget) its spend has reached."""
@@ -64,11 +81,10 @@ def budget_observations(*, rule: AlertRule, now: datetime, active: set[str], mem
     if not thresholds:
         return []
     keys = [key for key in _watched_keys(rule, now, memo) if key.budget_usd > 0]
-    spent = _period_spend(now, memo)
+    shares = _budget_shares(now, memo)
     observations = []
     for key in keys:
-        key_spent = spent.get(key.pk, Decimal(0))
-        share = key_spent / key.budget_usd * 100
+        key_spent, share = shares[key.pk]
         reached = [threshold for threshold in thresholds if share >= threshold]
         if not reached and f"key:{key.pk}" not in active:
             continue  # off, and was off: nothing to say

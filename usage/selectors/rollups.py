@@ -85,9 +85,12 @@ def final_hours_end(now: datetime) -> datetime:
     return floor_hour(now - rollup_grace())
 
 
-def ledger_grouped(queryset: QuerySet[LedgerEntry], *dimensions: str, **annotations) -> QuerySet:
+def ledger_grouped(
+    queryset: QuerySet[LedgerEntry], *dimensions: str, sums: tuple[str, ...] | None = None, **annotations
+) -> QuerySet:
     """Ledger rows aggregated like rollups, grouped by `hour`, `api_key_id`, `endpoint`, `model`, `provider`,
-    `status` (and by any extra annotation given, e.g. `bucket=TruncDay("created_at")`)."""
+    `status` (and by any extra annotation given, e.g. `bucket=TruncDay("created_at")`); every aggregate, or
+    only the `sums` named."""
     if "hour" in dimensions:
         annotations["hour"] = TruncHour("created_at")
     if "model" in dimensions:
@@ -97,7 +100,7 @@ def ledger_grouped(queryset: QuerySet[LedgerEntry], *dimensions: str, **annotati
         queryset.order_by()
         .annotate(**annotations)
         .values(*dimensions)
-        .annotate(**LEDGER_AGGREGATES)
+        .annotate(**(LEDGER_AGGREGATES if sums is None else {name: LEDGER_AGGREGATES[name] for name in sums}))
         .order_by()
     )
 

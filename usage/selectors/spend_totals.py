@@ -81,7 +81,7 @@ def spend_per(
     rows = _Rows(ledger, hourly, daily)
     totals: dict[tuple, Decimal] = defaultdict(Decimal)
     for part in _parts(start=start, end=end, use_days=bucket != "hour"):
-        for row in _grouped(part, rows, dims=(dim,), bucket=bucket):
+        for row in _grouped(part, rows, dims=(dim,), bucket=bucket, sums=("cost",)):
             subject = row[dim]
             if bucket is None:
                 totals[(subject,)] += row["cost"] or ZERO
