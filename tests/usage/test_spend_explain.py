@@ -110,5 +110,5 @@ def test_part_of_a_model_id_reads_the_model_index_by_exact_ids(admin_user, ledge
 
     assert log.count() == 20
     for text in (page, count):
-        assert "ledger_model_recent_idx" in text
+        assert "ledger_model_name_idx" in text
         assert "Seq Scan on usage_ledgerentry" not in text and "~~" not in text  # no LIKE over the ledger

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, NullIf
 
 from catalog.models import PRICE, CatalogModel, PriceVersion, TimestampedModel
 from usage.costs import COST, spent_cost
@@ -84,8 +85,9 @@ class LedgerEntry(models.Model):
         RECONCILED = "reconciled"  # corrected from OpenRouter's generation stats
         UNRECONCILED = "unreconciled"  # the stats never came: the estimate stands
 
+    # No index of its own: ledger_key_recent_idx (api_key, -created_at) serves every lookup by key.
     api_key = models.ForeignKey(
-        ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger"
+        ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger", db_index=False
     )
     created_at = models.DateTimeField()  # when the request arrived
     request_id = models.CharField(max_length=32, null=True, blank=True, unique=True)  # ours, per request
@@ -134,6 +136,13 @@ class LedgerEntry(models.Model):
             models.Index(fields=["api_key", "-created_at"], name="ledger_key_recent_idx"),
             # Activity log filtered by model; a model's own spend.
             models.Index(fields=["served_model", "-created_at"], name="ledger_model_recent_idx"),
+            # The log filtered by model (usage.selectors.ledger.MODEL_NAME, the rollups' model), newest first:
+            # a rare model + provider + status walks that model's rows only, not every row.
+            models.Index(
+                Coalesce(NullIf("served_model", Value("")), "requested_model"),
+                F("created_at").desc(),
+                name="ledger_model_name_idx",
+            ),
             # GET /api/v1/generation?id= by OpenRouter's generation id (usage.selectors.generations).
             models.Index(fields=["generation_id"], name="ledger_generation_idx"),
             # "Your traffic" re-priced (usage.selectors.repricing): the rows above a prompt-size threshold,

@@ -94,7 +94,8 @@ def activity_queryset(
         entries = entries.filter(api_key=filters.api_key)
     if filters.model:
         models = _models_named(filters.model, user=user) if models is None else models
-        entries = entries.filter(Q(served_model__in=models) | Q(served_model="", requested_model__in=models))
+        # As the rollups' model: served, else requested (through ledger_model_name_idx, newest first).
+        entries = entries.alias(model_name=MODEL_NAME).filter(model_name__in=models)
     if filters.provider:
         entries = entries.filter(provider__iexact=filters.provider)
     if filters.status:
@@ -247,7 +248,19 @@ def activity_page(
             entries = entries.filter(created_at__lte=moment).filter(
                 Q(created_at__lt=moment) | Q(id__lt=entry_id)
             )
-        rows = list(entries.order_by("-created_at", "-id")[: size + 1])
+        else:  # the first page: from the newest hour that, with the hours after it, holds a page of matches
+            start = activity_count.newest_matches_start(
+                user=user, filters=filters, models=models, entries=entries, size=size + 1
+            )
+            rows = (
+                []
+                if start is None
+                else list(entries.filter(created_at__gte=start).order_by("-created_at", "-id")[: size + 1])
+            )
+            if len(rows) <= size:  # fewer than the rollups said (pruned rows): the whole range after all
+                rows = list(entries.order_by("-created_at", "-id")[: size + 1])
+        if before:
+            rows = list(entries.order_by("-created_at", "-id")[: size + 1])
         has_older = len(rows) > size
         rows = rows[:size]
         has_newer = bool(before)

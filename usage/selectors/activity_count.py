@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.db.models import QuerySet, Sum
 
-from usage.selectors.rollups import rollups_complete_until
+from usage.selectors.rollups import DAY, rollups_complete_until
 from usage.selectors.spend import _parts, _Rows
 
 COUNT_LIMIT = 10_000  # the log counts its matching rows up to this many ("10,000+")
@@ -39,15 +39,7 @@ def rollup_count(*, user, filters, models: list[str], entries: QuerySet) -> int 
     if any(moment.minute or moment.second or moment.microsecond for moment in (start, end)):
         return None
     rows = _Rows.visible_to(user, filters.endpoint)
-    dimensions = {}
-    if filters.api_key is not None:
-        dimensions["api_key"] = filters.api_key
-    if filters.model:
-        dimensions["model__in"] = models
-    if filters.provider:
-        dimensions["provider__iexact"] = filters.provider
-    if filters.status:
-        dimensions["status"] = filters.status
+    dimensions = _dimensions(filters, models)
     total = 0
     for part in _parts(start=start, end=end, complete_until=complete_until):
         if part.kind == "raw":
@@ -59,6 +51,66 @@ def rollup_count(*, user, filters, models: list[str], entries: QuerySet) -> int 
             rollups = rows.hourly.filter(hour__gte=part.start, hour__lt=part.end)
         total += rollups.filter(**dimensions).aggregate(n=Sum("requests"))["n"] or 0
     return total
+
+
+def _dimensions(filters, models: list[str]) -> dict:
+    """The filters as rollup lookups (the caller checked that the rollups hold them)."""
+    dimensions = {}
+    if filters.api_key is not None:
+        dimensions["api_key"] = filters.api_key
+    if filters.model:
+        dimensions["model__in"] = models
+    if filters.provider:
+        dimensions["provider__iexact"] = filters.provider
+    if filters.status:
+        dimensions["status"] = filters.status
+    return dimensions
+
+
+def newest_matches_start(
+    *, user, filters, models: list[str], entries: QuerySet, size: int
+) -> datetime | None:
+    """The start of the newest hour such that the rows since hold at least `size` matches, from the rollups
+    (None: no such bound, or the filters are not theirs): the log's first page then reads only those hours,
+    through the model's index when there is a model filter, instead of walking every newer row for rare
+    matches. The caller reads the whole range after all when the hours hold fewer rows (pruned ones)."""
+    if not (filters.model or filters.provider or filters.status or filters.endpoint):
+        return None  # the newest rows match: nothing to skip
+    ranges = (filters.cost_min, filters.cost_max, filters.latency_min_ms, filters.latency_max_ms)
+    if any(bound is not None for bound in ranges):
+        return None  # the rollups do not know how many of their requests these keep
+    complete_until = rollups_complete_until()
+    if complete_until is None or filters.end is not None or filters.start is not None:
+        return None
+    found = entries.filter(created_at__gte=complete_until).order_by()[:size].count()
+    if found >= size:
+        return complete_until
+    rows = _Rows.visible_to(user, filters.endpoint)
+    dimensions = _dimensions(filters, models)
+    days = (
+        rows.daily.filter(day__lt=complete_until, **dimensions)
+        .values("day")
+        .annotate(n=Sum("requests"))
+        .order_by("-day")
+    )
+    for day in days:
+        if found + day["n"] < size:
+            found += day["n"]
+            continue
+        hours = (
+            rows.hourly.filter(
+                hour__gte=day["day"], hour__lt=min(day["day"] + DAY, complete_until), **dimensions
+            )
+            .values("hour")
+            .annotate(n=Sum("requests"))
+            .order_by("-hour")
+        )
+        for hour in hours:
+            found += hour["n"]
+            if found >= size:
+                return hour["hour"]
+        return day["day"]
+    return None
 
 
 def bounded_count(entries: QuerySet) -> int | None:
