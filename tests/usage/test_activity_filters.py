@@ -267,3 +267,22 @@ def test_a_bounded_count_that_takes_too_long_is_given_up(ledger, monkeypatch):
     assert activity_count.bounded_count(LedgerEntry.objects.all()) == 5  # the timeout is the count's only
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_sleep(0.05)")  # no timeout left behind
+
+
+def test_a_first_page_read_from_the_rollups_newest_matching_hours_pages_on_and_survives_pruned_rows(
+    admin_user, ledger
+):
+    from usage.selectors.activity import ActivityFilters, activity_page
+
+    rollup_catch_up(now=NOW)
+    rows = ledger["entries"]  # gpt-4o: rows 4, 2, 0 (newest first), all rolled up
+    gpt = ActivityFilters(model="gpt-4o")
+
+    first = activity_page(user=admin_user, filters=gpt, size=2)
+    second = activity_page(user=admin_user, filters=gpt, before=first.older, size=2)
+
+    assert [entry.id for entry in first.entries] == [rows[4].id, rows[2].id]
+    assert [entry.id for entry in second.entries] == [rows[0].id] and second.older is None
+    rows[2].delete()  # the rollups still count it (as a retention's pruning leaves them)
+    again = activity_page(user=admin_user, filters=gpt, size=2)
+    assert [entry.id for entry in again.entries] == [rows[4].id, rows[0].id] and again.older is None
