@@ -134,7 +134,7 @@ def activity_suggestions(*, user, days: int = 90) -> dict[str, list[str]]:
 
 
 def _narrowed(
-    entries: QuerySet[LedgerEntry], *, user, filters: ActivityFilters, models: list[str]
+    entries: QuerySet[LedgerEntry], *, user, filters: ActivityFilters, models: list[str], complete_until
 ) -> QuerySet | None:
     """The log's rows, bounded to the days whose rollups have matching requests (None: there are none).
 
@@ -143,7 +143,6 @@ def _narrowed(
     """
     if not (filters.model or filters.provider or filters.status or filters.endpoint):
         return entries
-    complete_until = rollups_complete_until()
     if complete_until is None:
         return entries
     days = visible_rollups(user=user, model=DailyRollup)
@@ -223,9 +222,11 @@ def activity_page(
         decode_cursor(before)  # a bad cursor is an error even when nothing would match
     models = _models_named(filters.model, user=user) if filters.model else []
     entries = activity_queryset(user=user, filters=filters, models=models)
-    count = activity_count.rollup_count(user=user, filters=filters, models=models, entries=entries)
+    complete_until = rollups_complete_until()
+    rolled = {"user": user, "filters": filters, "models": models, "complete_until": complete_until}
+    count = activity_count.rollup_count(entries=entries, **rolled)
     exact = count is not None
-    entries = _narrowed(entries, user=user, filters=filters, models=models)
+    entries = _narrowed(entries, **rolled)
     if entries is None:
         return ActivityPage(rows=[], older=None, newer=None, count=0, count_capped=False)
     if count is None:
@@ -243,24 +244,19 @@ def activity_page(
         rows = rows[:size][::-1]
         has_older = True
     else:
+        newest = entries.order_by("-created_at", "-id")
         if before:
             moment, entry_id = decode_cursor(before)
-            entries = entries.filter(created_at__lte=moment).filter(
-                Q(created_at__lt=moment) | Q(id__lt=entry_id)
+            rows = list(
+                newest.filter(created_at__lte=moment).filter(Q(created_at__lt=moment) | Q(id__lt=entry_id))[
+                    : size + 1
+                ]
             )
         else:  # the first page: from the newest hour that, with the hours after it, holds a page of matches
-            start = activity_count.newest_matches_start(
-                user=user, filters=filters, models=models, entries=entries, size=size + 1
-            )
-            rows = (
-                []
-                if start is None
-                else list(entries.filter(created_at__gte=start).order_by("-created_at", "-id")[: size + 1])
-            )
+            start = activity_count.newest_matches_start(entries=entries, size=size + 1, **rolled)
+            rows = [] if start is None else list(newest.filter(created_at__gte=start)[: size + 1])
             if len(rows) <= size:  # fewer than the rollups said (pruned rows): the whole range after all
-                rows = list(entries.order_by("-created_at", "-id")[: size + 1])
-        if before:
-            rows = list(entries.order_by("-created_at", "-id")[: size + 1])
+                rows = list(newest[: size + 1])
         has_older = len(rows) > size
         rows = rows[:size]
         has_newer = bool(before)

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.db.models import QuerySet, Sum
 
-from usage.selectors.rollups import DAY, rollups_complete_until
+from usage.selectors.rollups import DAY
 from usage.selectors.spend import _parts, _Rows
 
 COUNT_LIMIT = 10_000  # the log counts its matching rows up to this many ("10,000+")
@@ -26,14 +26,20 @@ QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement timeout
 FAR = datetime(9999, 1, 1, tzinfo=UTC)
 
 
-def rollup_count(*, user, filters, models: list[str], entries: QuerySet) -> int | None:
-    """The exact count from the rollups (None when the filters are not theirs). `entries`: the log's rows
-    matching the filters (activity_queryset), for the tail not rolled up yet."""
+def _held(filters) -> bool:
+    """Do the rollups hold every filter but the dates? Not a cost or latency range: they do not know how many
+    of their requests one keeps."""
     ranges = (filters.cost_min, filters.cost_max, filters.latency_min_ms, filters.latency_max_ms)
-    if settings.LEDGER_RETENTION_DAYS or any(bound is not None for bound in ranges):
-        return None
-    complete_until = rollups_complete_until()
-    if complete_until is None:  # never rolled up: every row would be counted raw
+    return all(bound is None for bound in ranges)
+
+
+def rollup_count(
+    *, user, filters, models: list[str], entries: QuerySet, complete_until: datetime | None
+) -> int | None:
+    """The exact count from the rollups (None when the filters are not theirs, or the rollups never ran and
+    every row would be counted raw). `entries`: the log's rows matching the filters (activity_queryset), for
+    the tail since `complete_until` (rollups_complete_until())."""
+    if settings.LEDGER_RETENTION_DAYS or complete_until is None or not _held(filters):
         return None
     start, end = filters.start or datetime(1970, 1, 1, tzinfo=UTC), filters.end or FAR
     if any(moment.minute or moment.second or moment.microsecond for moment in (start, end)):
@@ -68,7 +74,7 @@ def _dimensions(filters, models: list[str]) -> dict:
 
 
 def newest_matches_start(
-    *, user, filters, models: list[str], entries: QuerySet, size: int
+    *, user, filters, models: list[str], entries: QuerySet, size: int, complete_until: datetime | None
 ) -> datetime | None:
     """The start of the newest hour such that the rows since hold at least `size` matches, from the rollups
     (None: no such bound, or the filters are not theirs): the log's first page then reads only those hours,
@@ -76,11 +82,7 @@ def newest_matches_start(
     matches. The caller reads the whole range after all when the hours hold fewer rows (pruned ones)."""
     if not (filters.model or filters.provider or filters.status or filters.endpoint):
         return None  # the newest rows match: nothing to skip
-    ranges = (filters.cost_min, filters.cost_max, filters.latency_min_ms, filters.latency_max_ms)
-    if any(bound is not None for bound in ranges):
-        return None  # the rollups do not know how many of their requests these keep
-    complete_until = rollups_complete_until()
-    if complete_until is None or filters.end is not None or filters.start is not None:
+    if complete_until is None or filters.start or filters.end or not _held(filters):
         return None
     found = entries.filter(created_at__gte=complete_until).order_by()[:size].count()
     if found >= size:

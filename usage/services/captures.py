@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from usage.exchanges import Exchange
 from usage.models import CapturedExchange, LedgerEntry
+from usage.services.batched import delete_in_batches
 
 logger = logging.getLogger(__name__)
 
@@ -57,17 +58,10 @@ def captures_prune(
     ledger rows stay."""
     days = settings.CAPTURE_RETENTION_DAYS if days is None else days
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    deleted = 0
-    while True:
-        with transaction.atomic():
-            ids = list(
-                CapturedExchange.objects.filter(created_at__lt=cutoff)
-                .order_by("created_at")
-                .values_list("entry_id", flat=True)[:batch_size]
-            )
-            if not ids:
-                break
-            count, _ = CapturedExchange.objects.filter(entry_id__in=ids).delete()
-        deleted += count
+    deleted = delete_in_batches(
+        CapturedExchange.objects.filter(created_at__lt=cutoff),
+        order=("created_at", "entry_id"),
+        batch_size=batch_size,
+    )
     logger.info("capture retention: %d captured exchanges older than %s deleted", deleted, cutoff)
     return CapturePruneResult(deleted=deleted, cutoff=cutoff)

@@ -29,6 +29,7 @@ from usage.selectors.rollups import (
     ledger_grouped,
     rollups_complete_until,
 )
+from usage.services.batched import delete_in_batches
 
 logger = logging.getLogger(__name__)
 
@@ -139,17 +140,8 @@ def ledger_prune(
     if complete_until is None:
         return PruneResult(deleted=0, cutoff=None)
     cutoff = min(cutoff, complete_until)
-    deleted = 0
-    while True:
-        with transaction.atomic():
-            ids = list(
-                LedgerEntry.objects.filter(created_at__lt=cutoff)
-                .order_by("created_at", "id")
-                .values_list("id", flat=True)[:batch_size]
-            )
-            if not ids:
-                break
-            count, _ = LedgerEntry.objects.filter(id__in=ids).delete()
-        deleted += count
+    deleted = delete_in_batches(
+        LedgerEntry.objects.filter(created_at__lt=cutoff), order=("created_at", "id"), batch_size=batch_size
+    )
     logger.info("retention: %d ledger rows older than %s deleted", deleted, cutoff)
     return PruneResult(deleted=deleted, cutoff=cutoff)
