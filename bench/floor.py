@@ -1,7 +1,7 @@
 """The floor: a bare forwarder, as ../shared/bench's "Floors" table measured it (pure ASGI +
 aiohttp.ClientSession, no auth, no ledger). It reads the body, forwards it to FLOOR_UPSTREAM and relays the
 reply chunk by chunk. gateway_cpu.py --floor runs it beside the gateway, so that each run says what this
-machine charges for the forwarding alone:
+machine charges for the forwarding alone (aiohttp is the `bench` extra: pip install -e '.[bench]'):
 
     FLOOR_UPSTREAM=http://127.0.0.1:18080 uvicorn floor:app --app-dir bench --loop uvloop --http httptools
 """

@@ -194,7 +194,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--runs", type=int, default=3, help="runs per checkout (3)")
     p.add_argument("--mode", choices=("nonstream", "stream"), default="nonstream")
     p.add_argument("--port", type=int, default=18921)
-    p.add_argument("--floor", action="store_true", help="also run bench/floor.py, the bare forwarder")
+    p.add_argument(
+        "--floor", action="store_true", help="also run bench/floor.py, the bare forwarder (the bench extra)"
+    )
     args = p.parse_args(argv)
     if not shutil.which("wrk"):
         print("wrk not installed: apt-get install -y wrk", file=sys.stderr)

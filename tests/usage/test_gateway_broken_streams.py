@@ -12,7 +12,8 @@ from tests.fakes.openrouter import Reply
 from tests.fakes.rawhttp import sse_reply
 from tests.usage.gateway_data import make_catalogue
 
-WHY = "OpenRouter's stream broke off: ClientPayloadError"
+WHY = "OpenRouter's stream broke off: the connection closed before the reply's end"
+RESET = "OpenRouter's stream broke off: the connection broke (Connection reset by peer)"
 ESTIMATED = "estimated: the prompt from the request, the output from the text relayed"
 
 
@@ -70,7 +71,7 @@ def test_a_broken_responses_stream_ends_with_an_error_event_the_openai_sdk_raise
             kinds.append(event.type)
 
     assert kinds == ["response.created", "response.output_item.added", "response.output_text.delta"]
-    assert raised.value.message == WHY
+    assert raised.value.message == RESET
     [row] = raw_gateway.ledger(1)
     assert (row.endpoint, row.status, row.error_code, row.generation_id) == (
         "responses",

@@ -316,7 +316,7 @@ def test_an_unreachable_upstream_is_a_502_naming_it_and_never_its_key(gateway_se
         client.chat.completions.create(model="local/qwen3-8b", messages=MESSAGES)
 
     assert error.value.status_code == 502
-    assert error.value.body["message"] == "Upstream 'local' unreachable: ClientConnectorError"
+    assert error.value.body["message"] == "Upstream 'local' unreachable: Connection refused"
     [row] = gateway_server.ledger(1)
     assert "vllm-secret-123" not in orjson.dumps(row.meta).decode() + row.error_message
 

@@ -3,15 +3,16 @@
 Its rooms, one job each: this module (start-up, shut-down, the endpoints and the request pipeline);
 auth.py (who is asking); hosts.py (the Host check); endpoints.py (each inference API: its body, usage,
 stream and error shape, with usage_shapes.py and streams.py); request.py (the body and its checks); plan.py
-and strategies.py (where a request goes); upstream.py and sse.py (upstream I/O); responses.py (what is sent
-back); row.py (the ledger row) and writer.py (its writer); journal.py (what a killed process leaves);
-limits.py, limits_redis.py, limits_db.py and resp.py (rates and budgets); cache.py (the response cache);
+and strategies.py (where a request goes); upstream.py, sse.py and http1.py (upstream I/O); responses.py
+(what is sent back); row.py (the ledger row) and writer.py (its writer); journal.py (what a killed process
+leaves); limits.py, limits_redis.py, limits_db.py and resp.py (rates and budgets); cache.py (the response
+cache);
 metrics.py (/metrics); info.py, lookup.py (GET /models, /key, /generation); snapshot.py, freshness.py
 (admin changes applied from the next request) and store.py, its only door to the database.
 
 The hot path of a completion does no database work: the key from memory, the body parsed once and
-forwarded unchanged over one shared upstream session, the reply relayed as it arrives, then one LedgerRow
-piped to the ledger writer's process.
+forwarded unchanged over a kept-alive upstream connection (http1.py), the reply relayed as it arrives, then
+one LedgerRow piped to the ledger writer's process.
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import aiohttp
 from django.conf import settings
 
 from usage.budget_counters import reconcile_hold
-from usage.gateway import bodies, cache, info, journal, lookup
+from usage.gateway import bodies, cache, http1, info, journal, lookup
 from usage.gateway.auth import KeyInfo, Keys, bearer, bearer_matches
 from usage.gateway.endpoints import ENDPOINTS, Endpoint
 from usage.gateway.freshness import make_freshness
@@ -96,16 +96,9 @@ class Gateway:
         self.hosts = Hosts()
         self.store = Store()
         self.keys = Keys(self.store.key, self.store.playground_key, settings.GATEWAY_KEY_CACHE_SECONDS)
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60),
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=10, sock_read=settings.OPENROUTER_TIMEOUT_SECONDS
-            ),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent",),
-        )
+        client = http1.Client(connect_timeout=10, read_timeout=settings.OPENROUTER_TIMEOUT_SECONDS)
         referer, title = settings.OPENROUTER_REFERER or "", settings.OPENROUTER_TITLE or ""
-        self.upstreams = Upstreams(session, referer.encode(), title.encode())
+        self.upstreams = Upstreams(client, referer.encode(), title.encode())
         redis_url = settings.REDIS_URL
         prefix = settings.GATEWAY_REDIS_PREFIX
         if redis_url:
@@ -151,7 +144,7 @@ class Gateway:
         self.metrics.lag.stop()
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.upstreams.session.close()
+        self.upstreams.client.close()
         await self.limits.close()
         await self.cache.close()
         await self.freshness.close()

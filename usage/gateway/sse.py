@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aiohttp
 import orjson
 
 from usage.gateway import cache
 from usage.gateway.client_watch import ClientWatch
 from usage.gateway.estimate import Relayed
+from usage.gateway.http1 import HTTPError
 from usage.gateway.responses import GatewayError, start_stream, stream_error_event
 from usage.gateway.row import ESTIMATED, LedgerRow
 from usage.gateway.snapshot import Route
@@ -117,7 +117,7 @@ async def relay_stream(
     """`reader(row, started)`: what reads this endpoint's events (StreamReading, or streams.py's);
     `named(row)`, once the generation id is known (the journal's `G` line)."""
     headers = [(cache.HEADER, cache.MISS)] if capture is not None and capture.cached else []
-    generation = response.headers.get("X-Generation-Id")
+    generation = response.headers.get("x-generation-id")
     if generation:
         headers.append((b"x-generation-id", generation.encode("latin-1")))
         row.generation_id = generation[:200]
@@ -145,16 +145,16 @@ async def relay_stream(
         try:
             while True:
                 if reading.done:  # the stream is whole: what follows [DONE] is only waited for briefly
-                    if response.content.at_eof():
+                    if response.at_eof():
                         break
                     try:
                         async with asyncio.timeout(AFTER_DONE):
-                            chunk = await response.content.readany()
+                            chunk = await response.readany()
                     except TimeoutError:
                         response.close()
                         break
                 else:
-                    chunk = await response.content.readany()
+                    chunk = await response.readany()
                 if not chunk:
                     break
                 if decoder is not None:
@@ -186,9 +186,9 @@ async def relay_stream(
                 reading.read(pending.rstrip(b"\n"))
             if events and not reading.done and not reading.error:
                 broken = f"{route.label} ended the stream before its end (no [DONE])"
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except (TimeoutError, HTTPError, OSError) as exc:
             if not reading.done:
-                broken = f"{route.label}'s stream broke off: {type(exc).__name__}"
+                broken = f"{route.label}'s stream broke off: {exc}"
         except GatewayError as exc:  # a corrupt compressed stream
             broken = exc.message
         if broken:

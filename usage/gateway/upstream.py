@@ -1,5 +1,5 @@
-"""Upstream I/O: one shared aiohttp session, a request per attempt (the next one on 429 / 5xx / a redirect /
-no answer, never once a reply has started), and the relay of a JSON reply (streams: sse.py).
+"""Upstream I/O: one shared HTTP client (http1.py), a request per attempt (the next one on 429 / 5xx / a
+redirect / no answer, never once a reply has started), and the relay of a JSON reply (streams: sse.py).
 
 Upstreams are asked for uncompressed replies; a gzip or deflate reply that comes anyway is decoded (the
 client gets it decoded, and its usage is counted). Redirects are never followed: a 3xx is the upstream's
@@ -12,11 +12,11 @@ import asyncio
 import time
 import zlib
 
-import aiohttp
 import orjson
 
 from usage.gateway import cache, estimate
 from usage.gateway.client_watch import ClientWatch
+from usage.gateway.http1 import Client, HTTPError
 from usage.gateway.plan import Attempt, Plan
 from usage.gateway.responses import JSON, GatewayError, send_body, send_error
 from usage.gateway.row import LedgerRow
@@ -55,7 +55,7 @@ class Decoder:
 
 
 def decoder_for(response, route: Route) -> Decoder | None:
-    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    encoding = response.headers.get("content-encoding", "").strip().lower()
     if encoding in ("", "identity"):
         return None
     if encoding not in ENCODINGS:
@@ -66,8 +66,8 @@ def decoder_for(response, route: Route) -> Decoder | None:
 
 
 class Upstreams:
-    def __init__(self, session: aiohttp.ClientSession, referer: bytes, title: bytes) -> None:
-        self.session = session
+    def __init__(self, client: Client, referer: bytes, title: bytes) -> None:
+        self.client = client
         self.referer = referer  # attribution headers when a client sends none
         self.title = title
         self.journal = None  # journal.Journal: told a stream's generation id (set by the gateway's start-up)
@@ -107,18 +107,11 @@ class Upstreams:
             if spec.query and scope.get("query_string"):  # Messages' ?beta=true
                 url = f"{url}?{scope['query_string'].decode('latin-1')}"
         try:
-            response = await self.session.post(
-                url,
-                data=attempt.body,
-                headers=self.headers(scope, route, passed),
-                allow_redirects=False,
-            )
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+            response = await self.client.post(url, attempt.body, self.headers(scope, route, passed))
+        except TimeoutError:
             return None, GatewayError(504, f"{route.label} did not answer in time", "upstream_timeout")
-        except (aiohttp.ClientError, OSError) as exc:
-            return None, GatewayError(
-                502, f"{route.label} unreachable: {type(exc).__name__}", "upstream_unreachable"
-            )
+        except (HTTPError, OSError) as exc:
+            return None, GatewayError(502, f"{route.label} unreachable: {exc}", "upstream_unreachable")
         if 300 <= response.status < 400:
             response.release()
             message = (
@@ -171,7 +164,7 @@ class Upstreams:
                 entry.update(status=response.status, ms=ms)
                 row.upstream_latency_ms = int((time.monotonic() - started) * 1000)
                 decoder = decoder_for(response, route)
-                if response.status == 200 and response.headers.get("Content-Type", "").startswith(
+                if response.status == 200 and response.headers.get("content-type", "").startswith(
                     "text/event-stream"
                 ):
                     reader = request.spec.reading
@@ -212,7 +205,7 @@ class Upstreams:
 async def _error_text(response) -> str:
     """The message of a failed attempt's error reply (for the ledger's attempt list), briefly."""
     try:
-        data = await asyncio.wait_for(response.content.read(65536), 5)
+        data = await asyncio.wait_for(response.read(65536), 5)
         error = orjson.loads(data).get("error")
         return str(error.get("message", ""))[:300] if isinstance(error, dict) else f"HTTP {response.status}"
     except Exception:
@@ -224,12 +217,10 @@ async def relay_json(
 ) -> None:
     try:
         data = await response.read()
-    except (TimeoutError, aiohttp.ServerTimeoutError):
+    except TimeoutError:
         raise GatewayError(504, f"{route.label} did not answer in time", "upstream_timeout") from None
-    except (aiohttp.ClientError, OSError) as exc:
-        raise GatewayError(
-            502, f"{route.label}'s reply broke off: {type(exc).__name__}", "upstream_error"
-        ) from None
+    except (HTTPError, OSError) as exc:
+        raise GatewayError(502, f"{route.label}'s reply broke off: {exc}", "upstream_error") from None
     if decoder is not None:
         data = decoder.decode(data)
     try:
@@ -260,10 +251,10 @@ async def relay_json(
         capture.add(data)
         if capture.cached:
             headers.append((cache.HEADER, cache.MISS))
-    generation = response.headers.get("X-Generation-Id") or row.generation_id
+    generation = response.headers.get("x-generation-id") or row.generation_id
     if generation:
         headers.append((b"x-generation-id", generation.encode("latin-1")))
-    retry_after = response.headers.get("Retry-After")
+    retry_after = response.headers.get("retry-after")
     if retry_after:
         headers.append((b"retry-after", retry_after.encode("latin-1")))
     await send_body(send, status, data, JSON, headers)
