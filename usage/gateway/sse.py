@@ -34,6 +34,17 @@ def _event_json(event: bytes) -> dict:
     return parsed if isinstance(parsed, dict) else {}
 
 
+def _data_before(block: bytes, end: int) -> bytes:
+    """The last `data: {` event of these whole events that ends before `end` (b"" if none)."""
+    while end > 0:
+        begins = block.rfind(b"\n\n", 0, end - 2) + 2  # 1 when none: the block's first event
+        begins = 0 if begins == 1 else begins
+        if block.startswith(b"data: {", begins):
+            return block[begins : end - 2]
+        end = begins
+    return b""
+
+
 def _has_output(chunk: dict) -> bool:
     """Does this stream chunk carry output (content, text, reasoning or a tool call)?"""
     choices = chunk.get("choices")
@@ -63,6 +74,38 @@ class StreamReading:
         self.relayed = Relayed()  # the whole events relayed: read only if no usage comes (estimate.py)
         self.previous = b""  # the last data event before this one: the finishing chunk, when usage comes
 
+    def read_all(self, block: bytes) -> None:
+        """Whole events, each ending in a blank line. They are read one by one until the first chunk and the
+        first output are known; after that, a block without an error is searched instead of split: for
+        `[DONE]`, its last usage chunk and the data chunk before that (a stream's usage comes once, at its
+        end), and its last data chunk (the one before a usage chunk in the next block)."""
+        start, end = 0, len(block)
+        while self.events == 0 or self.row.ttft_ms is None:
+            if start >= end:
+                return
+            stop = block.find(b"\n\n", start)
+            self.read(block[start:stop])
+            start = stop + 2
+        rest = block[start:] if start else block
+        if not rest:
+            return
+        if b'"error"' in rest:
+            for event in rest.split(b"\n\n")[:-1]:
+                self.read(event)
+            return
+        if rest.startswith(DONE) or b"\n\n" + DONE in rest:
+            self.done = True
+        at = rest.rfind(b'"usage"')
+        if at >= 0:
+            begins = rest.rfind(b"\n\n", 0, at) + 2
+            begins = 0 if begins == 1 else begins  # none before it: the usage chunk is the block's first
+            event = rest[begins : rest.find(b"\n\n", at)]
+            if event.startswith(b"data: {"):
+                self.take_event(event, _data_before(rest, begins) or self.previous)
+        last = _data_before(rest, len(rest))
+        if last:
+            self.previous = last
+
     def read(self, event: bytes) -> None:
         if not event.startswith(b"data: {"):
             if event.startswith(DONE):
@@ -78,17 +121,22 @@ class StreamReading:
             if _has_output(parsed):
                 row.ttft_ms = int((time.monotonic() - self.started) * 1000)
         if b'"usage"' in event or b'"error"' in event:
-            parsed = _event_json(event)
-            if isinstance(parsed.get("usage"), dict):
-                self.usage = parsed["usage"]
-                row.take_reply(parsed)
-                if not row.finish_reason and self.previous:  # OpenRouter's usage chunk follows the finish
-                    row.take_finish(_event_json(self.previous))
-            error = parsed.get("error")
-            if isinstance(error, dict):
-                self.error = True
-                row.fail("error", 200, str(error.get("code", "stream_error")), str(error.get("message", "")))
+            self.take_event(event, self.previous)
         self.previous = event
+
+    def take_event(self, event: bytes, previous: bytes) -> None:
+        """A chunk with usage (`previous`: the data chunk before it) or an error."""
+        row = self.row
+        parsed = _event_json(event)
+        if isinstance(parsed.get("usage"), dict):
+            self.usage = parsed["usage"]
+            row.take_reply(parsed)
+            if not row.finish_reason and previous:  # OpenRouter's usage chunk follows the finish
+                row.take_finish(_event_json(previous))
+        error = parsed.get("error")
+        if isinstance(error, dict):
+            self.error = True
+            row.fail("error", 200, str(error.get("code", "stream_error")), str(error.get("message", "")))
 
     def broken(self, message: str) -> bytes:
         """The event that ends a stream the upstream broke off."""
@@ -138,7 +186,7 @@ async def relay_stream(
             capture.add(data)
 
     watcher = ClientWatch(receive, left)
-    pending = b""
+    pending = last = b""
     events = True  # still reading events (False: not SSE after all, relayed as it comes)
     broken = ""
     try:
@@ -173,9 +221,11 @@ async def relay_stream(
                 pending = data[end + 2 :]
                 complete = data[: end + 2]
                 reading.relayed.add(complete)
-                await relay(complete)
-                for event in complete.split(b"\n\n")[:-1]:
-                    reading.read(event)
+                reading.read_all(complete)
+                if reading.done and not pending and response.at_eof():
+                    last = complete  # the stream's last events go with its end: one write, not two
+                else:
+                    await relay(complete)
                 if named is not None and row.generation_id:
                     named(row)
                     named = None
@@ -195,7 +245,9 @@ async def relay_stream(
             row.fail("error", 200, "upstream_stream_broken", broken)
             await relay(reading.broken(broken))
         state["done"] = True
-        await send({"type": "http.response.body", "body": b""})
+        if last and capture is not None:
+            capture.add(last)
+        await send({"type": "http.response.body", "body": last})
     except asyncio.CancelledError:
         if not state["gone"]:
             raise

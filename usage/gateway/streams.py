@@ -66,6 +66,11 @@ class NamedEventReading:
         self.relayed = Counted()
         self.events = 0
 
+    def read_all(self, block: bytes) -> None:
+        """Whole events, each ending in a blank line."""
+        for event in block.split(b"\n\n")[:-1]:
+            self.read(event)
+
     def read(self, event: bytes) -> None:
         if event.startswith(DONE) or b"\ndata: [DONE]" in event:
             self.done = True
