@@ -216,6 +216,9 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         reply = self.reply
+        if reply._head.done():  # a second reply to one request: the connection is not to be trusted
+            self.abort()
+            return
         status = self.parser.get_status_code()
         if status < 200:  # 100 Continue and the like: the reply proper follows
             self.informational = True
