@@ -233,7 +233,7 @@ class Connection(asyncio.Protocol):
         reply._raw = []
         reply.keep_alive = self.parser.should_keep_alive()
         if not reply._head.done():
-            reply._head.set_result(reply)
+            reply._head.set_result(None)  # not the reply itself: no reply -> future -> reply cycle to collect
 
     def on_body(self, body: bytes) -> None:
         self.reply._feed(body)
@@ -373,10 +373,11 @@ class Client:
         conn = await self.connection(key)
         reply = conn.send(request, self.read_timeout)
         try:
-            return await reply._head
+            await reply._head
         except BaseException:
             reply.close()
             raise
+        return reply
 
     def close(self) -> None:
         for conns in self.idle.values():
