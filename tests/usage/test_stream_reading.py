@@ -10,9 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.fakes import apis
+from tests.fakes.openrouter import Reply
 from tests.fakes.rawhttp import stream_events
 from usage.gateway.row import LedgerRow
 from usage.gateway.sse import StreamReading
+from usage.gateway.streams import MessagesReading
 
 
 def chunk(choices: list, **more) -> bytes:
@@ -116,3 +119,56 @@ def test_what_openrouters_own_stream_teaches():
     )
     assert row == ["gen-raw-1", "openai/gpt-4o-mini", "OpenAI", "stop", "", "", ""]
     assert first["id"] == "gen-raw-1"
+
+
+def messages_learnt(blocks: list[bytes], by_event: bool) -> tuple:
+    row = LedgerRow(created_at=datetime(2026, 12, 6, tzinfo=UTC), endpoint="messages")
+    reading = MessagesReading(row, started=0.0)
+    for block in blocks:
+        if by_event:
+            for event in block.split(b"\n\n")[:-1]:
+                reading.read(event)
+        else:
+            reading.read_all(block)
+    usage = reading.usage
+    return (
+        reading.first,
+        usage,
+        reading.done,
+        reading.error,
+        row.ttft_ms is not None,
+        row.finish_reason,
+        row.status,
+        row.error_code,
+        reading.relayed.tokens(),
+    )
+
+
+TOOL_CALL = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}
+MESSAGES = {
+    "whole": list(
+        apis.message_events(Reply(text="abcdefgh" * 4, chunks=4), "gen-m", "anthropic/claude-sonnet-4")
+    ),
+    "with a tool call": list(
+        apis.message_events(
+            Reply(text="ab", chunks=2, tool_calls=[TOOL_CALL]),
+            "gen-m",
+            "anthropic/claude-sonnet-4",
+        )
+    ),
+}
+MESSAGES["cut before its usage"] = MESSAGES["whole"][:6]  # start, ping, block start, three deltas
+
+
+@pytest.mark.parametrize("name", list(MESSAGES))
+def test_messages_blocks_learn_what_events_one_by_one_learn(name):
+    events = MESSAGES[name]
+    expected = messages_learnt(events, by_event=True)
+    assert expected[4]
+    for blocks in cuts(events):
+        assert messages_learnt(blocks, by_event=False) == expected, [len(b) for b in blocks]
+
+
+def test_a_messages_stream_cut_before_its_usage_counts_the_text_relayed():
+    *_, tokens = messages_learnt([b"".join(MESSAGES["cut before its usage"])], by_event=False)
+    assert tokens == 6  # three deltas of 8 characters: 24 / 4

@@ -3,8 +3,9 @@ OpenAI's Responses API, for sse.relay_stream: what it learns on the way (the gen
 to first output, usage, errors, the end), and the event that ends a stream the upstream broke off, in each
 API's own shape so that its SDK raises on it. The chat stream's reader is sse.StreamReading.
 
-Every event is parsed (these streams carry their usage in typed events, not in a final chunk), and the
-output text relayed is counted on the way, for the estimate of a stream that ends without its usage.
+Every event is parsed (these streams carry their usage in typed events, not in a final chunk), but for the
+Messages text deltas after the first output, kept unread, and its pings; the output text relayed is
+counted, for the estimate of a stream that ends without its usage.
 """
 
 from __future__ import annotations
@@ -19,20 +20,30 @@ from usage.gateway.row import LedgerRow
 from usage.gateway.usage_shapes import anthropic_usage, responses_usage
 
 DONE = b"data: [DONE]"
+DELTA = b"event: content_block_delta\n"
+SKIPPED = (DELTA, b"event: ping\n", b"event: content_block_stop\n")
 
 
 class Counted:
-    """The output characters relayed, counted as the events are read (sse.relay_stream's `relayed`)."""
+    """The output characters relayed (sse.relay_stream's `relayed`): counted as the events are read, and
+    from the Messages text deltas kept unread (`unread`), counted only when asked for, as only a stream
+    without its usage needs them."""
 
-    __slots__ = ("chars",)
+    __slots__ = ("chars", "unread")
 
     def __init__(self) -> None:
         self.chars = 0
+        self.unread: list[bytes] = []
 
     def add(self, chunk: bytes) -> None:  # the events are counted when read
         pass
 
     def tokens(self) -> int:
+        for event in self.unread:
+            data = _data(event)
+            if data is not None:
+                self.chars += _delta_chars(data.get("delta"))
+        self.unread.clear()
         return math.ceil(self.chars / CHARS_PER_TOKEN)
 
 
@@ -51,6 +62,13 @@ def _data(event: bytes) -> dict | None:
 
 def _text(value) -> int:
     return len(value) if isinstance(value, str) else 0
+
+
+def _delta_chars(delta) -> int:
+    """The output characters of a Messages content_block_delta's `delta`."""
+    if not isinstance(delta, dict):
+        return 0
+    return _text(delta.get("text")) + _text(delta.get("thinking")) + _text(delta.get("partial_json"))
 
 
 class NamedEventReading:
@@ -100,14 +118,22 @@ class MessagesReading(NamedEventReading):
         super().__init__(row, started)
         self.started_usage: dict = {}
 
+    def read_all(self, block: bytes) -> None:
+        """Whole events, each ending in a blank line. Once the first output is known, the text deltas are
+        kept unread (Counted.tokens reads them if the usage never comes), and pings and block ends, which
+        say nothing, are passed over: the usage, the finish and errors come in events of their own."""
+        unread = self.relayed.unread
+        for event in block.split(b"\n\n")[:-1]:
+            if self.row.ttft_ms is not None and event.startswith(SKIPPED):
+                if event.startswith(DELTA):
+                    unread.append(event)
+                continue
+            self.read(event)
+
     def take(self, data: dict) -> None:
         kind = data.get("type")
         if kind == "content_block_delta":
-            delta = data.get("delta")
-            if isinstance(delta, dict):
-                self.output(
-                    _text(delta.get("text")) + _text(delta.get("thinking")) + _text(delta.get("partial_json"))
-                )
+            self.output(_delta_chars(data.get("delta")))
         elif kind == "message_start":
             message = data.get("message")
             if isinstance(message, dict):
