@@ -63,15 +63,22 @@ STREAMS = {
 }
 
 
-def learnt(blocks: list[bytes], by_event: bool) -> tuple:
-    row = LedgerRow(created_at=datetime(2026, 12, 6, tzinfo=UTC), endpoint="chat/completions")
-    reading = StreamReading(row, started=0.0)
+def fed(reader, endpoint: str, blocks: list[bytes], by_event: bool):
+    """A `reader` that read these blocks, event by event (`by_event`) or a block at a time."""
+    row = LedgerRow(created_at=datetime(2026, 12, 6, tzinfo=UTC), endpoint=endpoint)
+    reading = reader(row, started=0.0)
     for block in blocks:
         if by_event:
             for event in block.split(b"\n\n")[:-1]:
                 reading.read(event)
         else:
             reading.read_all(block)
+    return reading
+
+
+def learnt(blocks: list[bytes], by_event: bool) -> tuple:
+    reading = fed(StreamReading, "chat/completions", blocks, by_event)
+    row = reading.row
     return (
         reading.first,
         reading.usage,
@@ -122,14 +129,8 @@ def test_what_openrouters_own_stream_teaches():
 
 
 def messages_learnt(blocks: list[bytes], by_event: bool) -> tuple:
-    row = LedgerRow(created_at=datetime(2026, 12, 6, tzinfo=UTC), endpoint="messages")
-    reading = MessagesReading(row, started=0.0)
-    for block in blocks:
-        if by_event:
-            for event in block.split(b"\n\n")[:-1]:
-                reading.read(event)
-        else:
-            reading.read_all(block)
+    reading = fed(MessagesReading, "messages", blocks, by_event)
+    row = reading.row
     usage = reading.usage
     return (
         reading.first,

@@ -34,11 +34,16 @@ def _event_json(event: bytes) -> dict:
     return parsed if isinstance(parsed, dict) else {}
 
 
+def _event_start(block: bytes, at: int) -> int:
+    """Where the event of these whole events that holds offset `at` begins."""
+    begins = block.rfind(b"\n\n", 0, at) + 2
+    return 0 if begins == 1 else begins  # 1: no separator before it, the block's first event
+
+
 def _data_before(block: bytes, end: int) -> bytes:
     """The last `data: {` event of these whole events that ends before `end` (b"" if none)."""
     while end > 0:
-        begins = block.rfind(b"\n\n", 0, end - 2) + 2  # 1 when none: the block's first event
-        begins = 0 if begins == 1 else begins
+        begins = _event_start(block, end - 2)
         if block.startswith(b"data: {", begins):
             return block[begins : end - 2]
         end = begins
@@ -97,8 +102,7 @@ class StreamReading:
             self.done = True
         at = rest.rfind(b'"usage"')
         if at >= 0:
-            begins = rest.rfind(b"\n\n", 0, at) + 2
-            begins = 0 if begins == 1 else begins  # none before it: the usage chunk is the block's first
+            begins = _event_start(rest, at)
             event = rest[begins : rest.find(b"\n\n", at)]
             if event.startswith(b"data: {"):
                 self.take_event(event, _data_before(rest, begins) or self.previous)
